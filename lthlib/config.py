@@ -1,0 +1,209 @@
+"""params.yaml, parsed and validated in one place into typed dataclasses.
+
+Every other module takes plain typed arguments. A bad value raises `ConfigError`
+whose message names the key, e.g. ``pruning.ratio must be in (0, 1), got 1.5``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params.yaml value is missing, unknown or out of range; the message names the key."""
+
+
+DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
+MODELS = ("lenet_300_100", "conv4", "resnet20", "resnet32", "resnet56", "resnet18")
+SCHEDULES = ("constant", "step", "cosine")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "fashion_mnist"
+    root: str = "data/raw"  # folder holding torchvision's layout (FashionMNIST/raw, cifar-10-batches-py, ...)
+    augment: bool = False  # pad 4 + random crop + horizontal flip, on the device, per batch
+
+    def validate(self) -> None:
+        _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "lenet_300_100"
+
+    def validate(self) -> None:
+        _require(self.name in MODELS, "model.name", f"must be one of {', '.join(MODELS)}", self.name)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 4680  # total iterations of one training run, counted from step 0
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "step"
+    milestones: tuple[int, ...] = ()  # steps at which `step` multiplies the lr by gamma
+    gamma: float = 0.1
+    warmup_steps: int = 0  # linear warm-up from 0 to lr
+    eval_batch_size: int = 2000
+
+    def validate(self) -> None:
+        _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)
+        _require(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
+        _require(self.lr > 0, "train.lr", "must be > 0", self.lr)
+        _require(0 <= self.momentum < 1, "train.momentum", "must be in [0, 1)", self.momentum)
+        _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0", self.weight_decay)
+        _require(self.schedule in SCHEDULES, "train.schedule", f"must be one of {', '.join(SCHEDULES)}",
+                 self.schedule)
+        _require(list(self.milestones) == sorted(self.milestones) and all(0 < m < self.steps for m in self.milestones),
+                 "train.milestones", f"must be increasing steps inside (0, train.steps={self.steps})",
+                 list(self.milestones))
+        _require(0 < self.gamma <= 1, "train.gamma", "must be in (0, 1]", self.gamma)
+        _require(0 <= self.warmup_steps < self.steps, "train.warmup_steps", "must be in [0, train.steps)",
+                 self.warmup_steps)
+        _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1", self.eval_batch_size)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    steps: int = 0  # t_r, the rewind step: the dense net trains this long before IMP starts
+
+    def validate(self) -> None:
+        _require(self.steps >= 0, "pretrain.steps", "must be >= 0", self.steps)
+
+
+@dataclass(frozen=True)
+class PruningConfig:
+    ratio: float = 0.2  # fraction of the remaining prunable weights removed per level
+    levels: int = 11  # levels 0 (dense) .. levels are trained
+    adaptive: bool = False
+    ignore: tuple[str, ...] | str = "default"  # "default" (the model's convention) or parameter names
+
+    def validate(self) -> None:
+        _require(0 < self.ratio < 1, "pruning.ratio", "must be in (0, 1)", self.ratio)
+        _require(self.levels >= 0, "pruning.levels", "must be >= 0", self.levels)
+        _require(self.ignore == "default" or isinstance(self.ignore, tuple), "pruning.ignore",
+                 "must be 'default' or a list of parameter names", self.ignore)
+
+
+@dataclass(frozen=True)
+class ComputeConfig:
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default. Set it when jobs run in parallel.
+    vectorize: bool = True  # train replicates with torch.func.vmap; false loops over them (same numbers)
+
+    def validate(self) -> None:
+        _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "compute.device",
+                 "must be auto, cpu, cuda or cuda:N", self.device)
+        _require(self.threads >= 0, "compute.threads", "must be >= 0", self.threads)
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    replicates: int = 2
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    pruning: PruningConfig = field(default_factory=PruningConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
+
+    def validate(self) -> None:
+        _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
+        _require(self.pretrain.steps < self.train.steps, "pretrain.steps",
+                 f"must be smaller than train.steps={self.train.steps}", self.pretrain.steps)
+        for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.compute):
+            section.validate()
+
+
+def _require(ok: bool, key: str, rule: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{key} {rule}, got {value!r}")
+
+
+def parse_config(raw: dict) -> Config:
+    """Build a validated Config from a params dict; unknown keys are errors, missing ones take defaults."""
+    config = _build(Config, raw or {}, prefix="")
+    config.validate()
+    return config
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"params file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(raw).__name__}")
+    return parse_config(raw)
+
+
+def to_dict(config) -> dict:
+    """Plain-dict form (lists, not tuples) for writing next to results."""
+    return _plain(dataclasses.asdict(config))
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _build(cls, raw, prefix: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'params'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})")
+    values = {name: _coerce(hints[name], value, prefix + name) for name, value in raw.items()}
+    return cls(**values)
+
+
+def _coerce(hint, value, key: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key + ".")
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        converted = _convert(option, value)
+        if converted is not _NO:
+            return converted
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise ConfigError(f"{key} must be {expected}, got {value!r}")
+
+
+_NO = object()
+
+
+def _convert(hint, value):
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, (list, tuple)):
+            return _NO
+        items = [_convert(item, v) for v in value]
+        return _NO if any(i is _NO for i in items) else tuple(items)
+    if hint is bool:
+        return value if isinstance(value, bool) else _NO
+    if hint is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _NO
+    if hint is float:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _NO
+    if hint is str:
+        return value if isinstance(value, str) else _NO
+    return _NO

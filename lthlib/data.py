@@ -1,0 +1,136 @@
+"""Datasets as tensors on the compute device, seeded batch order, on-device augmentation.
+
+Raw files are read once by torchvision's own loaders (`download=False`: nothing is fetched at
+run time) and stored as uint8 images + int64 labels. Training batches are gathered by index
+from the resident tensors; augmentation runs on the whole batch at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lthlib import io
+
+# torchvision class and the folder it expects under `data.root`
+_TORCHVISION = {
+    "mnist": ("MNIST", "MNIST/raw"),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw"),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py"),
+    "cifar100": ("CIFAR100", "cifar-100-python"),
+}
+
+
+def read_raw(name: str, root: str | Path) -> dict:
+    """Read a dataset with torchvision's loader into uint8 NCHW tensors, plus per-channel statistics."""
+    import torchvision
+
+    class_name, folder = _TORCHVISION[name]
+    loader = getattr(torchvision.datasets, class_name)
+    try:
+        splits = {train: loader(str(root), train=train, download=False) for train in (True, False)}
+    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
+        raise FileNotFoundError(f"{name}: no readable files under {Path(root) / folder} ({error}); "
+                                f"see the README's Data section") from None
+    arrays = {}
+    for train, split in splits.items():
+        images = torch.as_tensor(np.asarray(split.data))
+        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # NHWC -> NCHW
+        prefix = "train" if train else "test"
+        arrays[f"{prefix}_x"] = images.contiguous().to(torch.uint8)
+        arrays[f"{prefix}_y"] = torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)
+    scaled = arrays["train_x"].double() / 255
+    return {
+        "name": name,
+        "classes": list(splits[True].classes),
+        "mean": scaled.mean(dim=(0, 2, 3)).float(),
+        "std": scaled.std(dim=(0, 2, 3)).float(),
+        **arrays,
+    }
+
+
+@dataclass
+class Dataset:
+    """A dataset resident on one device. Images stay uint8; `normalize` makes model inputs."""
+
+    name: str
+    classes: list
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if name not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {name!r}")
+        return (self.train_x, self.train_y) if name == "train" else (self.test_x, self.test_y)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        shape = (-1, 1, 1)
+        return (images.float() / 255 - self.mean.view(shape)) / self.std.view(shape)
+
+
+def load_dataset(path: str | Path, device: torch.device | str) -> Dataset:
+    raw = io.load_tensors(path, device)
+    return Dataset(**raw)
+
+
+class BatchOrder:
+    """The seeded order in which one training run visits examples.
+
+    Epoch e is a permutation drawn from (seed, e), so any step can be reached without replaying
+    earlier ones: step s reads batch s mod steps_per_epoch of epoch s // steps_per_epoch.
+    The last partial batch of an epoch is dropped (steps_per_epoch = floor(N / batch_size)).
+    """
+
+    def __init__(self, seed: int, num_examples: int, batch_size: int):
+        if batch_size > num_examples:
+            raise ValueError(f"batch size {batch_size} exceeds the {num_examples} training examples")
+        self.seed, self.num_examples, self.batch_size = seed, num_examples, batch_size
+        self.steps_per_epoch = num_examples // batch_size
+        self._epoch, self._permutation = -1, None
+
+    def indices(self, step: int) -> torch.Tensor:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
+            self._epoch, self._permutation = epoch, torch.randperm(self.num_examples, generator=generator)
+        return self._permutation[position * self.batch_size:(position + 1) * self.batch_size]
+
+
+def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """Standard CIFAR augmentation on a uint8 batch [..., C, H, W]: zero-pad, random crop, random flip.
+
+    Offsets and flips are drawn on the CPU from `generator` (same numbers on every device),
+    then one gather crops the whole batch.
+    """
+    lead, (c, h, w) = images.shape[:-3], images.shape[-3:]
+    flat = images.reshape(-1, c, h, w)
+    n, device = flat.shape[0], flat.device
+    padded = torch.nn.functional.pad(flat, (padding,) * 4)
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(device)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(device)
+    rows = (offsets[:, :1] + torch.arange(h, device=device))[:, None, :, None]
+    cols = offsets[:, 1:] + torch.arange(w, device=device)
+    cols = torch.where(flips[:, None], cols.flip(-1), cols)[:, None, None, :]
+    cropped = padded[torch.arange(n, device=device)[:, None, None, None],
+                     torch.arange(c, device=device)[None, :, None, None], rows, cols]
+    return cropped.reshape(*lead, c, h, w)
+
+
+def derive_seed(*parts: int) -> int:
+    """A well-mixed 63-bit seed from integers (base seed, replicate, purpose, level, ...)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))

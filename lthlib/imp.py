@@ -1,0 +1,148 @@
+"""Iterative magnitude pruning with weight rewinding (Algorithm 1 of both papers).
+
+Phase 1 (`pretrain`): train the dense net from initialisation for t_r steps: the rewind point.
+Phase 2 (`run_imp`): level L trains m(L) * w_{t_r} from step t_r to the end of the schedule,
+then prunes a fraction of the surviving weights of its solution to get m(L + 1); level 0 is
+the dense baseline. All replicates of a level train together.
+
+A level is the unit of resumption: its folder is written atomically with a fingerprint of
+everything that determines it (settings, rewind point, library code). A re-run reuses every
+leading level whose fingerprint matches, so raising `pruning.levels` or resuming a killed
+run trains only the missing levels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from lthlib import io
+from lthlib.config import Config, to_dict
+from lthlib.data import Dataset
+from lthlib.models import build_model, ignored_names, prunable_names
+from lthlib.pruning import dense_mask, fraction_remaining, magnitude_prune
+from lthlib.train import Replicas, ReplicateSeeds, evaluate, initial_states, train
+
+LIBRARY = Path(__file__).parent
+# Library files whose code determines a level's numbers (part of its fingerprint).
+_LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py")
+
+
+def replicate_seeds(config: Config) -> list[ReplicateSeeds]:
+    return [ReplicateSeeds.for_replicate(config.seed, r) for r in range(config.replicates)]
+
+
+def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
+    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations."""
+    seeds = replicate_seeds(config)
+    states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
+    model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
+    replicas = Replicas.from_state_dicts(model, states, device)
+    log = train(replicas, dataset, config.train, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
+                augmentation=config.data.augment, vectorize=config.compute.vectorize, description="pretrain")
+    for r, seed in enumerate(seeds):
+        with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
+            io.save_tensors(states[r], folder / "init.pt")
+            io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
+            io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
+                          "wall_seconds": log.seconds}, folder / "run.json")
+
+
+def fixed_ratio(config: Config):
+    """The pruning-ratio rule of plain IMP: the same fraction at every level."""
+    return lambda level, replicas, masks: [config.pruning.ratio] * replicas.count
+
+
+def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,
+            choose_ratio=None) -> pd.DataFrame:
+    """Phase 2: levels 0..pruning.levels; returns one row per replicate and level.
+
+    `choose_ratio(level, replicas, masks)` gives each replicate's pruning ratio from its
+    level-`level` solution (default: the fixed `pruning.ratio`).
+    """
+    choose_ratio = choose_ratio or fixed_ratio(config)
+    rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
+    fingerprint = level_fingerprint(config, pretrain_dir)
+    model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
+    ignored = ignored_names(config.model.name, model, config.pruning.ignore)
+    seeds = replicate_seeds(config)
+    masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
+    ratios, reusing, rows = [None] * config.replicates, True, []
+    for level in range(config.pruning.levels + 1):
+        reusing = reusing and _finished(out_dir, level, config.replicates, fingerprint)
+        if reusing:
+            finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
+            replicas = Replicas.from_state_dicts(model, finals, device)
+            records = [_load_record(out_dir, r, level) for r in range(config.replicates)]
+            print(f"level {level}: reusing the finished level in {out_dir}")
+        else:
+            replicas, records = _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device)
+            _save_level(out_dir, level, replicas, masks, records, fingerprint)
+            print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
+                  + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
+        rows += records
+        if level < config.pruning.levels:
+            ratios = choose_ratio(level, replicas, masks)
+            masks = [magnitude_prune(replicas.state_dict(r), masks[r], ratios[r], ignored)
+                     for r in range(config.replicates)]
+    return pd.DataFrame(rows)
+
+
+def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device):
+    replicas = Replicas.from_state_dicts(model, rewind, device)  # rewinding: survivors restart at w_{t_r}
+    stacked = {name: torch.stack([m[name] for m in masks]).to(device) for name in masks[0]}
+    log = train(replicas, dataset, config.train, [s.for_run(level + 1) for s in seeds], config.pretrain.steps,
+                config.train.steps, stacked, config.data.augment, config.compute.vectorize, f"level {level}")
+    test_loss, test_accuracy = evaluate(replicas, dataset, "test", config.train.eval_batch_size,
+                                        config.compute.vectorize)
+    train_loss, train_accuracy = evaluate(replicas, dataset, "train", config.train.eval_batch_size,
+                                          config.compute.vectorize)
+    last_epoch = log.losses[-min(len(log.losses), len(dataset.train_y) // config.train.batch_size):]
+    records = [{
+        "replicate": r, "level": level, "fraction_remaining": fraction_remaining(masks[r]),
+        "pruning_ratio": ratios[r], "test_accuracy": float(test_accuracy[r]), "test_loss": float(test_loss[r]),
+        "train_accuracy": float(train_accuracy[r]), "train_loss": float(train_loss[r]),
+        # Section 2.2: epsilon of the train LCS-set is the spread of batch losses over the last epoch
+        "last_epoch_loss_mean": float(last_epoch[:, r].mean()),
+        "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
+        "train_steps": config.train.steps - config.pretrain.steps, "wall_seconds": log.seconds / config.replicates,
+    } for r in range(config.replicates)]
+    return replicas, [dict(rec, train_losses=log.losses[:, r]) for r, rec in enumerate(records)]
+
+
+def _save_level(out_dir, level, replicas, masks, records, fingerprint):
+    for r, record in enumerate(records):
+        with io.atomic_dir(io.level_dir(out_dir, r, level)) as folder:
+            io.save_tensors(masks[r], folder / "mask.pt")
+            io.save_tensors(replicas.state_dict(r), folder / "final.pt")
+            io.save_tensors(record.pop("train_losses"), folder / "train_losses.pt")
+            io.save_json({**record, "fingerprint": fingerprint}, folder / "level.json")
+
+
+def _load_record(out_dir, replicate, level) -> dict:
+    record = io.load_json(io.level_dir(out_dir, replicate, level) / "level.json")
+    record.pop("fingerprint")
+    return record
+
+
+def _finished(out_dir, level, replicates, fingerprint) -> bool:
+    paths = [io.level_dir(out_dir, r, level) / "level.json" for r in range(replicates)]
+    return all(p.exists() and io.load_json(p).get("fingerprint") == fingerprint for p in paths)
+
+
+def level_fingerprint(config: Config, pretrain_dir: str | Path) -> str:
+    """Hash of what determines every level: settings (not the level count), rewind point, code."""
+    settings = to_dict(config)
+    settings["pruning"].pop("levels")
+    settings.pop("compute")
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for r in range(config.replicates):
+        digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
+    for name in _LEVEL_CODE:
+        digest.update((LIBRARY / name).read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,96 @@
+"""The on-disk artifact format, read and written in one place.
+
+Every write is atomic: the file is written beside its target under a temporary name and
+renamed over it, so a killed run never leaves a half-written artifact behind.
+Layout (documented in the README):
+
+    data/dataset.pt                               the dataset as uint8/int64 tensors
+    data/pretrain/rep_<r>/init.pt, rewind.pt      state_dicts at step 0 and step t_r
+    data/imp/rep_<r>/level_<LL>/mask.pt           {parameter name: bool tensor}
+    data/imp/rep_<r>/level_<LL>/final.pt          trained state_dict (pruned weights exactly 0)
+    reports/imp.csv, reports/metrics.json         tables read by later stages and by dvc
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+
+@contextmanager
+def atomic_path(target: str | Path):
+    """Yield a temporary path next to `target`; on success it is renamed over `target`."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_tensors(obj, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_tensors(path: str | Path, device: str | torch.device = "cpu"):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"missing artifact {path}: run the stage that produces it (dvc repro)")
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def save_json(obj, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def load_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
+def save_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def load_csv(path: str | Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"missing table {path}: run the stage that produces it (dvc repro)")
+    return pd.read_csv(path)
+
+
+@contextmanager
+def atomic_dir(target: str | Path):
+    """Yield a fresh temporary folder; on success it replaces `target` as a whole."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def replicate_dir(root: str | Path, replicate: int) -> Path:
+    return Path(root) / f"rep_{replicate}"
+
+
+def level_dir(root: str | Path, replicate: int, level: int) -> Path:
+    return replicate_dir(root, replicate) / f"level_{level:02d}"

@@ -1,0 +1,131 @@
+"""Model registry. Every model takes the dataset's input shape and class count.
+
+Prunable parameters are the weights of convolutional and linear layers (Frankle & Carbin);
+biases and BatchNorm parameters are never pruned. `DEFAULT_IGNORED` is the reference
+codebases' convention for which prunable tensors pruning leaves dense: the output layer of
+LeNet/VGG-style nets, nothing for ResNets.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class LeNet300100(nn.Module):
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        inputs = int(torch.tensor(input_shape).prod())
+        self.fc1 = nn.Linear(inputs, 300)
+        self.fc2 = nn.Linear(300, 100)
+        self.output = nn.Linear(100, num_classes)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        return self.output(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class Conv4(nn.Module):
+    """Conv-4 of Frankle & Carbin: 64-64-pool-128-128-pool, then 256-256 dense."""
+
+    def __init__(self, input_shape, num_classes):
+        super().__init__()
+        channels, height, width = input_shape
+        self.convs = nn.ModuleList([nn.Conv2d(i, o, 3, padding=1) for i, o in
+                                    ((channels, 64), (64, 64), (64, 128), (128, 128))])
+        self.fc1 = nn.Linear(128 * (height // 4) * (width // 4), 256)
+        self.fc2 = nn.Linear(256, 256)
+        self.output = nn.Linear(256, num_classes)
+
+    def forward(self, x):
+        for index, conv in enumerate(self.convs):
+            x = F.relu(conv(x))
+            if index % 2 == 1:
+                x = F.max_pool2d(x, 2)
+        x = x.flatten(1)
+        return self.output(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inputs, outputs, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inputs != outputs:  # projection shortcut, as in OpenLTH's CIFAR ResNets
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """Residual network of BasicBlocks with a 3x3 stem (no max-pool) and global average pooling.
+
+    `widths` and `blocks` give the stages: the CIFAR ResNet-20/32/56 of He et al. (2016) have
+    widths (16, 32, 64) and (depth - 2) / 6 blocks per stage; ResNet-18 has (64, 128, 256, 512)
+    and 2 blocks per stage.
+    """
+
+    def __init__(self, input_shape, num_classes, widths, blocks):
+        super().__init__()
+        self.conv = nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(widths[0])
+        layers, inputs = [], widths[0]
+        for stage, width in enumerate(widths):
+            for block in range(blocks):
+                layers.append(BasicBlock(inputs, width, 2 if stage > 0 and block == 0 else 1))
+                inputs = width
+        self.blocks = nn.Sequential(*layers)
+        self.output = nn.Linear(inputs, num_classes)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x):
+        x = self.blocks(F.relu(self.bn(self.conv(x))))
+        return self.output(F.adaptive_avg_pool2d(x, 1).flatten(1))
+
+
+def _cifar_resnet(depth):
+    if (depth - 2) % 6:
+        raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
+    return lambda shape, classes: ResNet(shape, classes, (16, 32, 64), (depth - 2) // 6)
+
+
+MODELS = {
+    "lenet_300_100": LeNet300100,
+    "conv4": Conv4,
+    "resnet20": _cifar_resnet(20),
+    "resnet32": _cifar_resnet(32),
+    "resnet56": _cifar_resnet(56),
+    "resnet18": lambda shape, classes: ResNet(shape, classes, (64, 128, 256, 512), 2),
+}
+
+DEFAULT_IGNORED = {"lenet_300_100": ("output.weight",), "conv4": ("output.weight",)}
+
+
+def build_model(name: str, input_shape, num_classes: int) -> nn.Module:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    return MODELS[name](tuple(input_shape), num_classes)
+
+
+def prunable_names(model: nn.Module) -> list[str]:
+    """Names of the weights of every conv and linear layer, in module order."""
+    return [f"{name}.weight" if name else "weight" for name, module in model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.Linear))]
+
+
+def ignored_names(model_name: str, model: nn.Module, ignore) -> tuple[str, ...]:
+    """Resolve `pruning.ignore` ("default" or explicit names) against the model's prunable tensors."""
+    names = DEFAULT_IGNORED.get(model_name, ()) if ignore == "default" else tuple(ignore)
+    unknown = sorted(set(names) - set(prunable_names(model)))
+    if unknown:
+        raise ValueError(f"pruning.ignore names {unknown[0]!r}, which is not a prunable tensor of {model_name} "
+                         f"(prunable: {', '.join(prunable_names(model))})")
+    return names

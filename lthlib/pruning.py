@@ -1,0 +1,53 @@
+"""Masks and global magnitude pruning.
+
+A mask is a dict {parameter name: bool tensor} over every prunable tensor (conv and linear
+weights). Ignored tensors keep an all-True mask: they are never pruned but are counted in
+the denominator of the fraction of weights remaining (the README states this convention).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def dense_mask(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {name: torch.ones_like(w, dtype=torch.bool) for name, w in weights.items()}
+
+
+def magnitude_prune(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor], ratio: float,
+                    ignored: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
+    """Prune ceil(ratio x remaining) of the smallest-magnitude surviving weights, globally.
+
+    Algorithm 1 (IMP-WR), step 5: the new mask keeps m[i] unless weight i is among the
+    smallest-magnitude nonzero-mask weights across all non-ignored tensors. Masks are nested
+    by construction; ties are broken by position (deterministic).
+    """
+    if not 0 < ratio < 1:
+        raise ValueError(f"pruning ratio must be in (0, 1), got {ratio}")
+    names = [name for name in mask if name not in ignored]
+    scores = torch.cat([torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in names])
+    remaining = int(sum(int(mask[n].sum()) for n in names))
+    count = math.ceil(ratio * remaining)
+    pruned = torch.zeros_like(scores, dtype=torch.bool)
+    pruned[torch.topk(scores, count, largest=False, sorted=False).indices] = True
+    new_mask, offset = dict(mask), 0
+    for name in names:
+        size = mask[name].numel()
+        new_mask[name] = mask[name] & ~pruned[offset:offset + size].view_as(mask[name])
+        offset += size
+    return new_mask
+
+
+def fraction_remaining(mask: dict[str, torch.Tensor]) -> float:
+    """Surviving prunable weights over all prunable weights (ignored tensors count as surviving)."""
+    kept = sum(int(m.sum()) for m in mask.values())
+    return kept / sum(m.numel() for m in mask.values())
+
+
+@torch.no_grad()
+def apply_mask(params: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> None:
+    """Zero pruned weights in place (the mask may carry a leading replicate dimension)."""
+    for name, m in mask.items():
+        params[name].mul_(m)

@@ -1,0 +1,129 @@
+"""Figures, metrics and the markdown report, drawn from saved tables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lthlib import io  # noqa: E402
+from lthlib.config import Config  # noqa: E402
+
+
+def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Mean and spread over replicates of every level (std is 0 for a single replicate)."""
+    grouped = frame.groupby("level")
+    summary = grouped.agg(
+        fraction_remaining=("fraction_remaining", "mean"),
+        test_accuracy=("test_accuracy", "mean"),
+        test_accuracy_std=("test_accuracy", "std"),
+        test_loss=("test_loss", "mean"),
+        train_loss=("train_loss", "mean"),
+        replicates=("replicate", "nunique"),
+        wall_seconds=("wall_seconds", "sum"),
+    ).reset_index()
+    summary["test_accuracy_std"] = summary["test_accuracy_std"].fillna(0.0)
+    summary["matching"] = summary["test_accuracy"] >= matching_threshold(summary)
+    return summary
+
+
+def matching_threshold(summary: pd.DataFrame) -> float:
+    """Definition A.2: matching means test error within epsilon of the dense network's, where
+    epsilon is the standard deviation of the dense test error over independent replicates."""
+    dense = summary.loc[summary["level"] == 0].iloc[0]
+    return float(dense["test_accuracy"] - dense["test_accuracy_std"])
+
+
+def sparsest_matching(summary: pd.DataFrame) -> pd.Series | None:
+    matching = summary[summary["matching"]]
+    return None if matching.empty else matching.loc[matching["fraction_remaining"].idxmin()]
+
+
+def imp_metrics(summary: pd.DataFrame) -> dict:
+    dense, last, best = summary.iloc[0], summary.iloc[-1], sparsest_matching(summary)
+    return {
+        "dense_test_accuracy": float(dense["test_accuracy"]),
+        "dense_test_accuracy_std": float(dense["test_accuracy_std"]),
+        "matching_threshold": matching_threshold(summary),
+        "sparsest_matching_fraction_remaining": None if best is None else float(best["fraction_remaining"]),
+        "sparsest_matching_level": None if best is None else int(best["level"]),
+        "last_level_fraction_remaining": float(last["fraction_remaining"]),
+        "last_level_test_accuracy": float(last["test_accuracy"]),
+        "wall_seconds": float(summary["wall_seconds"].sum()),
+    }
+
+
+def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> None:
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    percent = 100 * summary["fraction_remaining"]
+    accuracy, spread = 100 * summary["test_accuracy"], 100 * summary["test_accuracy_std"]
+    axes.plot(percent, accuracy, "o-", color="tab:blue", label="IMP (mean over replicates)")
+    axes.fill_between(percent, accuracy - spread, accuracy + spread, color="tab:blue", alpha=0.25, label="± 1 std")
+    axes.axhline(100 * matching_threshold(summary), color="grey", ls="--", label="matching threshold")
+    axes.set_xscale("log")
+    axes.invert_xaxis()
+    axes.set_xlabel("weights remaining (%)")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend()
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path) -> None:
+    out_dir = Path(out_dir)
+    summary = level_summary(frame)
+    metrics = imp_metrics(summary)
+    io.save_csv(summary, out_dir / "imp_summary.csv")
+    io.save_json(metrics, out_dir / "metrics.json")
+    plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
+                              f"IMP, {config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}")
+    with io.atomic_path(out_dir / "report.md") as tmp:
+        tmp.write_text(_markdown(config, summary, metrics))
+
+
+def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
+    best = sparsest_matching(summary)
+    verdict = ("No sparse level is matching." if best is None or best["level"] == 0 else
+               f"The sparsest matching level is level {int(best['level'])} with "
+               f"{100 * best['fraction_remaining']:.2f}% of weights remaining "
+               f"({100 * best['test_accuracy']:.2f}% ± {100 * best['test_accuracy_std']:.2f}%).")
+    rows = "\n".join(
+        f"| {int(r.level)} | {100 * r.fraction_remaining:.2f} | {100 * r.test_accuracy:.2f} ± "
+        f"{100 * r.test_accuracy_std:.2f} | {r.test_loss:.4f} | {r.train_loss:.4f} | "
+        f"{'yes' if r.matching else 'no'} |" for r in summary.itertuples())
+    train = config.train
+    return f"""# IMP with weight rewinding
+
+## What was run
+- {config.model.name} on {config.data.name} (augmentation {'on' if config.data.augment else 'off'}),
+  {config.replicates} replicates from seed {config.seed}.
+- Training: SGD, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma {train.gamma},
+  warm-up {train.warmup_steps}), momentum {train.momentum}, weight decay {train.weight_decay},
+  batch {train.batch_size}, {train.steps} iterations.
+- Rewind step t_r = {config.pretrain.steps}; each level retrains from t_r to {train.steps}.
+- Pruning: {config.pruning.levels} levels, {100 * config.pruning.ratio:g}% of the remaining weights per level,
+  global magnitude, ignored tensors: {config.pruning.ignore}.
+
+## Results
+Dense (level 0) test accuracy: **{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%**.
+A level is *matching* when its mean test accuracy is at least the dense mean minus the dense
+standard deviation over replicates ({100 * metrics['matching_threshold']:.2f}%; Definition A.2).
+
+{verdict}
+
+| level | weights remaining (%) | test accuracy (%) | test loss | train loss | matching |
+|---|---|---|---|---|---|
+{rows}
+
+![accuracy vs weights remaining](figures/imp_accuracy.png)
+
+Training time, all levels and replicates: {metrics['wall_seconds']:.0f} s.
+"""

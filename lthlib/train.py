@@ -1,0 +1,181 @@
+"""The trainer: R replicates of one architecture trained at once on stacked parameters.
+
+Replicates are independent networks whose tensors are stacked along a leading dimension.
+The forward pass runs them together with `torch.func.vmap` (or one by one with
+`vectorize=False`, which gives the same numbers); the summed loss has, for each replicate,
+exactly that replicate's gradient, so one `torch.optim.SGD` steps all of them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from lthlib.config import TrainConfig
+from lthlib.data import BatchOrder, Dataset, augment, derive_seed
+from lthlib.models import build_model
+from lthlib.pruning import apply_mask
+
+# Purposes of derived seeds: each source of randomness has its own stream, so that two
+# copies can differ in data order alone (instability) while sharing their initialisation.
+INIT, DATA_ORDER, AUGMENTATION = 1, 2, 3
+
+
+@dataclass(frozen=True)
+class ReplicateSeeds:
+    """The seeds of one replicate; a training run `run` (0 = pretraining, L + 1 = level L) derives its own."""
+
+    init: int
+    data_order: int
+    augmentation: int
+
+    @classmethod
+    def for_replicate(cls, seed: int, replicate: int) -> "ReplicateSeeds":
+        return cls(*(derive_seed(seed, replicate, purpose) for purpose in (INIT, DATA_ORDER, AUGMENTATION)))
+
+    def for_run(self, run: int) -> "ReplicateSeeds":
+        return ReplicateSeeds(self.init, derive_seed(self.data_order, run), derive_seed(self.augmentation, run))
+
+
+class Replicas:
+    """R networks of one architecture as stacked tensors: params[name] has shape [R, *shape]."""
+
+    def __init__(self, model: nn.Module, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor]):
+        self.model, self.params, self.buffers = model, params, buffers
+
+    @classmethod
+    def from_state_dicts(cls, model: nn.Module, states: list[dict], device) -> "Replicas":
+        param_names = {name for name, _ in model.named_parameters()}
+        stacked = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
+        params = {n: t.float().requires_grad_() for n, t in stacked.items() if n in param_names}
+        buffers = {n: t for n, t in stacked.items() if n not in param_names}
+        return cls(model.to(device), params, buffers)
+
+    @property
+    def count(self) -> int:
+        return next(iter(self.params.values())).shape[0]
+
+    def state_dict(self, replicate: int) -> dict[str, torch.Tensor]:
+        tensors = {**self.params, **self.buffers}
+        return {name: tensors[name][replicate].detach().cpu().clone() for name in self.model.state_dict()}
+
+    def forward(self, x: torch.Tensor, shared: bool = False, vectorize: bool = True) -> torch.Tensor:
+        """Logits [R, B, classes] for inputs [R, B, ...] (one batch per replicate) or, if `shared`, [B, ...]."""
+        def call(params, buffers, inputs):
+            return functional_call(self.model, (params, buffers), (inputs,))
+
+        if vectorize:
+            return vmap(call, in_dims=(0, 0, None if shared else 0), randomness="different")(
+                self.params, self.buffers, x)
+        return torch.stack([call({n: p[r] for n, p in self.params.items()},
+                                 {n: b[r] for n, b in self.buffers.items()}, x if shared else x[r])
+                            for r in range(self.count)])
+
+
+def initial_states(model_name: str, input_shape, num_classes: int, init_seeds: list[int]) -> list[dict]:
+    """One freshly initialised state_dict per seed (the global RNG is left untouched)."""
+    states = []
+    for seed in init_seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            states.append(build_model(model_name, input_shape, num_classes).state_dict())
+    return states
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The LR at iteration `step` of the schedule (a rewound run continues it at step t_r)."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.schedule == "step":
+        return config.lr * config.gamma ** sum(step >= m for m in config.milestones)
+    if config.schedule == "cosine":
+        progress = (step - config.warmup_steps) / (config.steps - config.warmup_steps)
+        return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
+    return config.lr
+
+
+@dataclass
+class TrainLog:
+    losses: torch.Tensor  # [steps run, R] training loss of every batch
+    seconds: float
+
+
+def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list[ReplicateSeeds],
+          start_step: int, end_step: int, masks: dict[str, torch.Tensor] | None = None,
+          augmentation: bool = False, vectorize: bool = True, description: str = "train") -> TrainLog:
+    """Train every replicate in place from `start_step` to `end_step` of the schedule.
+
+    Each call starts a fresh optimizer (the reference codebases' choice on rewinding). Batch
+    order and augmentation of replicate r come from seeds[r], so a run is reproducible from
+    its seeds alone. `masks` (stacked [R, ...]) keep pruned weights exactly zero.
+    """
+    masks = masks or {}
+    optimizer = torch.optim.SGD(list(replicas.params.values()), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size) for s in seeds]
+    generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
+    device = dataset.train_y.device
+    losses = torch.zeros(end_step - start_step, replicas.count, device=device)
+    apply_mask(replicas.params, masks)
+    replicas.model.train()
+    started = time.perf_counter()
+    for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
+        index = torch.stack([order.indices(step) for order in orders]).to(device)
+        images = dataset.train_x[index]
+        if augmentation:
+            images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
+        losses[step - start_step] = _sgd_step(replicas, optimizer, dataset.normalize(images),
+                                              dataset.train_y[index], masks, learning_rate(step, config), vectorize)
+    return TrainLog(losses.cpu(), time.perf_counter() - started)
+
+
+def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize) -> torch.Tensor:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    logits = replicas.forward(inputs, vectorize=vectorize)
+    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
+    optimizer.zero_grad(set_to_none=True)
+    losses.sum().backward()
+    with torch.no_grad():
+        for name, mask in masks.items():  # keeps the momentum of pruned weights at zero
+            replicas.params[name].grad.mul_(mask)
+    optimizer.step()
+    apply_mask(replicas.params, masks)  # exact zeros after every step, whatever weight decay did
+    return losses.detach()
+
+
+@torch.no_grad()
+def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
+             vectorize: bool = True, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy [R] of every replicate on a split (its first `limit` examples)."""
+    images, labels = dataset.split(split)
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    replicas.model.eval()
+    loss_sum = torch.zeros(replicas.count, device=labels.device)
+    correct = torch.zeros(replicas.count, device=labels.device)
+    for start in range(0, len(labels), batch_size):
+        x, y = dataset.normalize(images[start:start + batch_size]), labels[start:start + batch_size]
+        logits = replicas.forward(x, shared=True, vectorize=vectorize)
+        loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(replicas.count), reduction="none").view(
+            replicas.count, -1).sum(1)
+        correct += (logits.argmax(-1) == y).sum(1)
+    return (loss_sum / len(labels)).cpu(), (correct / len(labels)).cpu()
+
+
+def select_device(device: str, threads: int) -> torch.device:
+    """Resolve `compute.device` ("auto": CUDA when available) and apply `compute.threads`."""
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"compute.device is {device!r} but no CUDA device is available")
+    return torch.device(device)
