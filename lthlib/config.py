@@ -89,6 +89,7 @@ class PruningConfig:
 
     def validate(self) -> None:
         _require(0 < self.ratio < 1, "pruning.ratio", "must be in (0, 1)", self.ratio)
+        _require(not self.adaptive, "pruning.adaptive", "is not implemented yet and must be false", self.adaptive)
         _require(self.levels >= 0, "pruning.levels", "must be >= 0", self.levels)
         _require(self.ignore == "default" or isinstance(self.ignore, tuple), "pruning.ignore",
                  "must be 'default' or a list of parameter names", self.ignore)

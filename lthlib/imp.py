@@ -29,6 +29,10 @@ from lthlib.pruning import dense_mask, fraction_remaining, magnitude_prune
 from lthlib.train import Replicas, ReplicateSeeds, evaluate, initial_states, train
 
 LIBRARY = Path(__file__).parent
+# Columns of reports/imp.csv, one row per replicate and level.
+COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
+           "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
+           "wall_seconds"]
 # Library files whose code determines a level's numbers (part of its fingerprint).
 _LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py")
 
@@ -90,7 +94,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             ratios = choose_ratio(level, replicas, masks)
             masks = [magnitude_prune(replicas.state_dict(r), masks[r], ratios[r], ignored)
                      for r in range(config.replicates)]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device):

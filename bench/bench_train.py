@@ -1,0 +1,116 @@
+"""Training throughput, measured side by side in one run (ratios, not absolute promises).
+
+    python bench/bench_train.py [--steps 600] [--threads 2] [--device cpu]
+
+Cases, all LeNet-300-100 at batch 128 on Fashion-MNIST (data/dataset.pt if present, else
+random images of the same shape):
+  1. a plain PyTorch loop over a DataLoader (the baseline most codebases use);
+  2. this project's trainer (`lthlib.train.train`), one replicate;
+  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs.
+It also measures this machine's fp32 matmul peak and reports the trainer's share of it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import typer
+from torch.utils.data import DataLoader, TensorDataset
+
+from lthlib.config import TrainConfig
+from lthlib.data import Dataset, load_dataset
+from lthlib.models import build_model
+from lthlib.train import Replicas, ReplicateSeeds, initial_states, select_device, train
+
+BATCH = 128
+
+
+def matmul_peak_gflops(device, size: int = 1024, repeats: int = 20) -> float:
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size ** 3 * repeats / (time.perf_counter() - started) / 1e9
+
+
+def flops_per_image(model) -> float:
+    """Forward 2 x MACs of the linear layers, backward twice that: 6 x weights per image."""
+    return 6 * sum(p.numel() for n, p in model.named_parameters() if n.endswith("weight"))
+
+
+def dataloader_images_per_second(dataset: Dataset, steps: int, device) -> float:
+    model = build_model("lenet_300_100", dataset.input_shape, dataset.num_classes).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+    inputs = dataset.normalize(dataset.train_x).cpu()
+    loader = DataLoader(TensorDataset(inputs, dataset.train_y.cpu()), batch_size=BATCH, shuffle=True, drop_last=True)
+    done, started = 0, time.perf_counter()
+    while done < steps:
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            done += 1
+            if done == steps:
+                break
+    _sync(device)
+    return steps * BATCH / (time.perf_counter() - started)
+
+
+def trainer_images_per_second(dataset: Dataset, steps: int, device, replicates: int, vectorize: bool) -> float:
+    config = TrainConfig(steps=steps, batch_size=BATCH, lr=0.05, milestones=())
+    seeds = [ReplicateSeeds.for_replicate(0, r) for r in range(replicates)]
+    states = initial_states("lenet_300_100", dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
+    model = build_model("lenet_300_100", dataset.input_shape, dataset.num_classes)
+    replicas = Replicas.from_state_dicts(model, states, device)
+    log = train(replicas, dataset, config, seeds, 0, steps, vectorize=vectorize, description="bench")
+    _sync(device)
+    return steps * BATCH * replicates / log.seconds
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _synthetic(device) -> Dataset:
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (60000, 1, 28, 28), generator=g, dtype=torch.uint8)
+    labels = torch.randint(0, 10, (60000,), generator=g)
+    return Dataset("synthetic", [str(i) for i in range(10)], images.to(device), labels.to(device),
+                   images[:10000].to(device), labels[:10000].to(device), torch.tensor([0.5], device=device),
+                   torch.tensor([0.29], device=device))
+
+
+def main(steps: int = 600, threads: int = 2, device: str = "auto", replicates: int = 4):
+    device = select_device(device, threads)
+    path = Path("data/dataset.pt")
+    dataset = load_dataset(path, device) if path.exists() else _synthetic(device)
+    print(f"device {device}, {torch.get_num_threads()} threads, data: {dataset.name}, {steps} steps of {BATCH}")
+    peak = matmul_peak_gflops(device)
+    flops = flops_per_image(build_model("lenet_300_100", dataset.input_shape, dataset.num_classes))
+    trainer_images_per_second(dataset, 50, device, 1, True)  # warm-up
+    baseline = dataloader_images_per_second(dataset, steps, device)
+    ours = trainer_images_per_second(dataset, steps, device, 1, True)
+    rows = [("plain DataLoader loop", baseline), ("lthlib trainer, 1 replicate", ours)]
+    vectorised = trainer_images_per_second(dataset, steps, device, replicates, True)
+    looped = trainer_images_per_second(dataset, steps, device, replicates, False)
+    rows += [(f"lthlib, {replicates} replicates, vmap", vectorised), (f"lthlib, {replicates} replicates, loop", looped)]
+    print(f"\nfp32 matmul peak (1024^3): {peak:.1f} GFLOP/s = {peak * 1e9 / flops:,.0f} images/s for this model")
+    print(f"{'case':36s} {'images/s':>10s} {'of peak':>8s}")
+    for name, rate in rows:
+        print(f"{name:36s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
+    print(f"\nratio lthlib / DataLoader:            {ours / baseline:.2f}x")
+    print(f"ratio {replicates} replicates vmap / loop:     {vectorised / looped:.2f}x")
+    print(f"ratio {replicates} replicates vmap / 1 run:    {vectorised / ours:.2f}x (per-image throughput)")
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,75 @@
+"""Small, real inputs the tests build themselves: a tiny dataset and torchvision-format files."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lthlib.data import Dataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)  # deterministic and polite on a shared machine
+
+
+def tiny_dataset(train: int = 96, test: int = 40, classes: int = 4, shape=(1, 6, 6), seed: int = 0) -> Dataset:
+    """Class-dependent images, so that a few SGD steps really learn something."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        labels = torch.arange(n) % classes
+        prototypes = torch.linspace(40, 215, classes)[labels].view(n, 1, 1, 1)
+        noise = torch.randint(-30, 31, (n, *shape), generator=generator)
+        return (prototypes + noise).clamp(0, 255).to(torch.uint8), labels
+
+    train_x, train_y = split(train)
+    test_x, test_y = split(test)
+    scaled = train_x.double() / 255
+    return Dataset("tiny", [str(c) for c in range(classes)], train_x, train_y, test_x, test_y,
+                   scaled.mean(dim=(0, 2, 3)).float(), scaled.std(dim=(0, 2, 3)).float())
+
+
+@pytest.fixture
+def dataset() -> Dataset:
+    return tiny_dataset()
+
+
+def write_idx_mnist(raw: Path, train: int = 64, test: int = 32, seed: int = 0) -> dict:
+    """Write gunzipped idx files in torchvision's (Fashion-)MNIST layout; return the arrays."""
+    rng = np.random.default_rng(seed)
+    raw.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for prefix, n in (("train", train), ("t10k", test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, 28, 28) + images.tobytes())
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.tobytes())
+        arrays[prefix] = (images, labels)
+    return arrays
+
+
+def write_cifar(root: Path, classes: int, n: int = 20, seed: int = 0) -> np.ndarray:
+    """Write a miniature CIFAR-10 (classes=10) or CIFAR-100 (classes=100) in the python-pickle layout."""
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+    labels = [int(i % classes) for i in range(n)]
+    if classes == 10:
+        folder, label_key = root / "cifar-10-batches-py", "labels"
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        meta_file, meta = "batches.meta", {"label_names": [f"class{i}" for i in range(10)]}
+    else:
+        folder, label_key = root / "cifar-100-python", "fine_labels"
+        files, meta_file, meta = ["train", "test"], "meta", {"fine_label_names": [f"class{i}" for i in range(100)]}
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": data, label_key: labels}, f)
+    with open(folder / meta_file, "wb") as f:
+        pickle.dump(meta, f)
+    return data

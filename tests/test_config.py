@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+
+from lthlib.config import ConfigError, load_config, parse_config, to_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", [ROOT / "params.yaml", *sorted((ROOT / "profiles").glob("*.yaml"))],
+                         ids=lambda p: p.name)
+def test_every_params_file_parses_and_validates(path):
+    config = load_config(path)
+    assert parse_config(to_dict(config)) == config  # round trip through the plain form
+
+
+def test_default_profile_is_params_yaml():
+    assert load_config(ROOT / "profiles" / "default.yaml") == load_config(ROOT / "params.yaml")
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"pruning": {"ratio": 1.5}}, "pruning.ratio must be in (0, 1), got 1.5"),
+    ({"pruning": {"ratio": 0}}, "pruning.ratio must be in (0, 1), got 0.0"),
+    ({"model": {"name": "vgg99"}}, "model.name must be one of"),
+    ({"data": {"name": "imagenet"}}, "data.name must be one of"),
+    ({"train": {"lr": "fast"}}, "train.lr must be float, got 'fast'"),
+    ({"train": {"steps": 100, "milestones": [50, 20]}}, "train.milestones must be increasing"),
+    ({"train": {"lrr": 0.1}}, "unknown key train.lrr"),
+    ({"pretrain": {"steps": 5000}, "train": {"steps": 100}}, "pretrain.steps must be smaller than train.steps"),
+    ({"replicates": 0}, "replicates must be >= 1, got 0"),
+    ({"compute": {"device": "tpu"}}, "compute.device must be auto, cpu, cuda or cuda:N"),
+    ({"pruning": "all"}, "pruning must be a mapping"),
+])
+def test_bad_values_name_their_key(raw, message):
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw)
+    assert message in str(error.value)
+
+
+def test_missing_params_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "params.yaml")
+
+
+def test_lists_become_tuples_and_ints_become_floats():
+    config = parse_config({"train": {"steps": 100, "milestones": [10, 20], "lr": 1}})
+    assert config.train.milestones == (10, 20) and isinstance(config.train.lr, float)

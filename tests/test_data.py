@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from conftest import write_cifar, write_idx_mnist
+from lthlib import io
+from lthlib.data import BatchOrder, augment, load_dataset, read_raw
+
+
+def test_fashion_mnist_reads_through_torchvision(tmp_path):
+    arrays = write_idx_mnist(tmp_path / "FashionMNIST" / "raw")
+    raw = read_raw("fashion_mnist", tmp_path)
+    assert raw["train_x"].shape == (64, 1, 28, 28) and raw["train_x"].dtype == torch.uint8
+    np.testing.assert_array_equal(raw["train_x"][:, 0].numpy(), arrays["train"][0])
+    np.testing.assert_array_equal(raw["test_y"].numpy(), arrays["t10k"][1])
+    images = arrays["train"][0] / 255.0
+    assert raw["mean"].item() == pytest.approx(images.mean(), rel=1e-5)
+    assert raw["std"].item() == pytest.approx(images.std(ddof=1), rel=1e-4)
+    assert len(raw["classes"]) == 10
+
+
+@pytest.mark.parametrize("name, classes, train_files", [("cifar10", 10, 5), ("cifar100", 100, 1)])
+def test_cifar_reads_through_torchvision(tmp_path, monkeypatch, name, classes, train_files):
+    data = write_cifar(tmp_path, classes)
+    # our miniature files cannot match the official md5 sums; everything else is torchvision's real loader
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)
+    raw = read_raw(name, tmp_path)
+    assert raw["train_x"].shape == (20 * train_files, 3, 32, 32)  # each file holds 20 images
+    assert raw["test_x"].shape == (20, 3, 32, 32)
+    np.testing.assert_array_equal(raw["test_x"].numpy(), data.reshape(20, 3, 32, 32))
+    channel_means = (data.reshape(20, 3, -1) / 255.0).mean(axis=(0, 2))
+    np.testing.assert_allclose(raw["mean"].numpy(), channel_means, rtol=1e-5)
+    assert len(raw["classes"]) == classes
+
+
+def test_missing_files_name_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="FashionMNIST/raw"):
+        read_raw("fashion_mnist", tmp_path)
+
+
+def test_saved_dataset_loads_onto_a_device(tmp_path):
+    write_idx_mnist(tmp_path / "FashionMNIST" / "raw")
+    io.save_tensors(read_raw("fashion_mnist", tmp_path), tmp_path / "dataset.pt")
+    dataset = load_dataset(tmp_path / "dataset.pt", "cpu")
+    assert dataset.num_classes == 10 and dataset.input_shape == (1, 28, 28)
+    normalized = dataset.normalize(dataset.train_x)
+    assert normalized.mean().item() == pytest.approx(0, abs=1e-4)
+    assert normalized.std().item() == pytest.approx(1, abs=1e-3)
+
+
+def test_batch_order_visits_each_example_once_per_epoch_and_drops_the_remainder():
+    order = BatchOrder(seed=3, num_examples=50, batch_size=8)
+    assert order.steps_per_epoch == 6
+    for epoch in range(2):
+        seen = torch.cat([order.indices(epoch * 6 + s) for s in range(6)])
+        assert len(seen) == 48 and len(set(seen.tolist())) == 48
+    again = BatchOrder(seed=3, num_examples=50, batch_size=8)
+    assert torch.equal(again.indices(13), order.indices(13))  # any step is reachable directly
+    assert not torch.equal(BatchOrder(seed=4, num_examples=50, batch_size=8).indices(0), order.indices(0))
+
+
+def test_augment_equals_a_per_sample_crop_and_flip():
+    images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
+    out = augment(images, torch.Generator().manual_seed(7), padding=2)
+    replay = torch.Generator().manual_seed(7)  # same draws, in the same order, applied one by one
+    offsets = torch.randint(0, 5, (6, 2), generator=replay)
+    flips = torch.rand(6, generator=replay) < 0.5
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    for i in range(6):
+        top, left = offsets[i].tolist()
+        expected = padded[i, :, top:top + 8, left:left + 8]
+        expected = expected.flip(-1) if flips[i] else expected
+        assert torch.equal(out[i], expected)
+    assert flips.any() and not flips.all()

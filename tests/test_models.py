@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+from lthlib.models import MODELS, build_model, ignored_names, prunable_names
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("shape, classes", [((1, 28, 28), 10), ((3, 32, 32), 100)])
+def test_models_take_the_input_shape_and_class_count(name, shape, classes):
+    model = build_model(name, shape, classes)
+    assert model(torch.zeros(2, *shape)).shape == (2, classes)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_prunable_tensors_are_conv_and_linear_weights_only(name):
+    model = build_model(name, (3, 32, 32), 10)
+    names = prunable_names(model)
+    parameters = dict(model.named_parameters())
+    assert names and all(n.endswith(".weight") and parameters[n].dim() in (2, 4) for n in names)
+    assert not any("bn" in n or n.endswith("bias") for n in names)
+
+
+def test_lenet_has_the_published_size():
+    model = build_model("lenet_300_100", (1, 28, 28), 10)
+    assert sum(p.numel() for n, p in model.named_parameters() if n in prunable_names(model)) == 266_200
+
+
+def test_cifar_resnet20_has_about_270k_parameters():
+    model = build_model("resnet20", (3, 32, 32), 10)
+    assert 0.26e6 < sum(p.numel() for p in model.parameters()) < 0.28e6  # He et al.: 0.27M
+
+
+def test_default_ignored_layers_follow_the_reference_codebases():
+    lenet = build_model("lenet_300_100", (1, 28, 28), 10)
+    assert ignored_names("lenet_300_100", lenet, "default") == ("output.weight",)
+    assert ignored_names("resnet20", build_model("resnet20", (3, 32, 32), 10), "default") == ()
+    with pytest.raises(ValueError, match="pruning.ignore names 'nope'"):
+        ignored_names("lenet_300_100", lenet, ("nope",))
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'vgg99'"):
+        build_model("vgg99", (1, 28, 28), 10)

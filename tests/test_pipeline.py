@@ -1,0 +1,98 @@
+"""End to end: the real DVC pipeline on the smoke profile, in a temporary git repository."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import write_idx_mnist
+from lthlib.pruning import fraction_remaining
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages"]
+
+
+def run(args, cwd, check=True):
+    env = {**os.environ, "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode:
+        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, repo / name)
+    shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
+    write_idx_mnist(repo / "data" / "raw" / "FashionMNIST" / "raw", train=256, test=64)
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
+                    ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        run(command, repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "smoke"], repo)
+    run(["dvc", "repro"], repo)
+    return repo
+
+
+def test_repro_writes_every_artifact_and_they_agree(repo):
+    for r in range(2):
+        assert (repo / f"data/pretrain/rep_{r}/init.pt").exists()
+        assert (repo / f"data/pretrain/rep_{r}/rewind.pt").exists()
+    table = pd.read_csv(repo / "reports/imp.csv")
+    assert sorted(zip(table.replicate, table.level)) == [(r, l) for r in range(2) for l in range(3)]
+    for row in table.itertuples():
+        folder = repo / f"data/imp/rep_{row.replicate}/level_{row.level:02d}"
+        mask = torch.load(folder / "mask.pt", weights_only=True)
+        final = torch.load(folder / "final.pt", weights_only=True)
+        assert row.fraction_remaining == pytest.approx(fraction_remaining(mask))
+        assert all((final[name][~m] == 0).all() for name, m in mask.items())
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert metrics["dense_test_accuracy"] == pytest.approx(table[table.level == 0].test_accuracy.mean())
+    assert metrics["last_level_fraction_remaining"] == pytest.approx(table[table.level == 2].fraction_remaining.mean())
+    report = (repo / "reports/report.md").read_text()
+    assert "Dense (level 0) test accuracy" in report and "figures/imp_accuracy.png" in report
+    assert (repo / "reports/figures/imp_accuracy.png").stat().st_size > 10_000
+
+
+def test_a_second_repro_runs_nothing(repo):
+    output = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in output
+
+
+def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "results"], repo)
+    output = run(["dvc", "exp", "run", "-S", "pruning.levels=3"], repo).stdout
+    assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
+    assert all(f"level {level}: reusing" in output for level in range(3))
+    assert "level 3: reusing" not in output
+    assert sorted(set(pd.read_csv(repo / "reports/imp.csv").level)) == [0, 1, 2, 3]
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    assert "dense_test_accuracy" in json.dumps(shown)
+
+
+@pytest.mark.parametrize("params, message", [
+    ("pruning:\n  ratio: 1.5\n", "error: pruning.ratio must be in (0, 1), got 1.5"),
+    ("model:\n  name: vgg99\n", "error: model.name must be one of"),
+    ("data:\n  root: nowhere\n", "error: fashion_mnist: no readable files under nowhere/FashionMNIST/raw"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, params, message):
+    (tmp_path / "params.yaml").write_text(params)
+    result = subprocess.run([sys.executable, str(ROOT / "stages/data.py"), "--out", "dataset.pt"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+    assert not (tmp_path / "dataset.pt").exists()
