@@ -57,7 +57,7 @@ def main(dataset: str = "data/dataset.pt", points: int = 64, examples: int = 100
     batched, single = rate(points_per_pass), rate(1)
     print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)):")
     print(f"  batched ({points_per_pass:3d} points per pass): {batched:8.1f} points/s")
-      print(f"  one by one:                  {single:8.1f} points/s")
+    print(f"  one by one:                  {single:8.1f} points/s")
     print(f"  ratio batched / one by one: {batched / single:.2f}x")
 
 
