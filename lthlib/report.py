@@ -77,7 +77,8 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     plt.close(figure)
 
 
-def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path, sections: tuple[str, ...] = ()) -> None:
+def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
+                     sections: tuple[str, ...] = ()) -> None:
     """The IMP report, followed by the markdown `sections` of later analyses."""
     out_dir = Path(out_dir)
     summary = level_summary(frame)
