@@ -22,6 +22,8 @@ class ConfigError(ValueError):
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
 MODELS = ("lenet_300_100", "conv4", "resnet20", "resnet32", "resnet56", "resnet18")
 SCHEDULES = ("constant", "step", "cosine")
+METRICS = ("test_error", "train_error", "test_loss", "train_loss")
+BATCHNORM_RULES = ("interpolate", "reestimate")
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,72 @@ class ComputeConfig:
 
 
 @dataclass(frozen=True)
+class InterpolationConfig:
+    """How points between and around trained networks are evaluated (shared by lmc, landscape, instability)."""
+
+    metric: str = "test_error"  # the error E of Definition A.1: test_error | train_error | test_loss | train_loss
+    path_points: int = 11  # beta = 0, 1/(n-1), ..., 1 along every linear path (Appendix C: 0, 0.1, ..., 1)
+    eval_examples: int = 1000  # evaluate on the first n examples of the split; 0 = the whole split
+    batch_size: int = 1000  # examples per forward pass
+    points_per_pass: int = 32  # weight vectors evaluated together in one vectorised forward pass
+    batchnorm: str = "interpolate"  # interpolate the running statistics (the papers) or reestimate them per point
+    reestimate_batches: int = 10  # training batches (of batch_size) that re-estimate BatchNorm statistics
+
+    def validate(self) -> None:
+        _require(self.metric in METRICS, "interpolation.metric", f"must be one of {', '.join(METRICS)}", self.metric)
+        _require(self.path_points >= 2, "interpolation.path_points", "must be >= 2", self.path_points)
+        _require(self.eval_examples >= 0, "interpolation.eval_examples", "must be >= 0", self.eval_examples)
+        _require(self.batch_size >= 1, "interpolation.batch_size", "must be >= 1", self.batch_size)
+        _require(self.points_per_pass >= 1, "interpolation.points_per_pass", "must be >= 1", self.points_per_pass)
+        _require(self.batchnorm in BATCHNORM_RULES, "interpolation.batchnorm",
+                 f"must be one of {', '.join(BATCHNORM_RULES)}", self.batchnorm)
+        _require(self.reestimate_batches >= 1, "interpolation.reestimate_batches", "must be >= 1",
+                 self.reestimate_batches)
+
+
+@dataclass(frozen=True)
+class LmcConfig:
+    # Definition A.1: linearly mode connected when the error barrier is below the standard deviation of the
+    # dense error over replicates ("dense_std"), or below a fixed number (Frankle et al. 2020 use 0.02)
+    barrier_threshold: float | str = "dense_std"
+
+    def validate(self) -> None:
+        _require(self.barrier_threshold == "dense_std" or (isinstance(self.barrier_threshold, float)
+                                                           and self.barrier_threshold >= 0),
+                 "lmc.barrier_threshold", "must be 'dense_std' or a number >= 0", self.barrier_threshold)
+
+
+@dataclass(frozen=True)
+class LandscapeConfig:
+    grid_size: int = 11  # N x N points per level (Appendix C: 51)
+    margin: float = 0.25  # the grid extends this fraction of the three points' extent beyond them
+    orthogonal_scale: float = 2.0  # Appendix C: the orthogonal direction is scaled by 2
+    replicate: int = 0  # whose levels are sliced
+
+    def validate(self) -> None:
+        _require(self.grid_size >= 2, "landscape.grid_size", "must be >= 2", self.grid_size)
+        _require(self.margin >= 0, "landscape.margin", "must be >= 0", self.margin)
+        _require(self.orthogonal_scale > 0, "landscape.orthogonal_scale", "must be > 0", self.orthogonal_scale)
+        _require(self.replicate >= 0, "landscape.replicate", "must be >= 0", self.replicate)
+
+
+@dataclass(frozen=True)
+class InstabilityConfig:
+    rewind_steps: tuple[int, ...] = (0,)  # starting points: the dense run at these steps (0 = initialisation)
+    levels: tuple[int, ...] = (0,)  # 0 = dense; L > 0 applies the IMP mask of level L to the starting point
+    replicates: int = 0  # how many replicates to measure; 0 = all
+    stable_threshold: float = 0.02  # Frankle et al. (2020): stable when the error barrier is below 2%
+
+    def validate(self) -> None:
+        _require(all(s >= 0 for s in self.rewind_steps), "instability.rewind_steps", "must be steps >= 0",
+                 list(self.rewind_steps))
+        _require(all(level >= 0 for level in self.levels), "instability.levels", "must be levels >= 0",
+                 list(self.levels))
+        _require(self.replicates >= 0, "instability.replicates", "must be >= 0", self.replicates)
+        _require(self.stable_threshold >= 0, "instability.stable_threshold", "must be >= 0", self.stable_threshold)
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0
     replicates: int = 2
@@ -117,13 +185,26 @@ class Config:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    interpolation: InterpolationConfig = field(default_factory=InterpolationConfig)
+    lmc: LmcConfig = field(default_factory=LmcConfig)
+    landscape: LandscapeConfig = field(default_factory=LandscapeConfig)
+    instability: InstabilityConfig = field(default_factory=InstabilityConfig)
 
     def validate(self) -> None:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         _require(self.pretrain.steps < self.train.steps, "pretrain.steps",
                  f"must be smaller than train.steps={self.train.steps}", self.pretrain.steps)
-        for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.compute):
+        for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.compute,
+                        self.interpolation, self.lmc, self.landscape, self.instability):
             section.validate()
+        _require(self.landscape.replicate < self.replicates, "landscape.replicate",
+                 f"must be smaller than replicates={self.replicates}", self.landscape.replicate)
+        _require(all(s < self.train.steps for s in self.instability.rewind_steps), "instability.rewind_steps",
+                 f"must be smaller than train.steps={self.train.steps}", list(self.instability.rewind_steps))
+        _require(all(level <= self.pruning.levels for level in self.instability.levels), "instability.levels",
+                 f"must be at most pruning.levels={self.pruning.levels}", list(self.instability.levels))
+        _require(self.instability.replicates <= self.replicates, "instability.replicates",
+                 f"must be at most replicates={self.replicates}", self.instability.replicates)
 
 
 def _require(ok: bool, key: str, rule: str, value) -> None:

@@ -9,6 +9,7 @@ Layout (documented in the README):
     data/imp/rep_<r>/level_<LL>/mask.pt           {parameter name: bool tensor}
     data/imp/rep_<r>/level_<LL>/final.pt          trained state_dict (pruned weights exactly 0)
     reports/imp.csv, reports/metrics.json         tables read by later stages and by dvc
+    data/landscape/level_<LL>.npz                 raw 2D error grids (numpy arrays, np.load)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -70,6 +72,20 @@ def load_csv(path: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"missing table {path}: run the stage that produces it (dvc repro)")
     return pd.read_csv(path)
+
+
+def save_npz(arrays: dict, path: str | Path) -> None:
+    """Numpy arrays (tensors are converted) in one uncompressed .npz, readable with np.load."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: np.savez would append .npz to a name
+        np.savez(handle, **{name: np.asarray(value) for name, value in arrays.items()})
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"missing artifact {path}: run the stage that produces it (dvc repro)")
+    with np.load(path) as arrays:
+        return dict(arrays)
 
 
 @contextmanager

@@ -77,7 +77,9 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     plt.close(figure)
 
 
-def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path) -> None:
+def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
+                     sections: tuple[str, ...] = ()) -> None:
+    """The IMP report, followed by the markdown `sections` of later analyses."""
     out_dir = Path(out_dir)
     summary = level_summary(frame)
     metrics = imp_metrics(summary)
@@ -86,7 +88,7 @@ def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path) -
     plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
                               f"IMP, {config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}")
     with io.atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text(_markdown(config, summary, metrics))
+        tmp.write_text("\n".join((_markdown(config, summary, metrics), *sections)))
 
 
 def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:

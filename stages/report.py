@@ -1,16 +1,27 @@
 """Stage `report`: figures, metrics and the markdown report from the saved tables."""
 
+from pathlib import Path
+
 import typer
 
 from lthlib import io
 from lthlib.cli import user_errors_exit
 from lthlib.config import load_config
 from lthlib.report import write_imp_report
+from lthlib.report_landscape import landscape_section
 
 
 @user_errors_exit
-def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str = "reports"):
-    write_imp_report(load_config(params), io.load_csv(table), out)
+def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str = "reports",
+         lmc_paths: str = "reports/lmc_paths.csv", lmc_pairs: str = "reports/lmc_pairs.csv",
+         landscape: str = "reports/landscape.csv", grids: str = "data/landscape",
+         instability: str = "reports/instability.csv"):
+    config = load_config(params)
+    imp = io.load_csv(table)
+    slices = {int(path.stem.split("_")[1]): io.load_npz(path) for path in sorted(Path(grids).glob("level_*.npz"))}
+    section = landscape_section(config, imp, io.load_csv(lmc_paths), io.load_csv(lmc_pairs), io.load_csv(landscape),
+                                slices, io.load_csv(instability), out)
+    write_imp_report(config, imp, out, (section,))
 
 
 if __name__ == "__main__":

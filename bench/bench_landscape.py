@@ -1,0 +1,65 @@
+"""Points per second of interpolated-network evaluation: batched (vmap over points) vs one by one.
+
+    python bench/bench_landscape.py [--dataset data/dataset.pt] [--points 64] [--examples 1000]
+
+LeNet-300-100 on the default dataset (or a random Fashion-MNIST-shaped set when the file is
+absent); the points are a linear path between two independently initialised networks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+import typer
+
+from lthlib.config import InterpolationConfig
+from lthlib.data import Dataset, load_dataset
+from lthlib.interpolate import evaluate_combinations, path_betas, path_coefficients
+from lthlib.models import build_model, prunable_names
+
+
+def _dataset(path: str, device) -> Dataset:
+    if Path(path).exists():
+        return load_dataset(path, device)
+    images = torch.randint(0, 256, (10000, 1, 28, 28), dtype=torch.uint8, device=device)
+    labels = torch.randint(0, 10, (10000,), device=device)
+    return Dataset("random", [str(c) for c in range(10)], images, labels, images, labels,
+                   torch.tensor([0.5], device=device), torch.tensor([0.25], device=device))
+
+
+def main(dataset: str = "data/dataset.pt", points: int = 64, examples: int = 1000, batch_size: int = 500,
+         points_per_pass: int = 16, device: str = "cpu", threads: int = 1, repeats: int = 3):
+    torch.set_num_threads(threads)
+    data = _dataset(dataset, device)
+    model = build_model("lenet_300_100", data.input_shape, data.num_classes)
+    states = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        states.append(build_model("lenet_300_100", data.input_shape, data.num_classes).state_dict())
+    coefficients = path_coefficients(path_betas(points))
+
+    def rate(per_pass: int) -> float:
+        config = InterpolationConfig(eval_examples=examples, batch_size=batch_size, points_per_pass=per_pass)
+        evaluate_combinations(model, states, coefficients[:per_pass], prunable_names(model), data, config)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            evaluate_combinations(model, states, coefficients, prunable_names(model), data, config)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            best = min(best, time.perf_counter() - started)
+        return points / best
+
+    batched, single = rate(points_per_pass), rate(1)
+    print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)):")
+    print(f"  batched ({points_per_pass:3d} points per pass): {batched:8.1f} points/s")
+    print(f"  one by one:                  {single:8.1f} points/s")
+    print(f"  ratio batched / one by one: {batched / single:.2f}x")
+
+
+if __name__ == "__main__":
+    typer.run(main)

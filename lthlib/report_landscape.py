@@ -1,0 +1,203 @@
+"""Figures and the report section of the error-landscape analyses, drawn from saved tables and grids only.
+
+Thresholds (Paul et al. 2022, Appendix A): epsilon is the standard deviation over replicates
+of the dense network's metric (Def. A.2). A level is matching when its mean is within
+epsilon of the dense mean (from reports/imp.csv, the full test set, as in the IMP report);
+figures mark the matching error as the dense mean on the evaluation subset plus epsilon, so
+that it compares with the interpolated errors measured on that subset.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lthlib import io  # noqa: E402
+from lthlib.config import Config  # noqa: E402
+from lthlib.report import level_summary  # noqa: E402
+
+
+def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
+    """Mean and std over replicates of the dense (level 0) network's metric in reports/imp.csv."""
+    split, quantity = metric.split("_")
+    dense = imp[imp["level"] == 0]
+    values = 1 - dense[f"{split}_accuracy"] if quantity == "error" else dense[f"{split}_loss"]
+    return float(values.mean()), float(values.std()) if len(values) > 1 else 0.0
+
+
+def matching_error(paths: pd.DataFrame, epsilon: float) -> float:
+    """The dense network's mean error on the evaluation subset plus epsilon (Def. A.2)."""
+    dense = paths[(paths["level"] == 0) & (paths["beta"] == 0)]
+    return float(dense["error_mean"].iloc[0]) + epsilon
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def plot_paths(paths: pd.DataFrame, threshold: float, label: str, path: Path) -> None:
+    """Fig. 2 (left): the piecewise linear path through the level solutions, one curve per rewind step."""
+    figure, axes = plt.subplots(figsize=(7.5, 4))
+    for step, frame in paths.groupby("rewind_step"):
+        position = frame["level"] + frame["beta"]
+        axes.plot(position, 100 * frame["error_mean"], ".-", label=f"rewind step {step}")
+        axes.fill_between(position, 100 * (frame["error_mean"] - frame["error_std"]),
+                          100 * (frame["error_mean"] + frame["error_std"]), alpha=0.25)
+    axes.axhline(100 * threshold, color="grey", ls="--", label="matching")
+    axes.set_xlabel("level L + beta (path from w(L) to w(L+1))")
+    axes.set_ylabel(f"{label} (%)" if "error" in label else label)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    _save(figure, path)
+
+
+def plot_pairs(pairs: pd.DataFrame, threshold: float, label: str, path: Path) -> None:
+    """Fig. 2 (right): max over beta of the error between every pair of levels; darkest = matching."""
+    count = int(pairs["level_b"].max()) + 1
+    matrix = np.zeros((count, count))
+    for row in pairs.itertuples():
+        matrix[row.level_a, row.level_b] = matrix[row.level_b, row.level_a] = row.max_error_mean
+    np.fill_diagonal(matrix, np.nan)
+    figure, axes = plt.subplots(figsize=(5.5, 4.5))
+    image = axes.imshow(matrix, cmap="viridis", vmin=threshold, vmax=max(np.nanmax(matrix), threshold + 1e-6))
+    figure.colorbar(image, ax=axes, label=f"max {label} along the path")
+    axes.set_xlabel("level j")
+    axes.set_ylabel("level i")
+    axes.set_title("darkest: at or below the matching error")
+    _save(figure, path)
+
+
+def draw_slice(axes, grid: dict, threshold: float, level: int) -> None:
+    """Fig. 3: error on the plane, the matching contour, the axial subspace and the three networks."""
+    x, y, error, points = grid["x"], grid["y"], grid["error"], grid["points"]
+    mesh = axes.pcolormesh(x, y, error, cmap="viridis", shading="nearest")
+    if error.min() <= threshold <= error.max():
+        axes.contour(x, y, error, levels=[threshold], colors="black", linestyles="dotted")
+    axes.axvline(points[1, 0], color="purple", ls="--", lw=1)  # m(L+1) axial subspace: w(L+1) lies above the projection
+    axes.plot(*points[0], "^", color="grey", ms=9, mec="black", label="w(L)")
+    axes.plot(*points[1], "x", color="orange", ms=9, mew=2.5, label="m(L+1) * w(L)")
+    axes.plot(*points[2], "^", color="orange", ms=9, mec="black", label="w(L+1)")
+    axes.set_title(f"level {level} -> {level + 1}", fontsize=9)
+    return mesh
+
+
+def plot_slices(grids: dict[int, dict], threshold: float, label: str, folder: Path) -> None:
+    """One figure per level plus a grid of all levels (Fig. 7/8)."""
+    for level, grid in grids.items():
+        figure, axes = plt.subplots(figsize=(5, 4.2))
+        figure.colorbar(draw_slice(axes, grid, threshold, level), ax=axes, label=label)
+        axes.legend(fontsize=7, loc="upper left")
+        axes.set_xlabel("towards the projection (units of |m(L+1) * w(L) - w(L)|)", fontsize=8)
+        axes.set_ylabel("orthogonal, towards w(L+1) (units of its distance)", fontsize=8)
+        _save(figure, folder / f"landscape_level_{level:02d}.png")
+    columns = min(4, len(grids))
+    rows = -(-len(grids) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3 * rows), squeeze=False)
+    for ax, (level, grid) in zip(axes.flat, grids.items()):
+        draw_slice(ax, grid, threshold, level)
+    for ax in axes.flat[len(grids):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6, loc="upper left")
+    _save(figure, folder / "landscape_all.png")
+
+
+def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for level, frame in instability.groupby("level"):
+        barrier = frame.groupby("rewind_step")["barrier"].agg(["mean", "std"]).fillna(0.0)
+        axes.errorbar(barrier.index, 100 * barrier["mean"], 100 * barrier["std"], marker="o", capsize=3,
+                      label="dense" if level == 0 else f"level {level} mask")
+    axes.axhline(100 * stable_threshold, color="grey", ls="--", label="stable threshold")
+    axes.set_xlabel("rewind step")
+    axes.set_ylabel("error barrier between the two copies (%)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    _save(figure, path)
+
+
+def connectivity_verdicts(imp: pd.DataFrame, pairs: pd.DataFrame, barrier_threshold: float) -> pd.DataFrame:
+    """Per IMP step L -> L + 1: are both solutions matching, are they linearly connected?"""
+    summary = level_summary(imp).set_index("level")
+    successive = pairs[pairs["level_b"] == pairs["level_a"] + 1]
+    return pd.DataFrame([{
+        "level": int(row.level_a), "matching": bool(summary.loc[row.level_a, "matching"]),
+        "next_matching": bool(summary.loc[row.level_b, "matching"]),
+        "barrier_mean": row.barrier_mean, "barrier_std": row.barrier_std,
+        "connected": row.barrier_mean < barrier_threshold,
+    } for row in successive.itertuples()])
+
+
+def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pairs: pd.DataFrame,
+                      landscape: pd.DataFrame, grids: dict[int, dict], instability: pd.DataFrame,
+                      out_dir: str | Path) -> str:
+    """Draw the figures into out_dir/figures and return the markdown section of the report."""
+    figures = Path(out_dir) / "figures"
+    evaluation, metric = config.interpolation, config.interpolation.metric
+    label = metric.replace("_", " ")
+    mean, epsilon = dense_spread(imp, metric)
+    threshold = matching_error(paths, epsilon) if not paths.empty else mean + epsilon
+    barrier_threshold = epsilon if config.lmc.barrier_threshold == "dense_std" else config.lmc.barrier_threshold
+    threshold_rule = (f"the standard deviation of the dense {label} over replicates, {100 * epsilon:.2f}% (Def. A.1)"
+                      if config.lmc.barrier_threshold == "dense_std" else
+                      f"lmc.barrier_threshold = {100 * barrier_threshold:.2f}%")
+    batchnorm = ("interpolated like every other tensor (the papers' choice)" if evaluation.batchnorm == "interpolate"
+                 else f"re-estimated at every point on {evaluation.reestimate_batches} training batches")
+    subset = f"the first {evaluation.eval_examples}" if evaluation.eval_examples else "all"
+    lines = [
+        "## Error landscape of IMP (Paul et al. 2022, Sec. 2.1)",
+        f"- Metric: {label} on {subset} examples of the {metric.split('_')[0]} split; "
+        f"{evaluation.path_points} points per linear path.",
+        f"- BatchNorm running statistics: {batchnorm}.",
+        "- Interpolation rule (Appendix C): every tensor is combined inside the convex hull of the networks; "
+        "outside it only prunable weights extrapolate and the other tensors sit on the closest hull point.",
+        f"- A step is *linearly connected* when the error barrier (Def. A.1) between w(L) and w(L+1), mean over "
+        f"replicates, is below {threshold_rule}. Matching follows the IMP table above (Def. A.2).",
+    ]
+    if not pairs.empty:
+        plot_paths(paths, threshold, label, figures / "lmc_paths.png")
+        plot_pairs(pairs, threshold, label, figures / "lmc_pairs.png")
+        verdicts = connectivity_verdicts(imp, pairs, barrier_threshold)
+        both = verdicts["matching"] & verdicts["next_matching"]
+        agree = (both == verdicts["connected"])[verdicts["level"] >= 1]  # Sec. 2.1 leaves the dense step aside
+        lines += ["", "| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
+                  f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± {100 * r.barrier_std:.2f} | "
+                  f"{'yes' if r.connected else 'no'} |" for r in verdicts.itertuples()]
+        lines += ["", f"**Central claim** (successive solutions are linearly connected if and only if both are "
+                      f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps.",
+                  "", "![piecewise linear path](figures/lmc_paths.png) ![all pairs](figures/lmc_pairs.png)"]
+    if grids:
+        plot_slices(grids, threshold, label, figures)
+        projected_in = (landscape["error_projection"] <= threshold).map({True: "yes", False: "no"})
+        next_in = (landscape["error_next"] <= threshold).map({True: "yes", False: "no"})
+        lines += ["", f"### 2D slices (replicate {config.landscape.replicate}, "
+                      f"{config.landscape.grid_size}x{config.landscape.grid_size} grid)",
+                  "| level | error w(L) (%) | error projection (%) | error w(L+1) (%) | projection matching | "
+                  "w(L+1) matching |", "|---|---|---|---|---|---|"]
+        lines += [f"| {int(r.level)} | {100 * r.error_solution:.2f} | {100 * r.error_projection:.2f} | "
+                  f"{100 * r.error_next:.2f} | {p} | {n} |"
+                  for r, p, n in zip(landscape.itertuples(), projected_in, next_in)]
+        lines += ["", "![all levels](figures/landscape_all.png)"]
+    if not instability.empty:
+        plot_instability(instability, config.instability.stable_threshold, figures / "instability.png")
+        grouped = instability.groupby(["rewind_step", "level"])["barrier"].agg(["mean", "std"]).fillna(0.0)
+        lines += ["", "### Instability to SGD noise (Frankle et al. 2020)",
+                  f"Two copies per replicate from each start, differing only in data order and augmentation; "
+                  f"stable when the barrier is below {100 * config.instability.stable_threshold:g}%.", "",
+                  "| rewind step | network | error barrier (%) | stable |", "|---|---|---|---|"]
+        lines += [f"| {step} | {'dense' if level == 0 else f'level {level} mask'} | "
+                  f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} | "
+                  f"{'yes' if row['mean'] < config.instability.stable_threshold else 'no'} |"
+                  for (step, level), row in grouped.iterrows()]
+        lines += ["", "![instability](figures/instability.png)"]
+    return "\n".join(lines) + "\n"
