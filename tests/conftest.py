@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from lthlib.data import Dataset
+from lthlib.models import build_model
+from lthlib.train import initial_states
 
 
 @pytest.fixture(autouse=True)
@@ -73,3 +75,9 @@ def write_cifar(root: Path, classes: int, n: int = 20, seed: int = 0) -> np.ndar
     with open(folder / meta_file, "wb") as f:
         pickle.dump(meta, f)
     return data
+
+
+def random_states(dataset: Dataset, count: int, model_name: str = "lenet_300_100") -> tuple:
+    """(model, `count` independently initialised state dicts)."""
+    states = initial_states(model_name, dataset.input_shape, dataset.num_classes, list(range(count)))
+    return build_model(model_name, dataset.input_shape, dataset.num_classes), states

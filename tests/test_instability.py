@@ -1,6 +1,6 @@
 import torch
 
-from landscape_fixtures import random_states, small_dataset
+from conftest import random_states, tiny_dataset
 from lthlib.config import InterpolationConfig, TrainConfig
 from lthlib.instability import copy_barrier, measure_instability, noise_seeds, train_networks
 from lthlib.train import ReplicateSeeds
@@ -11,7 +11,7 @@ EVALUATION = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40)
 
 
 def test_copies_with_the_same_noise_seed_have_barrier_zero():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     _, (start,) = random_states(dataset, 1)
     seeds = ReplicateSeeds(1, 2, 3)
     same = train_networks("lenet_300_100", dataset, TRAIN, [start, start], [seeds, seeds], 0, 6, None, True, True,
@@ -33,7 +33,7 @@ def test_noise_seeds_keep_the_initialisation_and_change_the_noise():
 
 
 def test_measure_instability_rows_and_masks():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     _, states = random_states(dataset, 2)
     masks = {0: [{n: torch.ones_like(s[n], dtype=torch.bool) for n in ("fc1.weight", "fc2.weight", "output.weight")}
                  for s in states]}

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from landscape_fixtures import random_states, small_dataset
+from conftest import random_states, tiny_dataset
 from lthlib.config import InterpolationConfig
 from lthlib.interpolate import (barycentric, closest_in_triangle, combine, error_barrier, evaluate_combinations,
                                 path_betas, path_coefficients, plane_coordinates, plane_grid, reestimate_batchnorm)
@@ -14,7 +14,7 @@ TRIANGLE = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float6
 
 
 def test_path_end_points_reproduce_the_networks_errors_exactly():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model, (a, b) = random_states(dataset, 2)
     config = InterpolationConfig(metric="test_loss", eval_examples=0, batch_size=16, points_per_pass=11)
     losses = evaluate_combinations(model, [a, b], path_coefficients(path_betas(11)), prunable_names(model), dataset,
@@ -96,7 +96,7 @@ def test_outside_the_hull_only_prunable_tensors_extrapolate():
 
 
 def test_vectorised_evaluation_equals_one_point_at_a_time():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model, states = random_states(dataset, 3)
     coefficients = barycentric(torch.randn(7, 2, dtype=torch.float64), TRIANGLE)
     config = InterpolationConfig(metric="test_loss", eval_examples=30, batch_size=16)
@@ -119,7 +119,7 @@ class _Normed(nn.Module):
 
 
 def test_batchnorm_reestimation_gives_the_exact_statistics_of_each_point():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model = _Normed()
     states = [{n: t.clone() for n, t in model.state_dict().items()} for _ in range(2)]
     states[1]["fc.bias"] += 3.0

@@ -1,6 +1,6 @@
 import torch
 
-from landscape_fixtures import random_states, small_dataset
+from conftest import random_states, tiny_dataset
 from lthlib.config import InterpolationConfig, LandscapeConfig
 from lthlib.landscape import level_slice, projection, slice_summary
 from lthlib.pruning import dense_mask, magnitude_prune
@@ -10,7 +10,7 @@ torch.set_num_threads(1)
 
 
 def test_level_slice_places_the_three_networks_and_evaluates_them():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model, (solution, other) = random_states(dataset, 2)
     prunable = ["fc1.weight", "fc2.weight", "output.weight"]
     mask = magnitude_prune(solution, dense_mask({n: solution[n] for n in prunable}), 0.5)

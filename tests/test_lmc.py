@@ -1,6 +1,6 @@
 import torch
 
-from landscape_fixtures import random_states, small_dataset
+from conftest import random_states, tiny_dataset
 from lthlib.config import InterpolationConfig
 from lthlib.interpolate import error_barrier, evaluate_combinations, path_betas, path_coefficients
 from lthlib.lmc import connectivity_tables, pair_paths
@@ -11,7 +11,7 @@ CONFIG = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40, poin
 
 
 def test_all_pair_paths_equal_each_path_evaluated_alone():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model, solutions = random_states(dataset, 3)
     paths = pair_paths(model, solutions, dataset, CONFIG)
     assert paths.shape == (3, 3, 5)
@@ -22,7 +22,7 @@ def test_all_pair_paths_equal_each_path_evaluated_alone():
 
 
 def test_tables_share_end_points_and_aggregate_over_replicates():
-    dataset = small_dataset()
+    dataset = tiny_dataset()
     model, states = random_states(dataset, 4)
     replicates = [states[:3], [states[3], states[1], states[2]]]
     paths, pairs = connectivity_tables(model, replicates, dataset, CONFIG, rewind_step=7)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -67,6 +68,25 @@ def test_repro_writes_every_artifact_and_they_agree(repo):
     assert (repo / "reports/figures/imp_accuracy.png").stat().st_size > 10_000
 
 
+def test_repro_writes_the_error_landscape(repo):
+    paths = pd.read_csv(repo / "reports/lmc_paths.csv")
+    assert sorted(set(paths.level)) == [0, 1] and len(paths) == 2 * 11  # levels 0->1, 1->2; 11 betas
+    ends = paths[paths.beta.isin([0.0, 1.0])].sort_values(["level", "beta"])
+    assert ends.error_mean.iloc[1] == pytest.approx(ends.error_mean.iloc[2])  # level 1 ends one path, starts the next
+    pairs = pd.read_csv(repo / "reports/lmc_pairs.csv")
+    assert len(pairs) == 3 and (pairs.barrier_mean >= 0).all() and (pairs.max_error_mean >= pairs.barrier_mean).all()
+    for level in (0, 1):
+        grid = np.load(repo / f"data/landscape/level_{level:02d}.npz")
+        assert grid["error"].shape == (5, 5) and grid["points"].shape == (3, 2)
+        np.testing.assert_allclose(grid["points"][1], [1, 0])  # the projection sits at (1, 0)
+    instability = pd.read_csv(repo / "reports/instability.csv")
+    assert len(instability) == 4 and (instability.barrier >= 0).all()
+    for figure in ("lmc_paths", "lmc_pairs", "landscape_level_00", "landscape_all", "instability"):
+        assert (repo / f"reports/figures/{figure}.png").stat().st_size > 10_000
+    report = (repo / "reports/report.md").read_text()
+    assert "## Error landscape of IMP" in report and "Central claim" in report
+
+
 def test_a_second_repro_runs_nothing(repo):
     output = run(["dvc", "repro"], repo).stdout
     assert "Running stage" not in output
@@ -77,6 +97,7 @@ def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     run(["git", "commit", "-qm", "results"], repo)
     output = run(["dvc", "exp", "run", "-S", "pruning.levels=3"], repo).stdout
     assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
+    assert "Running stage 'instability'" not in output  # its inputs and params did not change
     assert all(f"level {level}: reusing" in output for level in range(3))
     assert "level 3: reusing" not in output
     assert sorted(set(pd.read_csv(repo / "reports/imp.csv").level)) == [0, 1, 2, 3]
