@@ -38,18 +38,27 @@ def replicate_seeds(config: Config) -> list[ReplicateSeeds]:
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
-    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations."""
+    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations.
+
+    `dataset` is what pretraining sees: the whole training set or, for a data diet, a subset
+    with possibly randomized labels (`subsets.pretraining_data`); few examples get several passes.
+    """
     seeds = replicate_seeds(config)
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     replicas = Replicas.from_state_dicts(model, states, device)
-    log = train(replicas, dataset, config.train, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
+    # Data diet, Table 1: pretraining has its own learning rate; null keeps train.lr
+    schedule = config.train if config.pretrain.lr is None else dataclasses.replace(config.train, lr=config.pretrain.lr)
+    log = train(replicas, dataset, schedule, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
                 augmentation=config.data.augment, vectorize=config.compute.vectorize, description="pretrain")
+    examples = len(dataset.train_y)
     for r, seed in enumerate(seeds):
         with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
             io.save_tensors(states[r], folder / "init.pt")
             io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
             io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
+                          "lr": schedule.lr, "examples": examples,
+                          "passes": config.pretrain.steps * config.train.batch_size / examples,
                           "wall_seconds": log.seconds}, folder / "run.json")
 
 
