@@ -135,6 +135,16 @@ def compare_schemes(runs: pd.DataFrame, t_star: int | None = None) -> tuple[list
     return sentences, t_star
 
 
+# Fig. 2's colours and markers per subset kind (noisy all-data runs in purple)
+KIND_STYLES = {"random": ("tab:green", "o"), "easy": ("tab:red", "^"), "hard": ("tab:pink", "x"),
+               "all": ("tab:purple", "s")}
+
+
+def _baseline_color(step: int, t_star: int) -> str:
+    """The paper's dashed baselines: rewind 0 yellow, t*/2 orange, t* blue."""
+    return {0: "gold", t_star // 2: "tab:orange", t_star: "tab:blue"}.get(step, "grey")
+
+
 def _best_size(frame: pd.DataFrame) -> pd.DataFrame:
     """Fig. 2 shows, per subset kind, the size whose sparse levels have the best mean accuracy."""
     sparse = frame[frame["level"] > 0].groupby("run")["test_accuracy"].mean()
@@ -146,14 +156,12 @@ def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) 
     noises = sorted(runs["label_noise"].unique())
     figure, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4.2), squeeze=False)
     baselines = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
-    styles = {"random": ("tab:green", "o"), "easy": ("tab:red", "^"), "hard": ("tab:pink", "x"),
-              "all": ("tab:purple", "s")}
     for axis, noise in zip(axes[0], noises):
         for step, frame in baselines.groupby("rewind_step"):
             axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], "--",
-                      label=f"all data, t_r={step}" + (" (t*)" if step == t_star else ""))
+                      color=_baseline_color(step, t_star), label=f"all data, t_r={step}" + (" (t*)" if step == t_star else ""))
         noisy = runs[runs["label_noise"] == noise]
-        for kind, (color, marker) in styles.items():
+        for kind, (color, marker) in KIND_STYLES.items():
             chosen = noisy[noisy["kind"] == kind]
             if kind == "all":
                 chosen = chosen if noise > 0 else chosen.iloc[0:0]  # noise-free all-data runs are the baselines
@@ -173,7 +181,7 @@ def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) 
     _save(figure, Path(path))
 
 
-def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], path: str | Path) -> None:
+def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: int, path: str | Path) -> None:
     """Fig. 4: accuracy vs subset size at fixed levels (sparsities), one line per subset kind and noise,
     with the noise-free full-data rewind points as horizontal lines."""
     figure, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels), 3.8), squeeze=False)
@@ -183,10 +191,11 @@ def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], path: st
         at_level = subsets[subsets["level"] == level]
         for (kind, noise, step), frame in at_level.groupby(["kind", "label_noise", "rewind_step"]):
             frame = frame.sort_values("size")
-            axis.plot(frame["size"], 100 * frame["test_accuracy"], "o-",
-                      label=f"{kind}, t_r={step}" + (f", {100 * noise:g}% noise" if noise else ""))
+            color, marker = KIND_STYLES[kind]
+            axis.plot(frame["size"], 100 * frame["test_accuracy"], marker=marker, color=color,
+                      ls="-" if noise == 0 else "--" if noise < 0.3 else ":", label=f"{kind}, t_r={step}" + (f", {100 * noise:g}% noise" if noise else ""))
         for step, frame in baselines[baselines["level"] == level].groupby("rewind_step"):
-            axis.axhline(100 * frame["test_accuracy"].iloc[0], ls="--", color="grey", alpha=0.4 + 0.6 * (step > 0),
+            axis.axhline(100 * frame["test_accuracy"].iloc[0], ls="--", color=_baseline_color(step, t_star),
                          label=f"all data, t_r={step}")
         remaining = runs.loc[runs["level"] == level, "fraction_remaining"]
         axis.set_title(f"level {level}: {100 * remaining.mean():.1f}% weights remaining", fontsize=9)
@@ -206,7 +215,7 @@ def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int 
     last = int(runs["level"].max())
     levels = levels or sorted({max(1, last - 4), max(1, last - 2), last})
     plot_schemes_vs_sparsity(runs, t_star, out_dir / "data_diet_sparsity.png")
-    plot_accuracy_vs_subset_size(runs, levels, out_dir / "data_diet_subset_size.png")
+    plot_accuracy_vs_subset_size(runs, levels, t_star, out_dir / "data_diet_subset_size.png")
     table = 100 * runs[runs["level"].isin(levels)].pivot_table(index="run", columns="level", values="test_accuracy")
     table.columns = [f"level {c}" for c in table.columns]
     markdown = f"""# Pretraining on a data diet
