@@ -105,7 +105,7 @@ class SubsetConfig:
     """The examples pretraining sees (data diet, Section 3)."""
 
     kind: str = "all"  # all | random (equal count per class) | easy (lowest EL2N) | hard (highest EL2N)
-    size: int | float = 1.0  # M: an int is a number of examples, a float a fraction of the training set
+    size: int | float = 1.0  # M: an int is a number of examples, a float a fraction; ignored by `all`
     seed: int = 0  # draws the random subset
 
     def validate(self) -> None:
