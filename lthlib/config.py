@@ -20,6 +20,7 @@ class ConfigError(ValueError):
 
 
 DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
+SUBSET_KINDS = ("all", "random", "easy", "hard")
 MODELS = ("lenet_300_100", "conv4", "resnet20", "resnet32", "resnet56", "resnet18")
 SCHEDULES = ("constant", "step", "cosine")
 METRICS = ("test_error", "train_error", "test_loss", "train_loss")
@@ -31,9 +32,14 @@ class DataConfig:
     name: str = "fashion_mnist"
     root: str = "data/raw"  # folder holding torchvision's layout (FashionMNIST/raw, cifar-10-batches-py, ...)
     augment: bool = False  # pad 4 + random crop + horizontal flip, on the device, per batch
+    # Data diet, Appendix A: this fraction of training examples gets a label redrawn uniformly from
+    # the classes (so about label_noise * (1 - 1/C) are really wrong); pretraining and EL2N only.
+    label_noise: float = 0.0
+    label_noise_seed: int = 0  # the corruption is drawn once from this seed and reused by every stage
 
     def validate(self) -> None:
         _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
+        _require(0 <= self.label_noise <= 1, "data.label_noise", "must be in [0, 1]", self.label_noise)
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,37 @@ class TrainConfig:
 @dataclass(frozen=True)
 class PretrainConfig:
     steps: int = 0  # t_r, the rewind step: the dense net trains this long before IMP starts
+    lr: float | None = None  # pretraining's own peak learning rate (data diet, Table 1: 0.4); null: train.lr
 
     def validate(self) -> None:
         _require(self.steps >= 0, "pretrain.steps", "must be >= 0", self.steps)
+        _require(self.lr is None or self.lr > 0, "pretrain.lr", "must be > 0 or null", self.lr)
+
+
+@dataclass(frozen=True)
+class El2nConfig:
+    """EL2N scores (data diet, Appendix A): K networks trained from independent inits for t steps."""
+
+    networks: int = 4  # K
+    steps: int = 468  # t, iterations of the train schedule (lr, batch size, augmentation as in training)
+
+    def validate(self) -> None:
+        _require(self.networks >= 1, "el2n.networks", "must be >= 1", self.networks)
+        _require(self.steps >= 0, "el2n.steps", "must be >= 0", self.steps)
+
+
+@dataclass(frozen=True)
+class SubsetConfig:
+    """The examples pretraining sees (data diet, Section 3)."""
+
+    kind: str = "all"  # all | random (equal count per class) | easy (lowest EL2N) | hard (highest EL2N)
+    size: int | float = 1.0  # M: an int is a number of examples, a float a fraction; ignored by `all`
+    seed: int = 0  # draws the random subset
+
+    def validate(self) -> None:
+        _require(self.kind in SUBSET_KINDS, "subset.kind", f"must be one of {', '.join(SUBSET_KINDS)}", self.kind)
+        _require(self.size >= 1 if isinstance(self.size, int) else 0 < self.size <= 1, "subset.size",
+                 "must be a number of examples >= 1 or a fraction in (0, 1]", self.size)
 
 
 @dataclass(frozen=True)
@@ -184,6 +218,8 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    el2n: El2nConfig = field(default_factory=El2nConfig)
+    subset: SubsetConfig = field(default_factory=SubsetConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     interpolation: InterpolationConfig = field(default_factory=InterpolationConfig)
     lmc: LmcConfig = field(default_factory=LmcConfig)
@@ -192,11 +228,14 @@ class Config:
 
     def validate(self) -> None:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
+        for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,
+                        self.compute, self.interpolation, self.lmc, self.landscape, self.instability):
+            section.validate()
+        # checks across sections, once every section is valid on its own
         _require(self.pretrain.steps < self.train.steps, "pretrain.steps",
                  f"must be smaller than train.steps={self.train.steps}", self.pretrain.steps)
-        for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.compute,
-                        self.interpolation, self.lmc, self.landscape, self.instability):
-            section.validate()
+        _require(self.el2n.steps <= self.train.steps, "el2n.steps",
+                 f"must be at most train.steps={self.train.steps}", self.el2n.steps)
         _require(self.landscape.replicate < self.replicates, "landscape.replicate",
                  f"must be smaller than replicates={self.replicates}", self.landscape.replicate)
         _require(all(s < self.train.steps for s in self.instability.rewind_steps), "instability.rewind_steps",
@@ -265,7 +304,7 @@ def _coerce(hint, value, key: str):
         converted = _convert(option, value)
         if converted is not _NO:
             return converted
-    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    expected = " or ".join("null" if o is type(None) else getattr(o, "__name__", str(o)) for o in options)
     raise ConfigError(f"{key} must be {expected}, got {value!r}")
 
 
@@ -280,6 +319,8 @@ def _convert(hint, value):
             return _NO
         items = [_convert(item, v) for v in value]
         return _NO if any(i is _NO for i in items) else tuple(items)
+    if hint is type(None):
+        return None if value is None else _NO
     if hint is bool:
         return value if isinstance(value, bool) else _NO
     if hint is int:

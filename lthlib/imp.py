@@ -33,6 +33,8 @@ LIBRARY = Path(__file__).parent
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
            "wall_seconds"]
+# params sections that determine a level (the rest belong to other stages, or to `compute`)
+_LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning")
 # Library files whose code determines a level's numbers (part of its fingerprint).
 _LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py")
 
@@ -42,18 +44,27 @@ def replicate_seeds(config: Config) -> list[ReplicateSeeds]:
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
-    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations."""
+    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations.
+
+    `dataset` is what pretraining sees: the whole training set or, for a data diet, a subset
+    with possibly randomized labels (`subsets.pretraining_data`); few examples get several passes.
+    """
     seeds = replicate_seeds(config)
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     replicas = Replicas.from_state_dicts(model, states, device)
-    log = train(replicas, dataset, config.train, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
+    # Data diet, Table 1: pretraining has its own learning rate; null keeps train.lr
+    schedule = config.train if config.pretrain.lr is None else dataclasses.replace(config.train, lr=config.pretrain.lr)
+    log = train(replicas, dataset, schedule, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
                 augmentation=config.data.augment, vectorize=config.compute.vectorize, description="pretrain")
+    examples = len(dataset.train_y)
     for r, seed in enumerate(seeds):
         with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
             io.save_tensors(states[r], folder / "init.pt")
             io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
             io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
+                          "lr": schedule.lr, "examples": examples,
+                          "passes": config.pretrain.steps * config.train.batch_size / examples,
                           "wall_seconds": log.seconds}, folder / "run.json")
 
 
@@ -141,9 +152,8 @@ def _finished(out_dir, level, replicates, fingerprint) -> bool:
 
 def level_fingerprint(config: Config, pretrain_dir: str | Path) -> str:
     """Hash of what determines every level: settings (not the level count), rewind point, code."""
-    settings = to_dict(config)
+    settings = {section: to_dict(config)[section] for section in _LEVEL_SECTIONS}
     settings["pruning"].pop("levels")
-    settings.pop("compute")
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for r in range(config.replicates):
         digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())

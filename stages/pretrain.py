@@ -1,19 +1,26 @@
-"""Stage `pretrain`: initialise the replicates and train them densely to the rewind point t_r."""
+"""Stage `pretrain`: initialise the replicates and train them densely to the rewind point t_r,
+on the chosen subset with its (possibly randomized) labels."""
 
+import torch
 import typer
 
+from lthlib import io
 from lthlib.cli import user_errors_exit
 from lthlib.config import load_config
 from lthlib.data import load_dataset
 from lthlib.imp import pretrain
+from lthlib.subsets import pretraining_data
 from lthlib.train import select_device
 
 
 @user_errors_exit
-def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", out: str = "data/pretrain"):
+def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
+         subset: str = "data/subset.csv", out: str = "data/pretrain"):
     config = load_config(params)
     device = select_device(config.compute.device, config.compute.threads)
-    pretrain(config, load_dataset(dataset, device), out, device)
+    labels = io.load_tensors(noise)["labels"]
+    indices = torch.tensor(io.load_csv(subset)["index"].to_numpy())
+    pretrain(config, pretraining_data(load_dataset(dataset, device), indices, labels), out, device)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def test_default_profile_is_params_yaml():
     ({"train": {"lr": "fast"}}, "train.lr must be float, got 'fast'"),
     ({"train": {"steps": 100, "milestones": [50, 20]}}, "train.milestones must be increasing"),
     ({"train": {"lrr": 0.1}}, "unknown key train.lrr"),
-    ({"pretrain": {"steps": 5000}, "train": {"steps": 100}}, "pretrain.steps must be smaller than train.steps"),
+    ({"pretrain": {"steps": 5000}}, "pretrain.steps must be smaller than train.steps"),
+    ({"el2n": {"steps": 5000}}, "el2n.steps must be at most train.steps=4680"),
     ({"replicates": 0}, "replicates must be >= 1, got 0"),
     ({"compute": {"device": "tpu"}}, "compute.device must be auto, cpu, cuda or cuda:N"),
     ({"pruning": "all"}, "pruning must be a mapping"),
@@ -43,5 +44,5 @@ def test_missing_params_file_is_a_clear_error(tmp_path):
 
 
 def test_lists_become_tuples_and_ints_become_floats():
-    config = parse_config({"train": {"steps": 100, "milestones": [10, 20], "lr": 1}})
+    config = parse_config({"train": {"steps": 1000, "milestones": [10, 20], "lr": 1}})
     assert config.train.milestones == (10, 20) and isinstance(config.train.lr, float)

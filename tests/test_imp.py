@@ -17,6 +17,8 @@ PARAMS = {
     "train": {"steps": 12, "batch_size": 16, "lr": 0.05, "milestones": [8], "eval_batch_size": 64},
     "pretrain": {"steps": 3},
     "pruning": {"ratio": 0.3, "levels": 3},
+    "el2n": {"steps": 4},
+    "instability": {"rewind_steps": [0]},
     "compute": {"device": "cpu"},
 }
 

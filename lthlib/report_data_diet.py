@@ -1,0 +1,246 @@
+"""Data-diet figures and the comparison of pretraining schemes, drawn from saved tables only.
+
+Per run: EL2N histograms per class, the easiest and hardest images. Across runs (one folder per
+DVC experiment, see scripts/data_diet_grid.sh): accuracy vs sparsity per scheme (data diet,
+Fig. 2; Fig. 3 with label noise), accuracy vs subset size at fixed sparsities (Fig. 4), and the
+dominance relations of Definitions 3.1 / 3.2 in words.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from lthlib import io  # noqa: E402
+from lthlib.config import parse_config  # noqa: E402
+from lthlib.report import level_summary  # noqa: E402
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110)
+    plt.close(figure)
+
+
+def plot_el2n_histograms(scores: pd.DataFrame, corrupted: torch.Tensor, classes: list, path: str | Path) -> None:
+    """One panel per class (the label scored against): EL2N scores of clean and of corrupted examples."""
+    columns = math.ceil(math.sqrt(len(classes)))
+    rows = math.ceil(len(classes) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 1.9 * rows), sharex=True, squeeze=False)
+    corrupted = corrupted.cpu().numpy()
+    bins = [i / 20 * math.sqrt(2) for i in range(21)]  # EL2N lies in [0, sqrt(2)]
+    for c, axis in enumerate(axes.flat):
+        if c >= len(classes):
+            axis.axis("off")
+            continue
+        in_class = (scores["label"] == c).to_numpy()
+        axis.hist([scores["score"][in_class & ~corrupted], scores["score"][in_class & corrupted]], bins=bins,
+                  stacked=True, color=["tab:blue", "tab:red"], label=["clean", "corrupted"])
+        axis.set_title(str(classes[c]), fontsize=8)
+        axis.tick_params(labelsize=6)
+    axes.flat[0].legend(fontsize=6)
+    figure.supxlabel("EL2N score")
+    figure.supylabel("examples")
+    _save(figure, Path(path))
+
+
+def plot_easiest_hardest(images: torch.Tensor, scores: pd.DataFrame, true_labels: torch.Tensor, classes: list,
+                         path: str | Path, count: int = 8) -> None:
+    """The `count` easiest (top row) and hardest (bottom row) training images with label and EL2N score."""
+    order = scores.sort_values(["score", "index"], kind="stable")["index"].to_numpy()
+    figure, axes = plt.subplots(2, count, figsize=(1.4 * count, 3.4), squeeze=False)
+    for row, (name, chosen) in enumerate((("easiest", order[:count]), ("hardest", order[::-1][:count]))):
+        for axis, index in zip(axes[row], chosen):
+            image = images[int(index)].cpu()
+            axis.imshow(image[0] if image.shape[0] == 1 else image.permute(1, 2, 0), cmap="gray")
+            label, true = int(scores["label"].iloc[index]), int(true_labels[int(index)])
+            title = f"{classes[label]}" + ("" if label == true else f"\n(true {classes[true]})")
+            axis.set_title(f"{title}\n{scores['score'].iloc[index]:.3f}", fontsize=7)
+            axis.axis("off")
+        axes[row][0].text(-0.3, 0.5, name, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right")
+    _save(figure, Path(path))
+
+
+# ---- the comparison across runs ----------------------------------------------------------------------------------
+
+def load_runs(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per run and level from folders `<runs_dir>/<name>/` holding `params.yaml` and the run's
+    IMP table: `imp.csv` (one row per replicate and level) or the report's `imp_summary.csv`."""
+    frames = []
+    for folder in sorted(p for p in Path(runs_dir).iterdir() if (p / "params.yaml").exists()):
+        config = parse_config(yaml.safe_load((folder / "params.yaml").read_text()))
+        if (folder / "imp.csv").exists():
+            summary = level_summary(io.load_csv(folder / "imp.csv"))
+        else:
+            summary = io.load_csv(folder / "imp_summary.csv")
+        summary = summary[["level", "fraction_remaining", "test_accuracy", "test_accuracy_std"]].copy()
+        summary["run"] = folder.name
+        summary["kind"] = config.subset.kind
+        summary["size"] = 1.0 if config.subset.kind == "all" else config.subset.size
+        summary["rewind_step"] = config.pretrain.steps
+        summary["label_noise"] = config.data.label_noise
+        frames.append(summary)
+    if not frames:
+        raise FileNotFoundError(f"no runs (folders with params.yaml) under {runs_dir}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def scheme_name(kind: str, size, rewind_step: int, label_noise: float) -> str:
+    data = "all data" if kind == "all" else f"{kind} {size:g}" if isinstance(size, float) else f"{kind} {size}"
+    return f"{data}, t_r={rewind_step}" + (f", {100 * label_noise:g}% noise" if label_noise else "")
+
+
+def dominance(candidate: pd.DataFrame, reference: pd.DataFrame) -> str:
+    """Definition 3.1 over the sparse levels both runs have: 'dominates' when the candidate's mean
+    accuracy is above the reference's by more than the reference's replicate std at every level,
+    'weakly dominates' when it is never below it by more than that std, else 'does not dominate'."""
+    joined = candidate.merge(reference, on="level", suffixes=("", "_ref"))
+    joined = joined[joined["level"] > 0]
+    if joined.empty:
+        return "not comparable"
+    margin = joined["test_accuracy"] - joined["test_accuracy_ref"]
+    if (margin > joined["test_accuracy_std_ref"]).all():
+        return "dominates"
+    if (margin >= -joined["test_accuracy_std_ref"]).all():
+        return "weakly dominates"
+    return "does not dominate"
+
+
+def compare_schemes(runs: pd.DataFrame, t_star: int | None = None) -> tuple[list[str], int]:
+    """Sentences stating, for every run, whether it dominates the full-data rewind points w_{t*} and
+    w_{t*/2} (noise-free), i.e. whether it is a matching initialization for t* (Definition 3.2)."""
+    clean_all = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
+    t_star = t_star if t_star is not None else int(clean_all["rewind_step"].max()) if len(clean_all) else 0
+    references = {step: clean_all[clean_all["rewind_step"] == step] for step in (t_star, t_star // 2)}
+    sentences = []
+    for run, frame in runs.groupby("run", sort=False):
+        first = frame.iloc[0]
+        name = scheme_name(first["kind"], first["size"], int(first["rewind_step"]), first["label_noise"])
+        verdicts = {step: dominance(frame, reference) for step, reference in references.items()
+                    if not reference.empty and reference["run"].iloc[0] != run}
+        if verdicts:
+            matching = verdicts.get(t_star) in ("dominates", "weakly dominates")
+            sentences.append(f"- `{run}` ({name}) " + " and ".join(
+                f"{verdict} w_{{{step}}} (all data, t_r={step})" for step, verdict in verdicts.items())
+                + (": a matching initialization for t*." if matching else "."))
+    return sentences, t_star
+
+
+# Fig. 2's colours and markers per subset kind (noisy all-data runs in purple)
+KIND_STYLES = {"random": ("tab:green", "o"), "easy": ("tab:red", "^"), "hard": ("tab:pink", "x"),
+               "all": ("tab:purple", "s")}
+
+
+def _baseline_color(step: int, t_star: int) -> str:
+    """The paper's dashed baselines: rewind 0 yellow, t*/2 orange, t* blue."""
+    return {0: "gold", t_star // 2: "tab:orange", t_star: "tab:blue"}.get(step, "grey")
+
+
+def _best_size(frame: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 2 shows, per subset kind, the size whose sparse levels have the best mean accuracy."""
+    sparse = frame[frame["level"] > 0].groupby("run")["test_accuracy"].mean()
+    return frame[frame["run"] == sparse.idxmax()]
+
+
+def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) -> None:
+    """Fig. 2 (noise-free panel) and Fig. 3 (one panel per label-noise level): accuracy vs weights remaining."""
+    noises = sorted(runs["label_noise"].unique())
+    figure, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4.2), squeeze=False)
+    baselines = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
+    for axis, noise in zip(axes[0], noises):
+        for step, frame in baselines.groupby("rewind_step"):
+            axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], "--",
+                      color=_baseline_color(step, t_star), label=f"all data, t_r={step}" + (" (t*)" if step == t_star else ""))
+        noisy = runs[runs["label_noise"] == noise]
+        for kind, (color, marker) in KIND_STYLES.items():
+            chosen = noisy[noisy["kind"] == kind]
+            if kind == "all":
+                chosen = chosen if noise > 0 else chosen.iloc[0:0]  # noise-free all-data runs are the baselines
+            if chosen.empty:
+                continue
+            for run, frame in (_best_size(chosen).groupby("run") if kind != "all" else chosen.groupby("run")):
+                first = frame.iloc[0]
+                axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], marker=marker,
+                          color=color, label=scheme_name(kind, first["size"], int(first["rewind_step"]), 0))
+        axis.set_xscale("log")
+        axis.invert_xaxis()
+        axis.set_xlabel("weights remaining (%)")
+        axis.set_ylabel("test accuracy (%)")
+        axis.set_title("no label noise" if noise == 0 else f"{100 * noise:g}% of labels randomized in pretraining")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
+    _save(figure, Path(path))
+
+
+def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: int, path: str | Path) -> None:
+    """Fig. 4: accuracy vs subset size at fixed levels (sparsities), one line per subset kind and noise,
+    with the noise-free full-data rewind points as horizontal lines."""
+    figure, axes = plt.subplots(1, len(levels), figsize=(4.6 * len(levels), 3.8), squeeze=False)
+    subsets = runs[runs["kind"].isin(["random", "easy", "hard"])]
+    baselines = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
+    for axis, level in zip(axes[0], levels):
+        at_level = subsets[subsets["level"] == level]
+        for (kind, noise, step), frame in at_level.groupby(["kind", "label_noise", "rewind_step"]):
+            frame = frame.sort_values("size")
+            color, marker = KIND_STYLES[kind]
+            axis.plot(frame["size"], 100 * frame["test_accuracy"], marker=marker, color=color,
+                      ls="-" if noise == 0 else "--" if noise < 0.3 else ":", label=f"{kind}, t_r={step}" + (f", {100 * noise:g}% noise" if noise else ""))
+        for step, frame in baselines[baselines["level"] == level].groupby("rewind_step"):
+            axis.axhline(100 * frame["test_accuracy"].iloc[0], ls="--", color=_baseline_color(step, t_star),
+                         label=f"all data, t_r={step}")
+        remaining = runs.loc[runs["level"] == level, "fraction_remaining"]
+        axis.set_title(f"level {level}: {100 * remaining.mean():.1f}% weights remaining", fontsize=9)
+        axis.set_xscale("log")
+        axis.set_xlabel("subset size M")
+        axis.set_ylabel("test accuracy (%)")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=6)
+    _save(figure, Path(path))
+
+
+def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int | None = None,
+                           levels: list[int] | None = None) -> str:
+    """Figures 2-4 and `data_diet.md` with the dominance relations; returns the markdown."""
+    out_dir = Path(out_dir)
+    sentences, t_star = compare_schemes(runs, t_star)
+    last = int(runs["level"].max())
+    levels = levels or sorted({max(1, last - 4), max(1, last - 2), last})
+    plot_schemes_vs_sparsity(runs, t_star, out_dir / "data_diet_sparsity.png")
+    plot_accuracy_vs_subset_size(runs, levels, t_star, out_dir / "data_diet_subset_size.png")
+    table = 100 * runs[runs["level"].isin(levels)].pivot_table(index="run", columns="level", values="test_accuracy")
+    table.columns = [f"level {c}" for c in table.columns]
+    markdown = f"""# Pretraining on a data diet
+
+{runs['run'].nunique()} runs; t* = {t_star}. A run *dominates* (*weakly dominates*) a reference when,
+at every pruned level both have, its mean test accuracy is above the reference's by more than
+(not below it by more than) the reference's standard deviation over replicates (Definition 3.1).
+A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Definition 3.2).
+
+{chr(10).join(sentences) or '- No noise-free full-data reference run (subset.kind all, label_noise 0).'}
+
+## Test accuracy (%) at levels {levels}
+
+{_markdown_table(table)}
+
+![accuracy vs weights remaining per scheme (Fig. 2, 3)](data_diet_sparsity.png)
+
+![accuracy vs subset size (Fig. 4)](data_diet_subset_size.png)
+"""
+    with io.atomic_path(out_dir / "data_diet.md") as tmp:
+        tmp.write_text(markdown)
+    return markdown
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    header = "| run | " + " | ".join(table.columns) + " |"
+    rows = [f"| {run} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for run, values in table.iterrows()]
+    return "\n".join([header, "|---" * (len(table.columns) + 1) + "|", *rows])

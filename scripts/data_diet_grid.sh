@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The comparison grid of "Pretraining on a data diet" (Fig. 2-4) as DVC experiments.
+#
+#   scripts/data_diet_grid.sh run       # run the grid one experiment after another in the workspace
+#   scripts/data_diet_grid.sh queue     # or: queue it, then `dvc queue start -j N` (see below)
+#   scripts/data_diet_grid.sh collect   # export each finished run, write reports/data_diet/data_diet.md
+#
+# Runs, all from the current params.yaml (take t* = pretrain.steps there, e.g.
+# profiles/data_diet_cifar10_resnet20.yaml with t* = 400):
+#   all data at t_r = 0, t*/2 and t*;
+#   random / easy / hard subsets of each size in SIZES at t_r = t*/2;
+#   with label noise p in NOISES (Fig. 3): all data, random and easy subsets at t*/2.
+# Environment: T_STAR (default: pretrain.steps of params.yaml), SIZES (default "0.05 0.1 0.2 0.4",
+# counts or fractions), NOISES (default "0.1 0.5"; "" for none), THREADS (compute.threads, default 1).
+#
+# Queued experiments run in temporary copies made from Git: everything a stage reads must be
+# tracked by Git or DVC there. data/raw is git-ignored and untracked, so either track it
+# (`dvc add data/raw` after removing /data/raw/ from .gitignore) or use `run`.
+# Stages with unchanged deps and params (data, and el2n for every noise-free run) come from
+# DVC's run cache instead of being recomputed.
+#
+# Collecting: the report stage writes reports/imp_summary.csv with `cache: false`, so every
+# experiment's commit (refs/exps/...) holds it in Git next to its params.yaml; `collect` copies
+# both into runs/data_diet/<experiment>/ for the experiments of the current commit and runs
+# stages/data_diet_report.py on that folder.
+set -euo pipefail
+cd "$(git rev-parse --show-toplevel)"
+export PYTHONPATH=.  # stages import the checkout's lthlib, also in DVC's temporary experiment folders
+
+T_STAR=${T_STAR:-$(python -c "from lthlib.config import load_config; print(load_config().pretrain.steps)")}
+HALF=$((T_STAR / 2))
+SIZES=${SIZES:-"0.05 0.1 0.2 0.4"}
+NOISES=${NOISES-"0.1 0.5"}
+THREADS=${THREADS:-1}
+RUNS=runs/data_diet
+
+experiment() {  # experiment NAME STEPS KIND SIZE NOISE; $QUEUE is --queue or empty
+  dvc exp run $QUEUE -n "dd-${1//./p}" -S "pretrain.steps=$2" -S "subset.kind=$3" -S "subset.size=$4" \
+    -S "data.label_noise=$5" -S "compute.threads=$THREADS"
+}
+
+grid() {
+  experiment all-t0 0 all 1.0 0.0
+  experiment "all-t$HALF" "$HALF" all 1.0 0.0
+  experiment "all-t$T_STAR" "$T_STAR" all 1.0 0.0
+  for size in $SIZES; do
+    for kind in random easy hard; do
+      experiment "$kind-$size-t$HALF" "$HALF" "$kind" "$size" 0.0
+    done
+  done
+  for noise in $NOISES; do
+    experiment "all-t$HALF-noise$noise" "$HALF" all 1.0 "$noise"
+    for size in $SIZES; do
+      for kind in random easy; do
+        experiment "$kind-$size-t$HALF-noise$noise" "$HALF" "$kind" "$size" "$noise"
+      done
+    done
+  done
+}
+
+collect() {
+  rm -rf "$RUNS" && mkdir -p "$RUNS"
+  local baseline
+  baseline=$(git rev-parse HEAD)  # experiments of the current commit only: refs/exps/<2 chars>/<rest>/<name>
+  for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/${baseline:2}"); do
+    name=${ref##*/}
+    [[ $name == dd-* ]] || continue
+    if git cat-file -e "$ref:reports/imp_summary.csv" 2>/dev/null; then
+      mkdir -p "$RUNS/$name"
+      git show "$ref:params.yaml" > "$RUNS/$name/params.yaml"
+      git show "$ref:reports/imp_summary.csv" > "$RUNS/$name/imp_summary.csv"
+    else
+      echo "skipping $name: no reports/imp_summary.csv in $ref (failed or unfinished)" >&2
+    fi
+  done
+  python stages/data_diet_report.py --runs "$RUNS" --out reports/data_diet --t-star "$T_STAR"
+}
+
+case "${1:-}" in
+  run) QUEUE="" grid ;;
+  queue) QUEUE=--queue grid && dvc queue status ;;
+  collect) collect ;;
+  *) sed -n '2,26p' "$0"; exit 2 ;;
+esac

@@ -1,0 +1,31 @@
+"""Stage `subset`: the M examples pretraining sees (all, random class-balanced, easiest or hardest by EL2N)."""
+
+import torch
+import typer
+
+from lthlib import io
+from lthlib.cli import user_errors_exit
+from lthlib.config import load_config
+from lthlib.report_data_diet import plot_easiest_hardest
+from lthlib.subsets import LabelNoise, choose_subset, subset_size, subset_summary, subset_table
+
+
+@user_errors_exit
+def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
+         scores: str = "data/el2n/scores.csv", out: str = "data/subset.csv", metrics: str = "reports/subset.json",
+         figure: str = "reports/el2n_examples.png"):
+    config = load_config(params)
+    raw = io.load_tensors(dataset)
+    labels, table = LabelNoise(**io.load_tensors(noise)), io.load_csv(scores)
+    count = subset_size(config.subset.size, len(labels.labels))
+    indices = choose_subset(config.subset.kind, count, labels.labels, torch.tensor(table["score"].to_numpy()),
+                            config.subset.seed)
+    chosen = subset_table(indices, table, labels, raw["train_y"])
+    io.save_csv(chosen, out)
+    io.save_json(subset_summary(config.subset.kind, config.subset.size, chosen, len(labels.labels),
+                                len(raw["classes"])), metrics)
+    plot_easiest_hardest(raw["train_x"], table, raw["train_y"], raw["classes"], figure)
+
+
+if __name__ == "__main__":
+    typer.run(main)

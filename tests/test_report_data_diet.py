@@ -1,0 +1,61 @@
+import pandas as pd
+import yaml
+
+from lthlib.report_data_diet import compare_schemes, dominance, load_runs, write_data_diet_report
+
+SMOKE = {"pretrain": {"steps": 4}, "train": {"steps": 24, "milestones": [16]}, "pruning": {"levels": 2},
+         "el2n": {"steps": 8}}
+
+
+def write_run(root, name, kind, size, steps, noise, accuracies, std=0.01):
+    folder = root / name
+    folder.mkdir()
+    params = {**SMOKE, "pretrain": {"steps": steps}, "subset": {"kind": kind, "size": size},
+              "data": {"label_noise": noise}}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    rows = [{"replicate": r, "level": level, "fraction_remaining": 0.5 ** level,
+             "test_accuracy": accuracy + (std if r else -std), "test_loss": 0.5, "train_loss": 0.4,
+             "wall_seconds": 1.0}
+            for level, accuracy in enumerate(accuracies) for r in range(2)]
+    pd.DataFrame(rows).to_csv(folder / "imp.csv", index=False)
+
+
+def make_grid(root):
+    write_run(root, "all_t0", "all", 1.0, 0, 0.0, [0.90, 0.80, 0.70])
+    write_run(root, "all_t2", "all", 1.0, 2, 0.0, [0.90, 0.85, 0.80])
+    write_run(root, "all_t4", "all", 1.0, 4, 0.0, [0.90, 0.88, 0.86])
+    write_run(root, "easy_100", "easy", 100, 2, 0.0, [0.90, 0.885, 0.865])
+    write_run(root, "easy_10", "easy", 10, 2, 0.0, [0.90, 0.86, 0.83])
+    write_run(root, "hard_100", "hard", 100, 2, 0.0, [0.90, 0.75, 0.70])
+    write_run(root, "random_100", "random", 100, 2, 0.5, [0.90, 0.82, 0.75])
+
+
+def test_runs_are_collected_with_their_scheme_and_summarized_over_replicates(tmp_path):
+    make_grid(tmp_path)
+    runs = load_runs(tmp_path)
+    assert runs["run"].nunique() == 7 and len(runs) == 21
+    easy = runs[runs["run"] == "easy_100"].set_index("level")
+    assert easy.loc[1, "test_accuracy"] == 0.885 and easy.loc[1, "kind"] == "easy" and easy.loc[1, "size"] == 100
+    assert runs.loc[runs["run"] == "random_100", "label_noise"].iloc[0] == 0.5
+
+
+def test_dominance_follows_definition_3_1(tmp_path):
+    make_grid(tmp_path)
+    runs = load_runs(tmp_path)
+    run = {name: frame for name, frame in runs.groupby("run")}
+    assert dominance(run["all_t4"], run["all_t2"]) == "dominates"
+    assert dominance(run["easy_100"], run["all_t4"]) == "weakly dominates"  # within one std
+    assert dominance(run["hard_100"], run["all_t2"]) == "does not dominate"
+    sentences, t_star = compare_schemes(runs)
+    assert t_star == 4
+    matching = [s for s in sentences if "matching initialization" in s]
+    assert len(matching) == 1 and "easy_100" in matching[0]
+
+
+def test_report_writes_figures_and_states_dominance(tmp_path):
+    (tmp_path / "runs").mkdir()
+    make_grid(tmp_path / "runs")
+    markdown = write_data_diet_report(load_runs(tmp_path / "runs"), tmp_path / "out")
+    assert (tmp_path / "out" / "data_diet_sparsity.png").stat().st_size > 0
+    assert (tmp_path / "out" / "data_diet_subset_size.png").stat().st_size > 0
+    assert "`easy_100` (easy 100, t_r=2) weakly dominates w_{4}" in markdown

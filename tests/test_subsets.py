@@ -1,0 +1,110 @@
+import math
+
+import pandas as pd
+import pytest
+import torch
+
+import lthlib.train
+from lthlib.config import TrainConfig
+from lthlib.data import Dataset
+from lthlib.subsets import (balanced_quotas, choose_subset, pretraining_data, randomize_labels, subset_size,
+                            subset_table)
+from lthlib.models import build_model
+from lthlib.train import Replicas, ReplicateSeeds, initial_states, train
+
+torch.set_num_threads(1)
+
+
+def labels_with_counts(counts, seed=0):
+    labels = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    return labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))]
+
+
+def test_random_subset_has_equal_counts_per_class_and_no_repeats():
+    labels = labels_with_counts([50, 30, 20])
+    chosen = choose_subset("random", 30, labels, seed=3)
+    assert torch.bincount(labels[chosen], minlength=3).tolist() == [10, 10, 10]
+    assert len(set(chosen.tolist())) == 30 and chosen.tolist() == sorted(chosen.tolist())
+
+
+def test_a_small_class_gives_its_share_to_the_others():
+    labels = labels_with_counts([50, 30, 20])
+    counts = torch.bincount(labels[choose_subset("random", 75, labels, seed=1)], minlength=3).tolist()
+    assert counts[2] == 20 and sorted(counts[:2]) == [27, 28]  # 75 = 27 + 28 + 20, as equal as possible
+    assert balanced_quotas(torch.tensor([5, 5]), 10, torch.Generator()).tolist() == [5, 5]
+
+
+def test_random_subset_is_deterministic_for_a_seed():
+    labels = labels_with_counts([40, 40, 40])
+    assert torch.equal(choose_subset("random", 30, labels, seed=7), choose_subset("random", 30, labels, seed=7))
+    assert not torch.equal(choose_subset("random", 30, labels, seed=7), choose_subset("random", 30, labels, seed=8))
+
+
+def test_easy_and_hard_are_the_two_ends_of_the_el2n_ranking():
+    scores = torch.tensor([0.5, 0.1, 0.9, 0.1, 0.7, 0.3, 0.9, 0.2])
+    labels = torch.zeros(8, dtype=torch.int64)
+    easy, hard = choose_subset("easy", 4, labels, scores), choose_subset("hard", 4, labels, scores)
+    assert easy.tolist() == [1, 3, 7, 5]  # easiest first; the tie 0.1 goes to the lower index
+    assert hard.tolist() == [6, 2, 4, 0]  # hardest first
+    assert set(easy.tolist()).isdisjoint(hard.tolist())
+    rest = [i for i in range(8) if i not in easy.tolist()]
+    assert scores[easy].max() <= scores[rest].min()
+    assert choose_subset("all", 3, labels).tolist() == list(range(8))
+    with pytest.raises(ValueError, match="EL2N"):
+        choose_subset("easy", 4, labels)
+
+
+def test_subset_size_is_a_count_or_a_fraction():
+    assert subset_size(500, 1000) == 500 and subset_size(0.25, 1000) == 250 and subset_size(1.0, 1000) == 1000
+    with pytest.raises(ValueError, match="subset.size"):
+        subset_size(2000, 1000)
+
+
+def test_realised_corruption_rate_is_within_binomial_noise_of_p_times_one_minus_one_over_c():
+    n, classes, p = 20000, 10, 0.3
+    labels = torch.randint(0, classes, (n,), generator=torch.Generator().manual_seed(0))
+    noise = randomize_labels(labels, classes, p, seed=11)
+    selected = round(p * n)
+    assert int(noise.selected.sum()) == selected
+    assert torch.equal(noise.labels[~noise.selected], labels[~noise.selected])  # others keep their label
+    assert torch.equal(noise.corrupted, noise.labels != labels) and not (noise.corrupted & ~noise.selected).any()
+    # each redrawn label is wrong with probability 1 - 1/C: Binomial(selected, 0.9), std ~ 23
+    mean, std = selected * (1 - 1 / classes), math.sqrt(selected * (1 - 1 / classes) / classes)
+    assert abs(int(noise.corrupted.sum()) - mean) < 4 * std
+    assert torch.equal(randomize_labels(labels, classes, p, seed=11).labels, noise.labels)
+    assert torch.equal(randomize_labels(labels, classes, 0.0, seed=11).labels, labels)
+
+
+def test_subset_table_reports_the_corrupted_fraction_of_the_chosen_examples():
+    labels = torch.tensor([0, 1, 2, 0])
+    noise = randomize_labels(labels, 3, 1.0, seed=0)
+    table = subset_table(torch.tensor([3, 1]), pd.DataFrame({"score": [0.1, 0.2, 0.3, 0.4]}), noise, labels)
+    assert table["index"].tolist() == [3, 1] and table["score"].tolist() == [0.4, 0.2]
+    assert table["corrupted"].tolist() == (noise.labels[[3, 1]] != labels[[3, 1]]).tolist()
+
+
+def test_pretraining_on_m_examples_for_more_than_m_over_batch_steps_makes_repeated_passes(monkeypatch):
+    n, m, batch, steps = 60, 12, 4, 9  # 9 steps * 4 = 36 examples seen = 3 passes over the 12
+    images = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()  # pixel = index
+    labels = torch.arange(n) % 3
+    data = Dataset("tiny", ["a", "b", "c"], images, labels, images[:4], labels[:4], torch.tensor([0.0]),
+                   torch.tensor([1 / 255]))  # normalize() then returns the pixel value, i.e. the index
+    chosen = torch.arange(0, n, 5)  # 12 examples
+    noisy = (labels + 1) % 3
+    seen = []
+    real_step = lthlib.train._sgd_step
+
+    def recording_step(replicas, optimizer, inputs, batch_labels, *args):
+        seen.append((inputs[..., 0, 0, 0].round().long().flatten(), batch_labels.flatten()))
+        return real_step(replicas, optimizer, inputs, batch_labels, *args)
+
+    monkeypatch.setattr(lthlib.train, "_sgd_step", recording_step)
+    subset = pretraining_data(data, chosen, noisy)
+    seeds = [ReplicateSeeds.for_replicate(0, 0)]
+    replicas = Replicas.from_state_dicts(build_model("lenet_300_100", (1, 2, 2), 3),
+                                         initial_states("lenet_300_100", (1, 2, 2), 3, [seeds[0].init]), "cpu")
+    train(replicas, subset, TrainConfig(steps=20, batch_size=batch, lr=0.01), seeds, 0, steps)
+    indices = torch.cat([s[0] for s in seen])
+    assert len(seen) == steps and set(indices.tolist()) == set(chosen.tolist())  # only the subset
+    assert torch.bincount(indices, minlength=n)[chosen].tolist() == [steps * batch // m] * m  # 3 passes each
+    assert torch.equal(torch.cat([s[1] for s in seen]), noisy[indices])  # with the randomized labels
