@@ -73,7 +73,7 @@ collect() {
       echo "skipping $name: no reports/imp_summary.csv in $ref (failed or unfinished)" >&2
     fi
   done
-  python stages/data_diet_report.py --runs "$RUNS" --out reports/data_diet --t-star "$T_STAR"
+  python -m stages.data_diet_report --runs "$RUNS" --out reports/data_diet --t-star "$T_STAR"
 }
 
 case "${1:-}" in
