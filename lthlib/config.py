@@ -120,15 +120,42 @@ class SubsetConfig:
 class PruningConfig:
     ratio: float = 0.2  # fraction of the remaining prunable weights removed per level
     levels: int = 11  # levels 0 (dense) .. levels are trained
-    adaptive: bool = False
+    adaptive: bool = False  # choose each level's ratio from the train LCS-set (Section 2.2; see `adaptive`)
     ignore: tuple[str, ...] | str = "default"  # "default" (the model's convention) or parameter names
 
     def validate(self) -> None:
         _require(0 < self.ratio < 1, "pruning.ratio", "must be in (0, 1)", self.ratio)
-        _require(not self.adaptive, "pruning.adaptive", "is not implemented yet and must be false", self.adaptive)
         _require(self.levels >= 0, "pruning.levels", "must be >= 0", self.levels)
         _require(self.ignore == "default" or isinstance(self.ignore, tuple), "pruning.ignore",
                  "must be 'default' or a list of parameter names", self.ignore)
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """The adaptive pruning heuristic of Paul, Chen, Larsen et al. (2022), Section 2.2."""
+
+    ratios: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the sweep of step 2
+    floor: float = 0.2  # step 3: prune max(p, floor)
+    path_points: int = 5  # beta = 0, 1/(n-1), ..., 1 on the path from a solution to its pruned version
+    train_examples: int = 5000  # random training subsample the path loss is measured on; 0 = all
+    seed: int = 0  # draws that subsample
+
+    def validate(self) -> None:
+        _require(len(self.ratios) > 0 and all(0 < r < 1 for r in self.ratios)
+                 and list(self.ratios) == sorted(set(self.ratios)), "adaptive.ratios",
+                 "must be increasing ratios in (0, 1)", list(self.ratios))
+        _require(0 < self.floor < 1, "adaptive.floor", "must be in (0, 1)", self.floor)
+        _require(self.path_points >= 2, "adaptive.path_points", "must be >= 2", self.path_points)
+        _require(self.train_examples >= 0, "adaptive.train_examples", "must be >= 0", self.train_examples)
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    target_fraction_remaining: float = 0.05  # the sparsity at which schedules' compute is compared
+
+    def validate(self) -> None:
+        _require(0 < self.target_fraction_remaining < 1, "report.target_fraction_remaining", "must be in (0, 1)",
+                 self.target_fraction_remaining)
 
 
 @dataclass(frozen=True)
@@ -218,6 +245,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     pruning: PruningConfig = field(default_factory=PruningConfig)
+    adaptive: AdaptiveConfig = field(default_factory=AdaptiveConfig)
     el2n: El2nConfig = field(default_factory=El2nConfig)
     subset: SubsetConfig = field(default_factory=SubsetConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
@@ -225,11 +253,13 @@ class Config:
     lmc: LmcConfig = field(default_factory=LmcConfig)
     landscape: LandscapeConfig = field(default_factory=LandscapeConfig)
     instability: InstabilityConfig = field(default_factory=InstabilityConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def validate(self) -> None:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,
-                        self.compute, self.interpolation, self.lmc, self.landscape, self.instability):
+                        self.adaptive, self.compute, self.interpolation, self.lmc, self.landscape, self.instability,
+                        self.report):
             section.validate()
         # checks across sections, once every section is valid on its own
         _require(self.pretrain.steps < self.train.steps, "pretrain.steps",

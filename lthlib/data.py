@@ -7,6 +7,7 @@ from the resident tensors; augmentation runs on the whole batch at once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,6 +78,16 @@ class Dataset:
         if name not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {name!r}")
         return (self.train_x, self.train_y) if name == "train" else (self.test_x, self.test_y)
+
+    def training_subset(self, indices: torch.Tensor, labels: torch.Tensor | None = None) -> "Dataset":
+        """The training split restricted to `indices`, optionally relabelled by `labels` [N] (e.g. randomized).
+
+        Training on it for more steps than M / batch size makes repeated passes over the M
+        examples, each in a fresh order (`BatchOrder`). The test split is unchanged.
+        """
+        indices = indices.to(self.train_y.device)
+        labels = self.train_y if labels is None else labels.to(self.train_y.device)
+        return dataclasses.replace(self, train_x=self.train_x[indices], train_y=labels[indices])
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         shape = (-1, 1, 1)

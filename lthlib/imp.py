@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from lthlib import io
+from lthlib.adaptive import SWEEP_COLUMNS, AdaptiveRatio
 from lthlib.config import Config, to_dict
 from lthlib.data import Dataset
 from lthlib.models import build_model, ignored_names, prunable_names
@@ -32,11 +33,11 @@ LIBRARY = Path(__file__).parent
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
-           "wall_seconds"]
+           "wall_seconds", "sweep_seconds"]
 # params sections that determine a level (the rest belong to other stages, or to `compute`)
-_LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning")
+_LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning", "adaptive")
 # Library files whose code determines a level's numbers (part of its fingerprint).
-_LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py")
+_LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py", "adaptive.py", "interpolate.py")
 
 
 def replicate_seeds(config: Config) -> list[ReplicateSeeds]:
@@ -47,7 +48,7 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
     """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations.
 
     `dataset` is what pretraining sees: the whole training set or, for a data diet, a subset
-    with possibly randomized labels (`subsets.pretraining_data`); few examples get several passes.
+    with possibly randomized labels (`Dataset.training_subset`); few examples get several passes.
     """
     seeds = replicate_seeds(config)
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
@@ -68,24 +69,39 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
                           "wall_seconds": log.seconds}, folder / "run.json")
 
 
-def fixed_ratio(config: Config):
-    """The pruning-ratio rule of plain IMP: the same fraction at every level."""
-    return lambda level, replicas, masks: [config.pruning.ratio] * replicas.count
+class FixedRatio:
+    """The pruning-ratio rule of plain IMP: the same fraction at every level, at no extra cost."""
+
+    sweep = pd.DataFrame(columns=SWEEP_COLUMNS)
+
+    def __init__(self, ratio: float):
+        self.ratio = ratio
+
+    def __call__(self, level, replicas, masks, records) -> list[float]:
+        return [self.ratio] * len(records)
 
 
-def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,
-            choose_ratio=None) -> pd.DataFrame:
-    """Phase 2: levels 0..pruning.levels; returns one row per replicate and level.
+def ratio_rule(config: Config, model, ignored, dataset: Dataset):
+    """`pruning.adaptive` picks the rule: the fixed `pruning.ratio`, or the LCS-set heuristic."""
+    if config.pruning.adaptive:
+        return AdaptiveRatio(config.adaptive, model, ignored, dataset, config.seed, config.train.eval_batch_size)
+    return FixedRatio(config.pruning.ratio)
 
-    `choose_ratio(level, replicas, masks)` gives each replicate's pruning ratio from its
-    level-`level` solution (default: the fixed `pruning.ratio`).
+
+def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path,
+            device) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Phase 2: levels 0..pruning.levels. Returns one row per replicate and level, and the
+    adaptive ratio sweeps (empty for fixed-ratio IMP).
+
+    After each level, the ratio rule gives every replicate's pruning ratio from its solution.
+    The last level is not pruned, so it costs no sweep.
     """
-    choose_ratio = choose_ratio or fixed_ratio(config)
     rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
     fingerprint = level_fingerprint(config, pretrain_dir)
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
     seeds = replicate_seeds(config)
+    choose_ratio = ratio_rule(config, model, ignored, dataset)
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
     for level in range(config.pruning.levels + 1):
@@ -100,12 +116,12 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             _save_level(out_dir, level, replicas, masks, records, fingerprint)
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
-        rows += records
         if level < config.pruning.levels:
-            ratios = choose_ratio(level, replicas, masks)
+            ratios = choose_ratio(level, replicas, masks, records)
             masks = [magnitude_prune(replicas.state_dict(r), masks[r], ratios[r], ignored)
                      for r in range(config.replicates)]
-    return pd.DataFrame(rows, columns=COLUMNS)
+        rows += records
+    return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
 
 
 def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device):
@@ -126,6 +142,7 @@ def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, de
         "last_epoch_loss_mean": float(last_epoch[:, r].mean()),
         "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
         "train_steps": config.train.steps - config.pretrain.steps, "wall_seconds": log.seconds / config.replicates,
+        "sweep_seconds": 0.0,  # the ratio rule adds the cost of choosing the next level's ratio
     } for r in range(config.replicates)]
     return replicas, [dict(rec, train_losses=log.losses[:, r]) for r, rec in enumerate(records)]
 

@@ -16,11 +16,7 @@ from lthlib.data import Dataset
 from lthlib.interpolate import (barycentric, closest_in_triangle, evaluate_combinations, plane_coordinates,
                                 plane_grid)
 from lthlib.models import prunable_names
-
-
-def projection(solution: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """m(L+1) * w(L): the solution with the next level's pruned weights set to zero."""
-    return {name: tensor * mask[name] if name in mask else tensor for name, tensor in solution.items()}
+from lthlib.pruning import projection
 
 
 def level_slice(model: nn.Module, solution: dict, next_solution: dict, next_mask: dict, dataset: Dataset,

@@ -51,3 +51,9 @@ def apply_mask(params: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -
     """Zero pruned weights in place (the mask may carry a leading replicate dimension)."""
     for name, m in mask.items():
         params[name].mul_(m)
+
+
+def projection(state: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """m * w: a state dict with the mask's pruned weights set to zero (the level-L projection
+    m(L+1) * w(L) of Fig. 1); tensors without a mask are kept."""
+    return {name: tensor * mask[name] if name in mask else tensor for name, tensor in state.items()}

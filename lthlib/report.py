@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -15,20 +16,37 @@ from lthlib.config import Config  # noqa: E402
 
 
 def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread over replicates of every level (std is 0 for a single replicate)."""
+    """Mean and spread over replicates of every level (std is 0 for a single replicate), with
+    the compute it took: a level's seconds are its training plus the ratio sweep that chose
+    its mask (summed over replicates); cumulative columns count from the dense training on."""
     grouped = frame.groupby("level")
     summary = grouped.agg(
         fraction_remaining=("fraction_remaining", "mean"),
+        fraction_remaining_std=("fraction_remaining", "std"),
+        pruning_ratio=("pruning_ratio", "mean"),
         test_accuracy=("test_accuracy", "mean"),
         test_accuracy_std=("test_accuracy", "std"),
         test_loss=("test_loss", "mean"),
         train_loss=("train_loss", "mean"),
         replicates=("replicate", "nunique"),
+        train_steps=("train_steps", "mean"),
         wall_seconds=("wall_seconds", "sum"),
+        sweep_seconds=("sweep_seconds", "sum"),
     ).reset_index()
-    summary["test_accuracy_std"] = summary["test_accuracy_std"].fillna(0.0)
+    summary[["fraction_remaining_std", "test_accuracy_std"]] = summary[
+        ["fraction_remaining_std", "test_accuracy_std"]].fillna(0.0)
     summary["matching"] = summary["test_accuracy"] >= matching_threshold(summary)
+    summary["retrains"] = summary["level"] + 1  # trainings to reach this level, the dense one included
+    summary["cumulative_train_steps"] = summary["train_steps"].cumsum()
+    # the sweep after level L is paid before level L + 1 trains
+    summary["cumulative_seconds"] = (summary["wall_seconds"] + summary["sweep_seconds"].shift(fill_value=0)).cumsum()
     return summary
+
+
+def first_at_target(summary: pd.DataFrame, target: float) -> pd.Series | None:
+    """The first level whose mean fraction of weights remaining is at or below `target`."""
+    reached = summary[summary["fraction_remaining"] <= target + 1e-12]
+    return None if reached.empty else reached.iloc[0]
 
 
 def matching_threshold(summary: pd.DataFrame) -> float:
@@ -43,8 +61,9 @@ def sparsest_matching(summary: pd.DataFrame) -> pd.Series | None:
     return None if matching.empty else matching.loc[matching["fraction_remaining"].idxmin()]
 
 
-def imp_metrics(summary: pd.DataFrame) -> dict:
+def imp_metrics(summary: pd.DataFrame, target: float) -> dict:
     dense, last, best = summary.iloc[0], summary.iloc[-1], sparsest_matching(summary)
+    at_target = first_at_target(summary, target)
     return {
         "dense_test_accuracy": float(dense["test_accuracy"]),
         "dense_test_accuracy_std": float(dense["test_accuracy_std"]),
@@ -53,8 +72,23 @@ def imp_metrics(summary: pd.DataFrame) -> dict:
         "sparsest_matching_level": None if best is None else int(best["level"]),
         "last_level_fraction_remaining": float(last["fraction_remaining"]),
         "last_level_test_accuracy": float(last["test_accuracy"]),
-        "wall_seconds": float(summary["wall_seconds"].sum()),
+        "wall_seconds": float(last["cumulative_seconds"]),
+        "target_fraction_remaining": target,
+        "retrains_to_target": None if at_target is None else int(at_target["retrains"]),
+        "train_steps_to_target": None if at_target is None else float(at_target["cumulative_train_steps"]),
+        "seconds_to_target": None if at_target is None else float(at_target["cumulative_seconds"]),
+        "test_accuracy_at_target": None if at_target is None else float(at_target["test_accuracy"]),
     }
+
+
+def sparsity_axis(axes) -> None:
+    """Weights remaining (%) on a reversed log axis with plain percent ticks, densest on the left."""
+    axes.set_xscale("log")
+    axes.invert_xaxis()
+    ticks = [t for t in (100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1) if axes.get_xlim()[1] <= t <= axes.get_xlim()[0]]
+    axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    axes.set_xlabel("weights remaining (%)")
 
 
 def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> None:
@@ -64,9 +98,7 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     axes.plot(percent, accuracy, "o-", color="tab:blue", label="IMP (mean over replicates)")
     axes.fill_between(percent, accuracy - spread, accuracy + spread, color="tab:blue", alpha=0.25, label="± 1 std")
     axes.axhline(100 * matching_threshold(summary), color="grey", ls="--", label="matching threshold")
-    axes.set_xscale("log")
-    axes.invert_xaxis()
-    axes.set_xlabel("weights remaining (%)")
+    sparsity_axis(axes)
     axes.set_ylabel("test accuracy (%)")
     axes.set_title(title)
     axes.grid(alpha=0.3, which="both")
@@ -82,7 +114,7 @@ def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
     """The IMP report, followed by the markdown `sections` of later analyses."""
     out_dir = Path(out_dir)
     summary = level_summary(frame)
-    metrics = imp_metrics(summary)
+    metrics = imp_metrics(summary, config.report.target_fraction_remaining)
     io.save_csv(summary, out_dir / "imp_summary.csv")
     io.save_json(metrics, out_dir / "metrics.json")
     plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
@@ -101,6 +133,12 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
         f"| {int(r.level)} | {100 * r.fraction_remaining:.2f} | {100 * r.test_accuracy:.2f} ± "
         f"{100 * r.test_accuracy_std:.2f} | {r.test_loss:.4f} | {r.train_loss:.4f} | "
         f"{'yes' if r.matching else 'no'} |" for r in summary.itertuples())
+    compute_rows = "\n".join(
+        f"| {int(r.level)} | {'-' if pd.isna(r.pruning_ratio) else f'{r.pruning_ratio:.2f}'} | {int(r.retrains)} | "
+        f"{r.cumulative_train_steps:.0f} | {r.cumulative_seconds:.0f} |" for r in summary.itertuples())
+    pruning = ("adaptive ratios (Section 2.2, see below), at least "
+               f"{100 * config.adaptive.floor:g}% per level" if config.pruning.adaptive
+               else f"{100 * config.pruning.ratio:g}% of the remaining weights per level")
     train = config.train
     return f"""# IMP with weight rewinding
 
@@ -111,7 +149,7 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
   warm-up {train.warmup_steps}), momentum {train.momentum}, weight decay {train.weight_decay},
   batch {train.batch_size}, {train.steps} iterations.
 - Rewind step t_r = {config.pretrain.steps}; each level retrains from t_r to {train.steps}.
-- Pruning: {config.pruning.levels} levels, {100 * config.pruning.ratio:g}% of the remaining weights per level,
+- Pruning: {config.pruning.levels} levels, {pruning},
   global magnitude, ignored tensors: {config.pruning.ignore}.
 
 ## Results
@@ -127,5 +165,21 @@ standard deviation over replicates ({100 * metrics['matching_threshold']:.2f}%; 
 
 ![accuracy vs weights remaining](figures/imp_accuracy.png)
 
-Training time, all levels and replicates: {metrics['wall_seconds']:.0f} s.
+## Compute
+Every level trains {config.train.steps - config.pretrain.steps} iterations per replicate (from t_r to the end).
+{_target_sentence(metrics)}
+Total, all levels and replicates (training{' and ratio sweeps' if config.pruning.adaptive else ''}): {metrics['wall_seconds']:.0f} s.
+
+| level | pruning ratio | retrains | cumulative steps | cumulative seconds |
+|---|---|---|---|---|
+{compute_rows}
 """
+
+
+def _target_sentence(metrics: dict) -> str:
+    target = 100 * metrics["target_fraction_remaining"]
+    if metrics["retrains_to_target"] is None:
+        return f"The run did not reach the target of {target:g}% weights remaining."
+    return (f"Reaching the target of {target:g}% weights remaining took {metrics['retrains_to_target']} trainings, "
+            f"{metrics['train_steps_to_target']:.0f} steps per replicate and {metrics['seconds_to_target']:.0f} s "
+            f"(test accuracy there: {100 * metrics['test_accuracy_at_target']:.2f}%).")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from lthlib.data import Dataset
 
 
 @dataclass
@@ -98,17 +97,6 @@ def balanced_quotas(available: torch.Tensor, count: int, generator: torch.Genera
     with_room = torch.nonzero(available > low).flatten()
     quotas[with_room[torch.randperm(len(with_room), generator=generator)[:leftover]]] += 1
     return quotas
-
-
-def pretraining_data(dataset: Dataset, indices: torch.Tensor, labels: torch.Tensor) -> Dataset:
-    """The training split restricted to `indices`, labelled by `labels` (e.g. randomized ones).
-
-    Training on it with more steps than M / batch size makes repeated passes over the M
-    examples, each in a fresh order (`BatchOrder`). The test split is unchanged.
-    """
-    device = dataset.train_y.device
-    indices = indices.to(device)
-    return dataclasses.replace(dataset, train_x=dataset.train_x[indices], train_y=labels.to(device)[indices])
 
 
 def subset_table(indices: torch.Tensor, scores: pd.DataFrame, noise: LabelNoise, true_labels: torch.Tensor

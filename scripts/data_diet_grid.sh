@@ -19,13 +19,11 @@
 # Stages with unchanged deps and params (data, and el2n for every noise-free run) come from
 # DVC's run cache instead of being recomputed.
 #
-# Collecting: the report stage writes reports/imp_summary.csv with `cache: false`, so every
-# experiment's commit (refs/exps/...) holds it in Git next to its params.yaml; `collect` copies
-# both into runs/data_diet/<experiment>/ for the experiments of the current commit and runs
-# stages/data_diet_report.py on that folder.
+# Collecting: scripts/collect_experiments.sh copies every dd-* experiment's params.yaml and
+# reports/imp_summary.csv of the current commit into runs/data_diet/<experiment>/, then
+# stages/data_diet_report.py reports on that folder.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-export PYTHONPATH=.  # stages import the checkout's lthlib, also in DVC's temporary experiment folders
 
 T_STAR=${T_STAR:-$(python -c "from lthlib.config import load_config; print(load_config().pretrain.steps)")}
 HALF=$((T_STAR / 2))
@@ -59,20 +57,7 @@ grid() {
 }
 
 collect() {
-  rm -rf "$RUNS" && mkdir -p "$RUNS"
-  local baseline
-  baseline=$(git rev-parse HEAD)  # experiments of the current commit only: refs/exps/<2 chars>/<rest>/<name>
-  for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/${baseline:2}"); do
-    name=${ref##*/}
-    [[ $name == dd-* ]] || continue
-    if git cat-file -e "$ref:reports/imp_summary.csv" 2>/dev/null; then
-      mkdir -p "$RUNS/$name"
-      git show "$ref:params.yaml" > "$RUNS/$name/params.yaml"
-      git show "$ref:reports/imp_summary.csv" > "$RUNS/$name/imp_summary.csv"
-    else
-      echo "skipping $name: no reports/imp_summary.csv in $ref (failed or unfinished)" >&2
-    fi
-  done
+  bash scripts/collect_experiments.sh dd- "$RUNS"
   python -m stages.data_diet_report --runs "$RUNS" --out reports/data_diet --t-star "$T_STAR"
 }
 

@@ -12,10 +12,12 @@ from lthlib.train import select_device
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         out: str = "data/imp", table: str = "reports/imp.csv"):
+         out: str = "data/imp", table: str = "reports/imp.csv", sweep: str = "reports/adaptive_sweep.csv"):
     config = load_config(params)
     device = select_device(config.compute.device, config.compute.threads)
-    io.save_csv(run_imp(config, load_dataset(dataset, device), pretrained, out, device), table)
+    levels, sweeps = run_imp(config, load_dataset(dataset, device), pretrained, out, device)
+    io.save_csv(levels, table)
+    io.save_csv(sweeps, sweep)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from lthlib.cli import user_errors_exit
 from lthlib.config import load_config
 from lthlib.data import load_dataset
 from lthlib.imp import pretrain
-from lthlib.subsets import pretraining_data
 from lthlib.train import select_device
 
 
@@ -20,7 +19,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     device = select_device(config.compute.device, config.compute.threads)
     labels = io.load_tensors(noise)["labels"]
     indices = torch.tensor(io.load_csv(subset)["index"].to_numpy())
-    pretrain(config, pretraining_data(load_dataset(dataset, device), indices, labels), out, device)
+    pretrain(config, load_dataset(dataset, device).training_subset(indices, labels), out, device)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from lthlib import io
 from lthlib.cli import user_errors_exit
 from lthlib.config import load_config
 from lthlib.report import write_imp_report
+from lthlib.report_adaptive import sweep_section
 from lthlib.report_landscape import landscape_section
 
 
@@ -15,13 +16,14 @@ from lthlib.report_landscape import landscape_section
 def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str = "reports",
          lmc_paths: str = "reports/lmc_paths.csv", lmc_pairs: str = "reports/lmc_pairs.csv",
          landscape: str = "reports/landscape.csv", grids: str = "data/landscape",
-         instability: str = "reports/instability.csv"):
+         instability: str = "reports/instability.csv", sweep: str = "reports/adaptive_sweep.csv"):
     config = load_config(params)
     imp = io.load_csv(table)
     slices = {int(path.stem.split("_")[1]): io.load_npz(path) for path in sorted(Path(grids).glob("level_*.npz"))}
     section = landscape_section(config, imp, io.load_csv(lmc_paths), io.load_csv(lmc_pairs), io.load_csv(landscape),
                                 slices, io.load_csv(instability), out)
-    write_imp_report(config, imp, out, (section,))
+    sections = (sweep_section(io.load_csv(sweep), out),) if config.pruning.adaptive else ()
+    write_imp_report(config, imp, out, (*sections, section))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def count_training_runs(monkeypatch):
 
 def test_imp_writes_nested_masks_rewound_solutions_and_a_consistent_table(pipeline, dataset):
     config, root = pipeline
-    table = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    table = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
     assert len(table) == 2 * 4 and set(table["level"]) == {0, 1, 2, 3}
     for r in range(2):
         init = io.load_tensors(root / "pretrain" / "rep_0" / "init.pt")
@@ -72,19 +72,19 @@ def test_imp_writes_nested_masks_rewound_solutions_and_a_consistent_table(pipeli
 
 def test_raising_the_level_count_reuses_finished_levels(pipeline, dataset, monkeypatch):
     config, root = pipeline
-    first = run_imp(config_with(pruning={"levels": 1}), dataset, root / "pretrain", root / "imp", "cpu")
+    first = run_imp(config_with(pruning={"levels": 1}), dataset, root / "pretrain", root / "imp", "cpu")[0]
     calls = count_training_runs(monkeypatch)
-    second = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    second = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
     assert len(calls) == 2  # only levels 2 and 3 trained
     pd.testing.assert_frame_equal(second[second.level <= 1].reset_index(drop=True), first)
 
 
 def test_a_killed_run_resumes_at_its_first_unfinished_level(pipeline, dataset, monkeypatch):
     config, root = pipeline
-    full = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    full = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
     shutil.rmtree(io.level_dir(root / "imp", 1, 2))  # as if killed while writing level 2
     calls = count_training_runs(monkeypatch)
-    resumed = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    resumed = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
     assert len(calls) == 2  # levels 2 and 3
     pd.testing.assert_frame_equal(resumed.drop(columns="wall_seconds"), full.drop(columns="wall_seconds"))
 

@@ -2,7 +2,8 @@ import torch
 
 from conftest import random_states, tiny_dataset
 from lthlib.config import InterpolationConfig, LandscapeConfig
-from lthlib.landscape import level_slice, projection, slice_summary
+from lthlib.landscape import level_slice, slice_summary
+from lthlib.pruning import projection
 from lthlib.pruning import dense_mask, magnitude_prune
 from lthlib.train import Replicas, evaluate
 

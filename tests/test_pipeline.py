@@ -16,11 +16,11 @@ from conftest import write_idx_mnist
 from lthlib.pruning import fraction_remaining
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages"]
+COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages", "scripts"]
 
 
 def run(args, cwd, check=True):
-    env = {**os.environ, "PYTHONPATH": str(cwd), "DVC_NO_ANALYTICS": "1"}
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -116,6 +116,27 @@ def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     assert sorted(set(pd.read_csv(repo / "reports/imp.csv").level)) == [0, 1, 2, 3]
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     assert "dense_test_accuracy" in json.dumps(shown)
+
+
+def test_adaptive_pruning_runs_as_an_experiment_and_compares_with_fixed(repo):
+    output = run(["dvc", "exp", "run", "-n", "adaptive-on", "-S", "pruning.adaptive=true"], repo).stdout
+    assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
+    table, sweep = pd.read_csv(repo / "reports/imp.csv"), pd.read_csv(repo / "reports/adaptive_sweep.csv")
+    pruned = table[table.level > 0]
+    assert len(sweep) == 2 * pruned.level.nunique() * 9 and (pruned.pruning_ratio >= 0.2).all()
+    chosen = sweep.groupby(["replicate", "level"]).chosen_ratio.first()
+    assert chosen.tolist() == pruned.sort_values(["replicate", "level"]).pruning_ratio.tolist()
+    assert "## Adaptive pruning (Section 2.2)" in (repo / "reports/report.md").read_text()
+    metrics = json.loads((repo / "reports/metrics.json").read_text())
+    assert metrics["retrains_to_target"] is not None
+
+    run(["dvc", "exp", "run", "-n", "adaptive-off", "-S", "pruning.adaptive=false"], repo)
+    assert pd.read_csv(repo / "reports/adaptive_sweep.csv").empty
+    run(["bash", "scripts/compare_adaptive.sh", "collect"], repo)
+    comparison = (repo / "reports/adaptive/adaptive.md").read_text()
+    assert "adaptive-on" in comparison and "adaptive-off (fixed 50%)" in comparison
+    assert "To reach 30% weights remaining, adaptive-on needed" in comparison
+    assert (repo / "reports/adaptive/adaptive_vs_fixed.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("params, message", [

@@ -15,7 +15,7 @@ def write_run(root, name, kind, size, steps, noise, accuracies, std=0.01):
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     rows = [{"replicate": r, "level": level, "fraction_remaining": 0.5 ** level,
              "test_accuracy": accuracy + (std if r else -std), "test_loss": 0.5, "train_loss": 0.4,
-             "wall_seconds": 1.0}
+             "wall_seconds": 1.0, "pruning_ratio": 0.5, "train_steps": 20, "sweep_seconds": 0.0}
             for level, accuracy in enumerate(accuracies) for r in range(2)]
     pd.DataFrame(rows).to_csv(folder / "imp.csv", index=False)
 

@@ -7,7 +7,8 @@ def _imp():
     # dense 90% and 92% (mean 91, std 1.414); level 1 matching; level 2 not
     return pd.DataFrame([
         {"replicate": r, "level": level, "fraction_remaining": 0.8 ** level, "test_accuracy": accuracy,
-         "test_loss": 0.3, "train_accuracy": 0.95, "train_loss": 0.1, "wall_seconds": 1.0}
+         "test_loss": 0.3, "train_accuracy": 0.95, "train_loss": 0.1, "wall_seconds": 1.0, "pruning_ratio": 0.2,
+         "train_steps": 10, "sweep_seconds": 0.0}
         for level, accuracies in ((0, (0.90, 0.92)), (1, (0.91, 0.905)), (2, (0.80, 0.82)))
         for r, accuracy in enumerate(accuracies)])
 

@@ -7,7 +7,7 @@ import torch
 import lthlib.train
 from lthlib.config import TrainConfig
 from lthlib.data import Dataset
-from lthlib.subsets import (balanced_quotas, choose_subset, pretraining_data, randomize_labels, subset_size,
+from lthlib.subsets import (balanced_quotas, choose_subset, randomize_labels, subset_size,
                             subset_table)
 from lthlib.models import build_model
 from lthlib.train import Replicas, ReplicateSeeds, initial_states, train
@@ -99,7 +99,7 @@ def test_pretraining_on_m_examples_for_more_than_m_over_batch_steps_makes_repeat
         return real_step(replicas, optimizer, inputs, batch_labels, *args)
 
     monkeypatch.setattr(lthlib.train, "_sgd_step", recording_step)
-    subset = pretraining_data(data, chosen, noisy)
+    subset = data.training_subset(chosen, noisy)
     seeds = [ReplicateSeeds.for_replicate(0, 0)]
     replicas = Replicas.from_state_dicts(build_model("lenet_300_100", (1, 2, 2), 3),
                                          initial_states("lenet_300_100", (1, 2, 2), 3, [seeds[0].init]), "cpu")

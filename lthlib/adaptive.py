@@ -1,0 +1,105 @@
+"""Adaptive pruning: each level's ratio keeps the pruned solution in the train LCS-set.
+
+Paul, Chen, Larsen et al. (2022), Section 2.2:
+1. epsilon = standard deviation of the training loss across batches over the last epoch of
+   training the dense network; threshold = dense training loss + epsilon (the train LCS-set).
+2. At the level-L solution w, sweep ratios p = 0.1, 0.2, ... and find the largest p such that
+   the training loss along the linear path from w to its pruned version m_p * w stays below
+   the threshold.
+3. Prune max(p, floor) of the remaining weights.
+
+The dense training loss is measured the way the sweep measures losses (eval mode, on the same
+random training subsample), so that the threshold and the path compare like with like. The
+sweep accepts ratios in increasing order and stops at the first one whose path leaves the set.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import torch
+from torch import nn
+
+from lthlib.config import AdaptiveConfig, InterpolationConfig
+from lthlib.data import Dataset, derive_seed
+from lthlib.interpolate import evaluate_combinations, path_betas
+from lthlib.models import prunable_names
+from lthlib.pruning import magnitude_prune, projection
+
+SWEEP_COLUMNS = ["replicate", "level", "ratio", "max_path_loss", "threshold", "inside", "chosen_ratio"]
+
+
+def path_losses(model: nn.Module, solution: dict, mask: dict, ratios, ignored, subsample: Dataset,
+                evaluation: InterpolationConfig) -> torch.Tensor:
+    """Training loss [len(ratios), path_points] along (1 - beta) w + beta m_p * w for every ratio p.
+
+    One batched evaluation: the solution (beta = 0, shared by every path) and the interior and
+    end points of all paths. All points lie inside the hull of the networks.
+    """
+    betas = path_betas(evaluation.path_points)[1:]
+    projections = [projection(solution, magnitude_prune(solution, mask, ratio, ignored)) for ratio in ratios]
+    rows = [torch.zeros(1, 1 + len(ratios), dtype=torch.float64)]
+    rows[0][0, 0] = 1
+    for k in range(len(ratios)):
+        block = torch.zeros(len(betas), 1 + len(ratios), dtype=torch.float64)
+        block[:, 0], block[:, 1 + k] = 1 - betas, betas
+        rows.append(block)
+    losses = evaluate_combinations(model, [solution, *projections], torch.cat(rows), prunable_names(model),
+                                   subsample, evaluation)
+    return torch.cat([losses[:1].expand(len(ratios), 1), losses[1:].view(len(ratios), len(betas))], dim=1)
+
+
+def largest_inside_ratio(ratios, max_losses: torch.Tensor, threshold: float) -> float:
+    """The largest ratio of the increasing sweep whose path, and every smaller ratio's, stays below
+    the threshold; 0 when even the smallest leaves the LCS-set."""
+    chosen = 0.0
+    for ratio, loss in zip(ratios, max_losses.tolist()):
+        if loss > threshold:
+            break
+        chosen = ratio
+    return chosen
+
+
+class AdaptiveRatio:
+    """The pruning-ratio rule of adaptive IMP, called by `run_imp` after each level's training.
+
+    Thresholds come from level 0 (the dense network) of each replicate; every sweep is kept
+    in `sweep` (one row per replicate, level and ratio) so a reader can see why a ratio won.
+    """
+
+    def __init__(self, config: AdaptiveConfig, model: nn.Module, ignored: tuple[str, ...], dataset: Dataset,
+                 seed: int, batch_size: int):
+        self.config, self.model, self.ignored = config, model, ignored
+        count = len(dataset.train_y)
+        size = config.train_examples or count
+        generator = torch.Generator().manual_seed(derive_seed(seed, config.seed))
+        self.subsample = dataset.training_subset(torch.randperm(count, generator=generator)[:size])
+        # BatchNorm statistics are interpolated along the path, as everywhere in the papers
+        self.evaluation = InterpolationConfig(metric="train_loss", path_points=config.path_points, eval_examples=0,
+                                              batch_size=batch_size)
+        self.thresholds: list[float] = []
+        self.rows: list[dict] = []
+
+    def __call__(self, level: int, replicas, masks: list[dict], records: list[dict]) -> list[float]:
+        started, chosen = time.perf_counter(), []
+        for r, record in enumerate(records):
+            solution = replicas.state_dict(r)
+            losses = path_losses(self.model, solution, masks[r], self.config.ratios, self.ignored, self.subsample,
+                                 self.evaluation)
+            if level == 0:  # step 1: dense loss (the path's start) + epsilon of the last epoch
+                self.thresholds.append(float(losses[0, 0]) + record["last_epoch_loss_std"])
+            maxima = losses.amax(dim=1)
+            ratio = max(largest_inside_ratio(self.config.ratios, maxima, self.thresholds[r]), self.config.floor)
+            chosen.append(ratio)
+            self.rows += [{"replicate": r, "level": level, "ratio": p, "max_path_loss": float(m),
+                           "threshold": self.thresholds[r], "inside": bool(m <= self.thresholds[r]),
+                           "chosen_ratio": ratio} for p, m in zip(self.config.ratios, maxima.tolist())]
+        seconds = (time.perf_counter() - started) / len(records)
+        for record in records:
+            record["sweep_seconds"] = seconds
+        return chosen
+
+    @property
+    def sweep(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=SWEEP_COLUMNS)

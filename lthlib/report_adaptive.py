@@ -1,0 +1,154 @@
+"""Adaptive pruning in the report: why each ratio was chosen, and fixed vs adaptive schedules (Fig. 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
+
+from lthlib import io  # noqa: E402
+from lthlib.config import parse_config  # noqa: E402
+from lthlib.report import first_at_target, sparsity_axis  # noqa: E402
+
+
+def _save(figure, path: Path) -> None:
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def plot_sweeps(sweep: pd.DataFrame, path: Path) -> None:
+    """Max training loss on the path to the pruned solution vs pruning ratio, one curve per level
+    (mean over replicates), with the LCS threshold: the chosen ratio is the last point below it."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    mean = sweep.groupby(["level", "ratio"], as_index=False)[["max_path_loss", "threshold"]].mean()
+    colors = plt.cm.viridis([i / max(1, mean["level"].nunique() - 1) for i in range(mean["level"].nunique())])
+    for color, (level, rows) in zip(colors, mean.groupby("level")):
+        axes.plot(100 * rows["ratio"], rows["max_path_loss"], "o-", color=color, ms=3, label=f"level {level}")
+    axes.axhline(mean["threshold"].mean(), color="black", ls="--", label="train LCS threshold")
+    axes.set_yscale("log")
+    axes.set_xlabel("pruning ratio of the sweep (%)")
+    axes.set_ylabel("max training loss on the path")
+    axes.set_title("Adaptive pruning: the sweep at each level")
+    axes.legend(fontsize=7, ncol=2)
+    _save(figure, path)
+
+
+def sweep_section(sweep: pd.DataFrame, out_dir: str | Path) -> str:
+    """Markdown for an adaptive run: epsilon, the threshold and the ratio each level chose."""
+    plot_sweeps(sweep, Path(out_dir) / "figures" / "adaptive_sweep.png")
+    inside = sweep[sweep["inside"]].groupby(["replicate", "level"])["ratio"].max()
+    chosen = sweep.groupby(["replicate", "level"])["chosen_ratio"].first().to_frame()
+    chosen["largest_inside"] = inside
+    per_level = chosen.fillna(0.0).groupby("level").agg(["mean", "min", "max"])
+    rows = "\n".join(
+        f"| {level} → {level + 1} | {r[('largest_inside', 'mean')]:.2f} | {r[('chosen_ratio', 'mean')]:.2f} "
+        f"({r[('chosen_ratio', 'min')]:.2f}–{r[('chosen_ratio', 'max')]:.2f}) |" for level, r in per_level.iterrows())
+    thresholds = sweep.groupby("replicate")["threshold"].first()
+    return f"""
+## Adaptive pruning (Section 2.2)
+Threshold of the train LCS-set per replicate (dense training loss on the sweep's training
+subsample + epsilon, the std of batch losses over the dense network's last epoch):
+{', '.join(f'{t:.4f}' for t in thresholds)}. At each level the sweep accepts ratios in increasing
+order while the maximum training loss on the path from the solution to its pruned version stays
+below the threshold; the level prunes max(largest accepted ratio, floor).
+
+| step | largest ratio inside the LCS-set (mean) | pruned (mean, min–max over replicates) |
+|---|---|---|
+{rows}
+
+![adaptive sweeps](figures/adaptive_sweep.png)
+"""
+
+
+def load_schedules(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per run and level from `<runs_dir>/<name>/{params.yaml, imp_summary.csv}` (as
+    exported from DVC experiments by scripts/collect_experiments.sh)."""
+    frames = []
+    for folder in sorted(p for p in Path(runs_dir).iterdir() if (p / "imp_summary.csv").exists()):
+        config = parse_config(yaml.safe_load((folder / "params.yaml").read_text()))
+        summary = io.load_csv(folder / "imp_summary.csv")
+        summary["run"] = folder.name
+        summary["schedule"] = ("adaptive" if config.pruning.adaptive
+                               else f"fixed {100 * config.pruning.ratio:g}%")
+        frames.append(summary)
+    if not frames:
+        raise FileNotFoundError(f"no runs (folders with params.yaml and imp_summary.csv) under {runs_dir}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_schedules(runs: pd.DataFrame, target: float, path: Path) -> None:
+    """Fig. 4: test accuracy vs weights remaining per run, each point labelled with its retrains."""
+    figure, axes = plt.subplots(figsize=(6.8, 4.4))
+    for (run, schedule), rows in runs.groupby(["run", "schedule"]):
+        percent, accuracy = 100 * rows["fraction_remaining"], 100 * rows["test_accuracy"]
+        line, = axes.plot(percent, accuracy, "x-" if schedule == "adaptive" else "o-", label=f"{run} ({schedule})")
+        axes.fill_between(percent, accuracy - 100 * rows["test_accuracy_std"],
+                          accuracy + 100 * rows["test_accuracy_std"], color=line.get_color(), alpha=0.2)
+        for x, y, retrains in zip(percent, accuracy, rows["retrains"]):
+            axes.annotate(str(retrains), (x, y), textcoords="offset points", xytext=(0, 5), fontsize=6,
+                          color=line.get_color(), ha="center")
+    axes.axvline(100 * target, color="grey", ls=":", label=f"target {100 * target:g}%")
+    sparsity_axis(axes)
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title("Fixed vs adaptive pruning ratio (numbers: retrains so far)")
+    axes.legend(fontsize=7)
+    _save(figure, path)
+
+
+def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
+    """Sentences comparing every adaptive run with every fixed-ratio run at the target sparsity."""
+    reached = {}
+    for run, rows in runs.groupby("run"):
+        level = first_at_target(rows.reset_index(drop=True), target)
+        reached[run] = (rows["schedule"].iloc[0], level)
+    sentences = [f"- {run} ({schedule}) did not reach {100 * target:g}% weights remaining."
+                 for run, (schedule, level) in reached.items() if level is None]
+    done = {run: value for run, value in reached.items() if value[1] is not None}
+    for run, (schedule, level) in done.items():
+        if schedule != "adaptive":
+            continue
+        for other, (other_schedule, base) in done.items():
+            if other_schedule == "adaptive":
+                continue
+            saved = int(base["retrains"]) - int(level["retrains"])
+            seconds = 1 - level["cumulative_seconds"] / base["cumulative_seconds"]
+            difference = 100 * (level["test_accuracy"] - base["test_accuracy"])
+            sentences.append(
+                f"- To reach {100 * target:g}% weights remaining, {run} needed {int(level['retrains'])} trainings "
+                f"and {other} ({other_schedule}) {int(base['retrains'])}: {saved} retrains saved, "
+                f"{100 * seconds:.0f}% less wall time (sweeps included). Test accuracy there: "
+                f"{100 * level['test_accuracy']:.2f}% ± {100 * level['test_accuracy_std']:.2f}% "
+                f"({100 * level['fraction_remaining']:.2f}% remaining) vs {100 * base['test_accuracy']:.2f}% ± "
+                f"{100 * base['test_accuracy_std']:.2f}% ({100 * base['fraction_remaining']:.2f}% remaining), "
+                f"a difference of {difference:+.2f} points.")
+    return sentences or ["- No adaptive and fixed-ratio pair reached the target: nothing to compare."]
+
+
+def write_schedule_comparison(runs: pd.DataFrame, target: float, out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    plot_schedules(runs, target, out_dir / "adaptive_vs_fixed.png")
+    table = "\n".join(
+        f"| {run} | {rows['schedule'].iloc[0]} | {int(rows['retrains'].max())} | "
+        f"{100 * rows['fraction_remaining'].min():.2f} | {rows['cumulative_seconds'].max():.0f} |"
+        for run, rows in runs.groupby("run"))
+    text = f"""# Fixed vs adaptive pruning ratio (Fig. 4)
+
+| run | schedule | trainings | weights remaining at the end (%) | wall seconds |
+|---|---|---|---|---|
+{table}
+
+At the target sparsity ({100 * target:g}% weights remaining; the first level at or below it):
+{chr(10).join(compare_at_target(runs, target))}
+
+![fixed vs adaptive](adaptive_vs_fixed.png)
+"""
+    with io.atomic_path(out_dir / "adaptive.md") as tmp:
+        tmp.write_text(text)
+    return out_dir / "adaptive.md"
