@@ -81,6 +81,14 @@ def imp_metrics(summary: pd.DataFrame, target: float) -> dict:
     }
 
 
+def save_figure(figure, path: Path, dpi: int = 120) -> None:
+    """Write a PNG atomically and free the figure."""
+    figure.tight_layout()
+    with io.atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=dpi)
+    plt.close(figure)
+
+
 def sparsity_axis(axes) -> None:
     """Weights remaining (%) on a reversed log axis with plain percent ticks, densest on the left."""
     axes.set_xscale("log")
@@ -103,10 +111,7 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     axes.set_title(title)
     axes.grid(alpha=0.3, which="both")
     axes.legend()
-    figure.tight_layout()
-    with io.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,

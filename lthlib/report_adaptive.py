@@ -13,14 +13,7 @@ import yaml  # noqa: E402
 
 from lthlib import io  # noqa: E402
 from lthlib.config import parse_config  # noqa: E402
-from lthlib.report import first_at_target, sparsity_axis  # noqa: E402
-
-
-def _save(figure, path: Path) -> None:
-    figure.tight_layout()
-    with io.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
+from lthlib.report import first_at_target, save_figure, sparsity_axis  # noqa: E402
 
 
 def plot_sweeps(sweep: pd.DataFrame, path: Path) -> None:
@@ -37,7 +30,7 @@ def plot_sweeps(sweep: pd.DataFrame, path: Path) -> None:
     axes.set_ylabel("max training loss on the path")
     axes.set_title("Adaptive pruning: the sweep at each level")
     axes.legend(fontsize=7, ncol=2)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def sweep_section(sweep: pd.DataFrame, out_dir: str | Path) -> str:
@@ -99,7 +92,7 @@ def plot_schedules(runs: pd.DataFrame, target: float, path: Path) -> None:
     axes.set_ylabel("test accuracy (%)")
     axes.set_title("Fixed vs adaptive pruning ratio (numbers: retrains so far)")
     axes.legend(fontsize=7)
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:

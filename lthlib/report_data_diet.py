@@ -21,14 +21,7 @@ import yaml  # noqa: E402
 
 from lthlib import io  # noqa: E402
 from lthlib.config import parse_config  # noqa: E402
-from lthlib.report import level_summary  # noqa: E402
-
-
-def _save(figure, path: Path) -> None:
-    figure.tight_layout()
-    with io.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110)
-    plt.close(figure)
+from lthlib.report import level_summary, save_figure, sparsity_axis  # noqa: E402
 
 
 def plot_el2n_histograms(scores: pd.DataFrame, corrupted: torch.Tensor, classes: list, path: str | Path) -> None:
@@ -50,7 +43,7 @@ def plot_el2n_histograms(scores: pd.DataFrame, corrupted: torch.Tensor, classes:
     axes.flat[0].legend(fontsize=6)
     figure.supxlabel("EL2N score")
     figure.supylabel("examples")
-    _save(figure, Path(path))
+    save_figure(figure, Path(path))
 
 
 def plot_easiest_hardest(images: torch.Tensor, scores: pd.DataFrame, true_labels: torch.Tensor, classes: list,
@@ -67,7 +60,7 @@ def plot_easiest_hardest(images: torch.Tensor, scores: pd.DataFrame, true_labels
             axis.set_title(f"{title}\n{scores['score'].iloc[index]:.3f}", fontsize=7)
             axis.axis("off")
         axes[row][0].text(-0.3, 0.5, name, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right")
-    _save(figure, Path(path))
+    save_figure(figure, Path(path))
 
 
 # ---- the comparison across runs ----------------------------------------------------------------------------------
@@ -171,14 +164,12 @@ def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) 
                 first = frame.iloc[0]
                 axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], marker=marker,
                           color=color, label=scheme_name(kind, first["size"], int(first["rewind_step"]), 0))
-        axis.set_xscale("log")
-        axis.invert_xaxis()
-        axis.set_xlabel("weights remaining (%)")
+        sparsity_axis(axis)
         axis.set_ylabel("test accuracy (%)")
         axis.set_title("no label noise" if noise == 0 else f"{100 * noise:g}% of labels randomized in pretraining")
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=7)
-    _save(figure, Path(path))
+    save_figure(figure, Path(path))
 
 
 def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: int, path: str | Path) -> None:
@@ -204,7 +195,7 @@ def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: 
         axis.set_ylabel("test accuracy (%)")
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=6)
-    _save(figure, Path(path))
+    save_figure(figure, Path(path))
 
 
 def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int | None = None,

@@ -18,9 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lthlib import io  # noqa: E402
 from lthlib.config import Config  # noqa: E402
-from lthlib.report import level_summary  # noqa: E402
+from lthlib.report import level_summary, save_figure  # noqa: E402
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -37,13 +36,6 @@ def matching_error(paths: pd.DataFrame, epsilon: float) -> float:
     return float(dense["error_mean"].iloc[0]) + epsilon
 
 
-def _save(figure, path: Path) -> None:
-    figure.tight_layout()
-    with io.atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=120)
-    plt.close(figure)
-
-
 def plot_paths(paths: pd.DataFrame, threshold: float, label: str, path: Path) -> None:
     """Fig. 2 (left): the piecewise linear path through the level solutions, one curve per rewind step."""
     figure, axes = plt.subplots(figsize=(7.5, 4))
@@ -57,7 +49,7 @@ def plot_paths(paths: pd.DataFrame, threshold: float, label: str, path: Path) ->
     axes.set_ylabel(f"{label} (%)" if "error" in label else label)
     axes.grid(alpha=0.3)
     axes.legend()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def plot_pairs(pairs: pd.DataFrame, threshold: float, label: str, path: Path) -> None:
@@ -73,7 +65,7 @@ def plot_pairs(pairs: pd.DataFrame, threshold: float, label: str, path: Path) ->
     axes.set_xlabel("level j")
     axes.set_ylabel("level i")
     axes.set_title("darkest: at or below the matching error")
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def draw_slice(axes, grid: dict, threshold: float, level: int) -> None:
@@ -98,7 +90,7 @@ def plot_slices(grids: dict[int, dict], threshold: float, label: str, folder: Pa
         axes.legend(fontsize=7, loc="upper left")
         axes.set_xlabel("towards the projection (units of |m(L+1) * w(L) - w(L)|)", fontsize=8)
         axes.set_ylabel("orthogonal, towards w(L+1) (units of its distance)", fontsize=8)
-        _save(figure, folder / f"landscape_level_{level:02d}.png")
+        save_figure(figure, folder / f"landscape_level_{level:02d}.png")
     columns = min(4, len(grids))
     rows = -(-len(grids) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3 * rows), squeeze=False)
@@ -107,7 +99,7 @@ def plot_slices(grids: dict[int, dict], threshold: float, label: str, folder: Pa
     for ax in axes.flat[len(grids):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=6, loc="upper left")
-    _save(figure, folder / "landscape_all.png")
+    save_figure(figure, folder / "landscape_all.png")
 
 
 def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: Path) -> None:
@@ -121,7 +113,7 @@ def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: P
     axes.set_ylabel("error barrier between the two copies (%)")
     axes.grid(alpha=0.3)
     axes.legend()
-    _save(figure, path)
+    save_figure(figure, path)
 
 
 def connectivity_verdicts(imp: pd.DataFrame, pairs: pd.DataFrame, barrier_threshold: float) -> pd.DataFrame:
