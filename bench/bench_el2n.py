@@ -39,7 +39,7 @@ def sequential(data, model, config, networks, steps, seed, device):
 
 
 def main(dataset: str = "data/dataset.pt", model: str = "lenet_300_100", networks: int = 4, steps: int = 100,
-         examples: int = 60000, device: str = "auto", threads: int = 1):
+         examples: int = 60000, device: str = "auto", threads: int = 2):
     device = select_device(device, threads)
     data = load_dataset(dataset, device) if Path(dataset).exists() else stand_in(examples)
     config = TrainConfig(steps=max(steps, 1), batch_size=128, lr=0.05, eval_batch_size=5000)

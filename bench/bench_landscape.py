@@ -30,7 +30,7 @@ def _dataset(path: str, device) -> Dataset:
 
 
 def main(dataset: str = "data/dataset.pt", points: int = 64, examples: int = 1000, batch_size: int = 500,
-         points_per_pass: int = 16, device: str = "cpu", threads: int = 1, repeats: int = 3):
+         points_per_pass: int = 16, device: str = "cpu", threads: int = 2, repeats: int = 3):
     torch.set_num_threads(threads)
     data = _dataset(dataset, device)
     model = build_model("lenet_300_100", data.input_shape, data.num_classes)

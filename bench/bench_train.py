@@ -12,6 +12,7 @@ It also measures this machine's fp32 matmul peak and reports the trainer's share
 
 from __future__ import annotations
 
+import statistics
 import time
 from pathlib import Path
 
@@ -89,24 +90,33 @@ def _synthetic(device) -> Dataset:
                    torch.tensor([0.29], device=device))
 
 
-def main(steps: int = 600, threads: int = 2, device: str = "auto", replicates: int = 4):
+def main(steps: int = 600, threads: int = 2, device: str = "auto", replicates: int = 4, repeats: int = 3):
     device = select_device(device, threads)
     path = Path("data/dataset.pt")
     dataset = load_dataset(path, device) if path.exists() else _synthetic(device)
-    print(f"device {device}, {torch.get_num_threads()} threads, data: {dataset.name}, {steps} steps of {BATCH}")
+    print(f"device {device}, {torch.get_num_threads()} threads, data: {dataset.name}, {steps} steps of {BATCH}, "
+          f"median of {repeats} interleaved repeats")
     peak = matmul_peak_gflops(device)
     flops = flops_per_image(build_model("lenet_300_100", dataset.input_shape, dataset.num_classes))
+    cases = {
+        "plain DataLoader loop": lambda: dataloader_images_per_second(dataset, steps, device),
+        "lthlib trainer, 1 replicate": lambda: trainer_images_per_second(dataset, steps, device, 1, True),
+        f"lthlib, {replicates} replicates, vmap": lambda: trainer_images_per_second(dataset, steps, device,
+                                                                                   replicates, True),
+        f"lthlib, {replicates} replicates, loop": lambda: trainer_images_per_second(dataset, steps, device,
+                                                                                   replicates, False),
+    }
     trainer_images_per_second(dataset, 50, device, 1, True)  # warm-up
-    baseline = dataloader_images_per_second(dataset, steps, device)
-    ours = trainer_images_per_second(dataset, steps, device, 1, True)
-    rows = [("plain DataLoader loop", baseline), ("lthlib trainer, 1 replicate", ours)]
-    vectorised = trainer_images_per_second(dataset, steps, device, replicates, True)
-    looped = trainer_images_per_second(dataset, steps, device, replicates, False)
-    rows += [(f"lthlib, {replicates} replicates, vmap", vectorised), (f"lthlib, {replicates} replicates, loop", looped)]
+    samples = {name: [] for name in cases}
+    for _ in range(repeats):  # interleaved, so that a noisy neighbour hurts every case alike
+        for name, case in cases.items():
+            samples[name].append(case())
+    rates = {name: statistics.median(values) for name, values in samples.items()}
     print(f"\nfp32 matmul peak (1024^3): {peak:.1f} GFLOP/s = {peak * 1e9 / flops:,.0f} images/s for this model")
     print(f"{'case':36s} {'images/s':>10s} {'of peak':>8s}")
-    for name, rate in rows:
+    for name, rate in rates.items():
         print(f"{name:36s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
+    baseline, ours, vectorised, looped = rates.values()
     print(f"\nratio lthlib / DataLoader:            {ours / baseline:.2f}x")
     print(f"ratio {replicates} replicates vmap / loop:     {vectorised / looped:.2f}x")
     print(f"ratio {replicates} replicates vmap / 1 run:    {vectorised / ours:.2f}x (per-image throughput)")

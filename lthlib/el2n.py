@@ -19,7 +19,7 @@ from lthlib.models import build_model
 from lthlib.train import Replicas, ReplicateSeeds, initial_states, train
 
 # Purpose of the derived seed of the scoring networks: independent of the IMP replicates' streams.
-EL2N_NETWORKS = 4
+SCORING_NETWORKS_PURPOSE = 4
 
 
 def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -36,7 +36,7 @@ def el2n_scores(norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def network_seeds(seed: int, networks: int) -> list[ReplicateSeeds]:
-    base = derive_seed(seed, EL2N_NETWORKS)
+    base = derive_seed(seed, SCORING_NETWORKS_PURPOSE)
     return [ReplicateSeeds.for_replicate(base, k) for k in range(networks)]
 
 

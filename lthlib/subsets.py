@@ -16,7 +16,6 @@ import pandas as pd
 import torch
 
 
-
 @dataclass
 class LabelNoise:
     """Labels after randomization, and which examples were selected / really changed ([N] each)."""
