@@ -115,11 +115,12 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
 
 
 def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
-                     sections: tuple[str, ...] = ()) -> None:
-    """The IMP report, followed by the markdown `sections` of later analyses."""
+                     sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
+    """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`
+    join the IMP metrics in metrics.json (what `dvc exp show` compares)."""
     out_dir = Path(out_dir)
     summary = level_summary(frame)
-    metrics = imp_metrics(summary, config.report.target_fraction_remaining)
+    metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
     io.save_csv(summary, out_dir / "imp_summary.csv")
     io.save_json(metrics, out_dir / "metrics.json")
     plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",

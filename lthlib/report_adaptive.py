@@ -60,6 +60,17 @@ below the threshold; the level prunes max(largest accepted ratio, floor).
 """
 
 
+def sweep_metrics(sweep: pd.DataFrame, imp: pd.DataFrame) -> dict:
+    """For metrics.json: epsilon and threshold of the train LCS-set and each level's ratio (means over replicates)."""
+    dense = imp[imp["level"] == 0]
+    ratios = sweep.groupby(["replicate", "level"])["chosen_ratio"].first().groupby("level").mean()
+    return {"adaptive": {
+        "epsilon": float(dense["last_epoch_loss_std"].mean()),
+        "threshold": float(sweep.groupby("replicate")["threshold"].first().mean()),
+        "ratio": {f"level_{level + 1:02d}": float(ratio) for level, ratio in ratios.items()},
+    }}
+
+
 def load_schedules(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run and level from `<runs_dir>/<name>/{params.yaml, imp_summary.csv}` (as
     exported from DVC experiments by scripts/collect_experiments.sh)."""

@@ -8,7 +8,7 @@ from lthlib import io
 from lthlib.cli import user_errors_exit
 from lthlib.config import load_config
 from lthlib.report import write_imp_report
-from lthlib.report_adaptive import sweep_section
+from lthlib.report_adaptive import sweep_metrics, sweep_section
 from lthlib.report_landscape import landscape_section
 
 
@@ -22,8 +22,11 @@ def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str =
     slices = {int(path.stem.split("_")[1]): io.load_npz(path) for path in sorted(Path(grids).glob("level_*.npz"))}
     section = landscape_section(config, imp, io.load_csv(lmc_paths), io.load_csv(lmc_pairs), io.load_csv(landscape),
                                 slices, io.load_csv(instability), out)
-    sections = (sweep_section(io.load_csv(sweep), out),) if config.pruning.adaptive else ()
-    write_imp_report(config, imp, out, (*sections, section))
+    sections, metrics = (section,), {}
+    if config.pruning.adaptive:
+        sweeps = io.load_csv(sweep)
+        sections, metrics = (sweep_section(sweeps, out), section), sweep_metrics(sweeps, imp)
+    write_imp_report(config, imp, out, sections, metrics)
 
 
 if __name__ == "__main__":

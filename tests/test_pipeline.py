@@ -129,6 +129,8 @@ def test_adaptive_pruning_runs_as_an_experiment_and_compares_with_fixed(repo):
     assert "## Adaptive pruning (Section 2.2)" in (repo / "reports/report.md").read_text()
     metrics = json.loads((repo / "reports/metrics.json").read_text())
     assert metrics["retrains_to_target"] is not None
+    assert metrics["adaptive"]["threshold"] > metrics["adaptive"]["epsilon"] > 0
+    assert len(metrics["adaptive"]["ratio"]) == pruned.level.nunique()
 
     run(["dvc", "exp", "run", "-n", "adaptive-off", "-S", "pruning.adaptive=false"], repo)
     assert pd.read_csv(repo / "reports/adaptive_sweep.csv").empty
