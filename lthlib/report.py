@@ -114,6 +114,29 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     save_figure(figure, path)
 
 
+def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: str | None = None,
+                         target: float | None = None) -> None:
+    """Test accuracy vs weights remaining, one curve per `label` (mean ± std over replicates);
+    optionally each point labelled with its `annotate` column and a vertical line at `target`."""
+    figure, axes = plt.subplots(figsize=(6.8, 4.4))
+    for label, rows in runs.groupby("label", sort=False):
+        percent, accuracy = 100 * rows["fraction_remaining"], 100 * rows["test_accuracy"]
+        line, = axes.plot(percent, accuracy, "o-", ms=4, label=label)
+        axes.fill_between(percent, accuracy - 100 * rows["test_accuracy_std"],
+                          accuracy + 100 * rows["test_accuracy_std"], color=line.get_color(), alpha=0.2)
+        for x, y, text in zip(percent, accuracy, rows[annotate] if annotate else []):
+            axes.annotate(str(text), (x, y), textcoords="offset points", xytext=(0, 5), fontsize=6,
+                          color=line.get_color(), ha="center")
+    if target is not None:
+        axes.axvline(100 * target, color="grey", ls=":", label=f"target {100 * target:g}%")
+    sparsity_axis(axes)
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
+    save_figure(figure, path)
+
+
 def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
                      sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
     """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`

@@ -13,7 +13,7 @@ import yaml  # noqa: E402
 
 from lthlib import io  # noqa: E402
 from lthlib.config import parse_config  # noqa: E402
-from lthlib.report import first_at_target, save_figure, sparsity_axis  # noqa: E402
+from lthlib.report import first_at_target, plot_accuracy_by_run, save_figure  # noqa: E402
 
 
 def plot_sweeps(sweep: pd.DataFrame, path: Path) -> None:
@@ -89,21 +89,9 @@ def load_schedules(runs_dir: str | Path) -> pd.DataFrame:
 
 def plot_schedules(runs: pd.DataFrame, target: float, path: Path) -> None:
     """Fig. 4: test accuracy vs weights remaining per run, each point labelled with its retrains."""
-    figure, axes = plt.subplots(figsize=(6.8, 4.4))
-    for (run, schedule), rows in runs.groupby(["run", "schedule"]):
-        percent, accuracy = 100 * rows["fraction_remaining"], 100 * rows["test_accuracy"]
-        line, = axes.plot(percent, accuracy, "x-" if schedule == "adaptive" else "o-", label=f"{run} ({schedule})")
-        axes.fill_between(percent, accuracy - 100 * rows["test_accuracy_std"],
-                          accuracy + 100 * rows["test_accuracy_std"], color=line.get_color(), alpha=0.2)
-        for x, y, retrains in zip(percent, accuracy, rows["retrains"]):
-            axes.annotate(str(retrains), (x, y), textcoords="offset points", xytext=(0, 5), fontsize=6,
-                          color=line.get_color(), ha="center")
-    axes.axvline(100 * target, color="grey", ls=":", label=f"target {100 * target:g}%")
-    sparsity_axis(axes)
-    axes.set_ylabel("test accuracy (%)")
-    axes.set_title("Fixed vs adaptive pruning ratio (numbers: retrains so far)")
-    axes.legend(fontsize=7)
-    save_figure(figure, path)
+    labelled = runs.assign(label=runs["run"] + " (" + runs["schedule"] + ")")
+    plot_accuracy_by_run(labelled, path, "Fixed vs adaptive pruning ratio (numbers: trainings so far)", "retrains",
+                         target)
 
 
 def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:

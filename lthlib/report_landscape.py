@@ -17,9 +17,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
-from lthlib.config import Config  # noqa: E402
-from lthlib.report import level_summary, save_figure  # noqa: E402
+from lthlib import io  # noqa: E402
+from lthlib.config import Config, parse_config  # noqa: E402
+from lthlib.report import level_summary, plot_accuracy_by_run, save_figure  # noqa: E402
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -193,3 +195,57 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
                   for (step, level), row in grouped.iterrows()]
         lines += ["", "![instability](figures/instability.png)"]
     return "\n".join(lines) + "\n"
+
+
+def load_rewind_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(paths, pairs, IMP summaries) of every run under `<runs_dir>/<name>/` holding params.yaml,
+    imp_summary.csv, lmc_paths.csv and lmc_pairs.csv (as exported by scripts/compare_rewind.sh)."""
+    tables = {"lmc_paths.csv": [], "lmc_pairs.csv": [], "imp_summary.csv": []}
+    for folder in sorted(p for p in Path(runs_dir).iterdir() if (p / "lmc_pairs.csv").exists()):
+        step = parse_config(yaml.safe_load((folder / "params.yaml").read_text())).pretrain.steps
+        for name, frames in tables.items():
+            frames.append(io.load_csv(folder / name).assign(run=folder.name, rewind_step=step))
+    if not tables["imp_summary.csv"]:
+        raise FileNotFoundError(f"no runs (folders with params.yaml, imp_summary.csv, lmc_*.csv) under {runs_dir}")
+    paths, pairs, summaries = (pd.concat(frames, ignore_index=True).sort_values("rewind_step", kind="stable")
+                               for frames in tables.values())
+    return paths, pairs, summaries
+
+
+def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
+    """Fig. 2 (left) and Fig. 5 across rewind steps: the piecewise linear path of each rewind step,
+    accuracy vs weights remaining, and per rewind step which IMP steps are matching and connected."""
+    out_dir = Path(out_dir)
+    paths, pairs, summaries = load_rewind_runs(runs_dir)
+    dense = summaries[summaries["level"] == 0]
+    threshold = float((1 - dense["test_accuracy"] + dense["test_accuracy_std"]).mean())
+    plot_paths(paths, threshold, "test error", out_dir / "lmc_paths_by_rewind.png")
+    plot_accuracy_by_run(summaries.assign(label="rewind step " + summaries["rewind_step"].astype(str)),
+                         out_dir / "accuracy_by_rewind.png", "IMP by rewind step")
+    rows = []
+    for step, summary in summaries.groupby("rewind_step"):
+        successive = pairs[(pairs["rewind_step"] == step) & (pairs["level_b"] == pairs["level_a"] + 1)]
+        epsilon = float(summary.loc[summary["level"] == 0, "test_accuracy_std"].iloc[0])
+        matching = summary.set_index("level")["matching"].astype(bool)
+        connected = successive["barrier_mean"] < epsilon
+        both = (matching.loc[successive["level_a"]].to_numpy() & matching.loc[successive["level_b"]].to_numpy())
+        sparsest = summary[matching.to_numpy()]["fraction_remaining"].min()
+        rows.append(f"| {step} | {100 * summary['test_accuracy'].iloc[0]:.2f} | {100 * sparsest:.2f} | "
+                    f"{int(both.sum())} of {len(successive)} | {int(connected.sum())} of {len(successive)} | "
+                    f"{int((both == connected.to_numpy()).sum())} of {len(successive)} |")
+    text = f"""# IMP by rewind step (Paul et al. 2022, Fig. 2 left and Fig. 5)
+
+Per rewind step: successive IMP steps L -> L+1 where both solutions are matching (Def. A.2), where
+they are linearly connected (barrier below that run's dense std over replicates, Def. A.1), and
+where the two agree (the paper's central claim).
+
+| rewind step | dense accuracy (%) | sparsest matching (% remaining) | both matching | connected | claim holds |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+![paths](lmc_paths_by_rewind.png)
+![accuracy](accuracy_by_rewind.png)
+"""
+    with io.atomic_path(out_dir / "rewind.md") as tmp:
+        tmp.write_text(text)
+    return out_dir / "rewind.md"

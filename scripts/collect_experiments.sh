@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Export DVC experiments of the current commit into one folder per run, for cross-run reports.
 #   scripts/collect_experiments.sh PREFIX DEST
-# copies params.yaml and reports/imp_summary.csv of every experiment whose name starts with
-# PREFIX into DEST/<name>/. Both files are in Git inside each experiment's commit
-# (refs/exps/...): params.yaml always, imp_summary.csv because it is a `cache: false` output.
+# copies params.yaml, reports/imp_summary.csv and, where present, the landscape tables
+# reports/lmc_paths.csv and lmc_pairs.csv of every experiment whose name starts with PREFIX
+# into DEST/<name>/. They are in Git inside each experiment's commit (refs/exps/...):
+# params.yaml always, the tables because they are `cache: false` outputs.
 set -euo pipefail
 prefix=${1:?usage: collect_experiments.sh PREFIX DEST}
 dest=${2:?usage: collect_experiments.sh PREFIX DEST}
@@ -16,7 +17,11 @@ for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/$
   if git cat-file -e "$ref:reports/imp_summary.csv" 2>/dev/null; then
     mkdir -p "$dest/$name"
     git show "$ref:params.yaml" > "$dest/$name/params.yaml"
-    git show "$ref:reports/imp_summary.csv" > "$dest/$name/imp_summary.csv"
+    for table in imp_summary.csv lmc_paths.csv lmc_pairs.csv; do
+      if git cat-file -e "$ref:reports/$table" 2>/dev/null; then
+        git show "$ref:reports/$table" > "$dest/$name/$table"
+      fi
+    done
   else
     echo "skipping $name: no reports/imp_summary.csv in $ref (failed or unfinished)" >&2
   fi

@@ -19,10 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages", "scripts"]
 
 
-def run(args, cwd, check=True):
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+def run(args, cwd, **env_vars):
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **env_vars}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode:
+    if result.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
@@ -139,6 +139,15 @@ def test_adaptive_pruning_runs_as_an_experiment_and_compares_with_fixed(repo):
     assert "adaptive-on" in comparison and "adaptive-off (fixed 50%)" in comparison
     assert "To reach 30% weights remaining, adaptive-on needed" in comparison
     assert (repo / "reports/adaptive/adaptive_vs_fixed.png").stat().st_size > 10_000
+
+
+def test_rewind_steps_compare_as_experiments(repo):
+    run(["bash", "scripts/compare_rewind.sh"], repo, STEPS="0 4")
+    text = (repo / "reports/rewind/rewind.md").read_text()
+    assert "\n| 0 | " in text and "\n| 4 | " in text
+    paths = pd.concat([pd.read_csv(repo / f"runs/rewind/rewind-{step}/lmc_paths.csv") for step in (0, 4)])
+    assert set(paths.rewind_step) == {0, 4}
+    assert (repo / "reports/rewind/lmc_paths_by_rewind.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("params, message", [

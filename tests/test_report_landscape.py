@@ -1,6 +1,8 @@
 import pandas as pd
 
-from lthlib.report_landscape import connectivity_verdicts, dense_spread, matching_error
+from conftest import imp_table
+from lthlib.report import level_summary
+from lthlib.report_landscape import connectivity_verdicts, dense_spread, matching_error, write_rewind_comparison
 
 
 def _imp():
@@ -27,3 +29,19 @@ def test_verdicts_check_matching_and_connectivity_per_step():
     assert verdicts["level"].tolist() == [0, 1]  # successive steps only
     assert verdicts["matching"].tolist() == [True, True] and verdicts["next_matching"].tolist() == [True, False]
     assert verdicts["connected"].tolist() == [True, False]
+
+
+def test_rewind_comparison_counts_matching_and_connected_steps(tmp_path):
+    for step, accuracies, barrier in ((0, [0.90, 0.85, 0.80], 0.05), (100, [0.90, 0.905, 0.90], 0.001)):
+        folder = tmp_path / f"rewind-{step}"
+        folder.mkdir()
+        (folder / "params.yaml").write_text(f"pretrain:\n  steps: {step}\n")
+        level_summary(imp_table([0.2, 0.2], accuracies)).to_csv(folder / "imp_summary.csv", index=False)
+        pd.DataFrame({"rewind_step": step, "level": [0, 0, 1, 1], "beta": [0.0, 1.0, 0.0, 1.0],
+                      "error_mean": [0.1, 0.1, 0.1, 0.1], "error_std": 0.0}).to_csv(folder / "lmc_paths.csv")
+        pd.DataFrame({"rewind_step": step, "level_a": [0, 1, 0], "level_b": [1, 2, 2],
+                      "barrier_mean": barrier}).to_csv(folder / "lmc_pairs.csv")
+    text = write_rewind_comparison(tmp_path, tmp_path / "out").read_text()
+    assert "| 0 | 90.00 | 100.00 | 0 of 2 | 0 of 2 | 2 of 2 |" in text  # only the dense net matches
+    assert "| 100 | 90.00 | 64.00 | 2 of 2 | 2 of 2 | 2 of 2 |" in text
+    assert (tmp_path / "out" / "lmc_paths_by_rewind.png").exists()
