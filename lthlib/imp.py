@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -112,6 +113,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             records = [_load_record(out_dir, r, level) for r in range(config.replicates)]
             print(f"level {level}: reusing the finished level in {out_dir}")
         else:
+            _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
             replicas, records = _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device)
             _save_level(out_dir, level, replicas, masks, records, fingerprint)
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
@@ -160,6 +162,12 @@ def _load_record(out_dir, replicate, level) -> dict:
     record = io.load_json(io.level_dir(out_dir, replicate, level) / "level.json")
     record.pop("fingerprint")
     return record
+
+
+def _discard_levels_from(out_dir, level) -> None:
+    for folder in Path(out_dir).glob("rep_*/level_*"):
+        if int(folder.name.removeprefix("level_")) >= level:
+            shutil.rmtree(folder)
 
 
 def _finished(out_dir, level, replicates, fingerprint) -> bool:

@@ -89,9 +89,10 @@ def test_a_killed_run_resumes_at_its_first_unfinished_level(pipeline, dataset, m
     pd.testing.assert_frame_equal(resumed.drop(columns="wall_seconds"), full.drop(columns="wall_seconds"))
 
 
-def test_changed_settings_retrain_every_level(pipeline, dataset, monkeypatch):
+def test_changed_settings_retrain_every_level_and_leave_no_stale_level(pipeline, dataset, monkeypatch):
     config, root = pipeline
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
     calls = count_training_runs(monkeypatch)
-    run_imp(config_with(train={"lr": 0.02}), dataset, root / "pretrain", root / "imp", "cpu")
-    assert len(calls) == 4
+    run_imp(config_with(train={"lr": 0.02}, pruning={"levels": 1}), dataset, root / "pretrain", root / "imp", "cpu")
+    assert len(calls) == 2
+    assert sorted(p.name for p in (root / "imp" / "rep_0").iterdir()) == ["level_00", "level_01"]
