@@ -13,11 +13,10 @@
 # Environment: T_STAR (default: pretrain.steps of params.yaml), SIZES (default "0.05 0.1 0.2 0.4",
 # counts or fractions), NOISES (default "0.1 0.5"; "" for none), THREADS (compute.threads, default 1).
 #
-# Queued experiments run in temporary copies made from Git: everything a stage reads must be
-# tracked by Git or DVC there. data/raw is git-ignored and untracked, so either track it
-# (`dvc add data/raw` after removing /data/raw/ from .gitignore) or use `run`.
-# Stages with unchanged deps and params (data, and el2n for every noise-free run) come from
-# DVC's run cache instead of being recomputed.
+# Queued experiments run in temporary copies made from Git; run `dvc repro` once in the workspace
+# first, so that they restore the dataset (data/raw is git-ignored) from DVC's cache. Stages with
+# unchanged deps and params (data, and el2n for every noise-free run) come from DVC's run cache
+# instead of being recomputed.
 #
 # Collecting: scripts/collect_experiments.sh copies every dd-* experiment's params.yaml and
 # reports/imp_summary.csv of the current commit into runs/data_diet/<experiment>/, then
@@ -65,5 +64,5 @@ case "${1:-}" in
   run) QUEUE="" grid ;;
   queue) QUEUE=--queue grid && dvc queue status ;;
   collect) collect ;;
-  *) sed -n '2,26p' "$0"; exit 2 ;;
+  *) sed -n '2,23p' "$0"; exit 2 ;;
 esac
