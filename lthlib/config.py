@@ -62,6 +62,7 @@ class TrainConfig:
     gamma: float = 0.1
     warmup_steps: int = 0  # linear warm-up from 0 to lr
     eval_batch_size: int = 2000
+    mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)

@@ -131,16 +131,18 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         images = dataset.train_x[index]
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
-        losses[step - start_step] = _sgd_step(replicas, optimizer, dataset.normalize(images),
-                                              dataset.train_y[index], masks, learning_rate(step, config), vectorize)
+        losses[step - start_step] = _sgd_step(replicas, optimizer, dataset.normalize(images), dataset.train_y[index],
+                                              masks, learning_rate(step, config), vectorize, config.mixed_precision)
     return TrainLog(losses.cpu(), time.perf_counter() - started)
 
 
-def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize) -> torch.Tensor:
+def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_precision) -> torch.Tensor:
     for group in optimizer.param_groups:
         group["lr"] = lr
-    logits = replicas.forward(inputs, vectorize=vectorize)
-    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
+    with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+        logits = replicas.forward(inputs, vectorize=vectorize)
+    losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none").view(
+        labels.shape).mean(1)
     optimizer.zero_grad(set_to_none=True)
     losses.sum().backward()
     with torch.no_grad():

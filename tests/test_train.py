@@ -117,3 +117,15 @@ def test_vectorised_replicates_match_training_them_one_by_one(name):
     vectorised = evaluate(together, dataset, "test", 8, vectorize=True)
     looped = evaluate(together, dataset, "test", 8, vectorize=False)
     torch.testing.assert_close(vectorised, looped, rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_precision_trains_in_bf16_and_keeps_fp32_weights(dataset):
+    results = {}
+    for mixed in (False, True):
+        replicas, seeds = make_replicas(dataset)
+        log = train(replicas, dataset, dataclasses.replace(CONFIG, mixed_precision=mixed), seeds, 0, CONFIG.steps)
+        results[mixed] = (log.losses, replicas)
+    losses, replicas = results[True]
+    assert all(p.dtype == torch.float32 for p in replicas.params.values())
+    assert losses[-5:].mean() < losses[:5].mean()  # it learns
+    assert not torch.equal(losses, results[False][0])  # and bf16 really changed the arithmetic
