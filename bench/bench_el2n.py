@@ -3,7 +3,7 @@
 Prints the wall time of both (training for t steps + scoring every training example) and
 their ratio. Runs on the default dataset (data/dataset.pt) or a random stand-in of its shape.
 
-    PYTHONPATH=. python bench/bench_el2n.py --networks 4 --steps 100
+    python bench/bench_el2n.py [--networks 4] [--steps 468] [--threads 2]
 """
 
 import time
