@@ -11,7 +11,8 @@
 #   random / easy / hard subsets of each size in SIZES at t_r = t*/2;
 #   with label noise p in NOISES (Fig. 3): all data, random and easy subsets at t*/2.
 # Environment: T_STAR (default: pretrain.steps of params.yaml), SIZES (default "0.05 0.1 0.2 0.4",
-# counts or fractions), NOISES (default "0.1 0.5"; "" for none), THREADS (compute.threads, default 1).
+# counts or fractions), NOISES (default "0.1 0.5"; "" for none), THREADS (compute.threads, default 1),
+# EXTRA (more `-S key=value` overrides for every run, e.g. EXTRA="-S pruning.levels=9").
 #
 # Queued experiments run in temporary copies made from Git; run `dvc repro` once in the workspace
 # first, so that they restore the dataset (data/raw is git-ignored) from DVC's cache. Stages with
@@ -29,11 +30,12 @@ HALF=$((T_STAR / 2))
 SIZES=${SIZES:-"0.05 0.1 0.2 0.4"}
 NOISES=${NOISES-"0.1 0.5"}
 THREADS=${THREADS:-1}
+EXTRA=${EXTRA:-}
 RUNS=runs/data_diet
 
 experiment() {  # experiment NAME STEPS KIND SIZE NOISE; $QUEUE is --queue or empty
   dvc exp run $QUEUE -n "dd-${1//./p}" -S "pretrain.steps=$2" -S "subset.kind=$3" -S "subset.size=$4" \
-    -S "data.label_noise=$5" -S "compute.threads=$THREADS"
+    -S "data.label_noise=$5" -S "compute.threads=$THREADS" $EXTRA
 }
 
 grid() {
@@ -64,5 +66,5 @@ case "${1:-}" in
   run) QUEUE="" grid ;;
   queue) QUEUE=--queue grid && dvc queue status ;;
   collect) collect ;;
-  *) sed -n '2,23p' "$0"; exit 2 ;;
+  *) sed -n '2,24p' "$0"; exit 2 ;;
 esac

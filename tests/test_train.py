@@ -119,6 +119,21 @@ def test_vectorised_replicates_match_training_them_one_by_one(name):
     torch.testing.assert_close(vectorised, looped, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["lenet_300_100", "conv4"])
+def test_stacked_parameters_have_the_layout_of_their_vmap_gradients(name):
+    dataset = tiny_dataset(train=32, test=8, shape=(3, 8, 8))
+    replicas, _ = make_replicas(dataset, name, count=3)
+    before = replicas.state_dict(1)
+    replicas.store_in_gradient_layout()
+    arriving = {}
+    for key, param in replicas.params.items():
+        param.register_hook(lambda gradient, key=key: arriving.__setitem__(key, gradient.stride()))
+    replicas.forward(dataset.normalize(dataset.train_x[:24].view(3, 8, 3, 8, 8))).sum().backward()
+    assert {key: param.stride() for key, param in replicas.params.items()} == arriving
+    after = replicas.state_dict(1)
+    assert all(torch.equal(before[key], after[key]) and after[key].is_contiguous() for key in before)
+
+
 def test_mixed_precision_trains_in_bf16_and_keeps_fp32_weights(dataset):
     results = {}
     for mixed in (False, True):
