@@ -5,22 +5,18 @@ import dataclasses
 import typer
 
 from lthlib import io
-from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.data import load_dataset
+from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.el2n import compute_el2n, scores_table
 from lthlib.report_data_diet import plot_el2n_histograms
 from lthlib.subsets import LabelNoise
-from lthlib.train import select_device
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          out: str = "data/el2n", figure: str = "reports/el2n_histograms.png"):
-    config = load_config(params)
-    device = select_device(config.compute.device, config.compute.threads)
+    config, device, data = load_stage_inputs(params, dataset)
     labels = LabelNoise(**io.load_tensors(noise))
-    data = dataclasses.replace(load_dataset(dataset, device), train_y=labels.labels.to(device))  # Appendix A
+    data = dataclasses.replace(data, train_y=labels.labels.to(device))  # Appendix A
     norms = compute_el2n(data, config.model.name, config.train, config.el2n.networks, config.el2n.steps,
                          config.seed, device, config.data.augment, config.compute.vectorize)
     table = scores_table(norms, labels.labels)

@@ -4,20 +4,15 @@ import pandas as pd
 import typer
 
 from lthlib import io
-from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.data import load_dataset
+from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.landscape import level_slice, slice_summary
 from lthlib.models import build_model
-from lthlib.train import select_device
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", imp: str = "data/imp",
          out: str = "data/landscape", table: str = "reports/landscape.csv"):
-    config = load_config(params)
-    device = select_device(config.compute.device, config.compute.threads)
-    data = load_dataset(dataset, device)
+    config, device, data = load_stage_inputs(params, dataset)
     model = build_model(config.model.name, data.input_shape, data.num_classes)
     replicate, rows = config.landscape.replicate, []
     with io.atomic_dir(out) as folder:

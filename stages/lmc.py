@@ -3,20 +3,15 @@
 import typer
 
 from lthlib import io
-from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.data import load_dataset
+from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.lmc import connectivity_tables
 from lthlib.models import build_model
-from lthlib.train import select_device
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", imp: str = "data/imp",
          paths: str = "reports/lmc_paths.csv", pairs: str = "reports/lmc_pairs.csv"):
-    config = load_config(params)
-    device = select_device(config.compute.device, config.compute.threads)
-    data = load_dataset(dataset, device)
+    config, device, data = load_stage_inputs(params, dataset)
     levels = range(config.pruning.levels + 1)
     solutions = [[io.load_tensors(io.level_dir(imp, r, level) / "final.pt") for level in levels]
                  for r in range(config.replicates)]

@@ -5,21 +5,17 @@ import torch
 import typer
 
 from lthlib import io
-from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.data import load_dataset
+from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.imp import pretrain
-from lthlib.train import select_device
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", out: str = "data/pretrain"):
-    config = load_config(params)
-    device = select_device(config.compute.device, config.compute.threads)
+    config, device, data = load_stage_inputs(params, dataset)
     labels = io.load_tensors(noise)["labels"]
     indices = torch.tensor(io.load_csv(subset)["index"].to_numpy())
-    pretrain(config, load_dataset(dataset, device).training_subset(indices, labels), out, device)
+    pretrain(config, data.training_subset(indices, labels), out, device)
 
 
 if __name__ == "__main__":
