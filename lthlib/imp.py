@@ -60,14 +60,15 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
     log = train(replicas, dataset, schedule, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
                 augmentation=config.data.augment, vectorize=config.compute.vectorize, description="pretrain")
     examples = len(dataset.train_y)
-    for r, seed in enumerate(seeds):
+    print(f"pretrained {config.replicates} replicate(s) for {config.pretrain.steps} steps in {log.seconds:.1f} s")
+    for r, seed in enumerate(seeds):  # no wall time in the files: equal results must be equal bytes for DVC
         with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
             io.save_tensors(states[r], folder / "init.pt")
             io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
             io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
                           "lr": schedule.lr, "examples": examples,
-                          "passes": config.pretrain.steps * config.train.batch_size / examples,
-                          "wall_seconds": log.seconds}, folder / "run.json")
+                          "passes": config.pretrain.steps * config.train.batch_size / examples},
+                         folder / "run.json")
 
 
 class FixedRatio:

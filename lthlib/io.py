@@ -42,8 +42,9 @@ def atomic_path(target: str | Path):
 
 
 def save_tensors(obj, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save, byte-identical for equal tensors, so DVC skips stages downstream of an unchanged result."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # given a name, torch.save would embed the temporary one
+        torch.save(obj, handle)
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu"):

@@ -106,6 +106,12 @@ def test_a_second_repro_runs_nothing(repo):
     assert "Running stage" not in output
 
 
+def test_an_upstream_rerun_with_equal_results_reruns_nothing_downstream(repo):
+    run(["dvc", "repro", "--force", "--single-item", "pretrain"], repo)  # same seeds: same tensors
+    output = run(["dvc", "repro"], repo).stdout
+    assert "Running stage" not in output
+
+
 def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "results"], repo)
