@@ -81,6 +81,9 @@ def load_runs(runs_dir: str | Path) -> pd.DataFrame:
         summary["size"] = 1.0 if config.subset.kind == "all" else config.subset.size
         summary["rewind_step"] = config.pretrain.steps
         summary["label_noise"] = config.data.label_noise
+        summary["setup"] = (f"{config.model.name} on {config.data.name}, {config.replicates} replicates, "
+                            f"{config.pruning.levels} levels of {config.pruning.ratio:g} pruning, "
+                            f"{config.train.steps} training steps per level")
         frames.append(summary)
     if not frames:
         raise FileNotFoundError(f"no runs (folders with params.yaml) under {runs_dir}")
@@ -211,7 +214,7 @@ def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int 
     table.columns = [f"level {c}" for c in table.columns]
     markdown = f"""# Pretraining on a data diet
 
-{runs['run'].nunique()} runs; t* = {t_star}. A run *dominates* (*weakly dominates*) a reference when,
+{runs['run'].nunique()} runs of {' / '.join(runs['setup'].unique())}; t* = {t_star}. A run *dominates* (*weakly dominates*) a reference when,
 at every pruned level both have, its mean test accuracy is above the reference's by more than
 (not below it by more than) the reference's standard deviation over replicates (Definition 3.1).
 A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Definition 3.2).

@@ -59,3 +59,4 @@ def test_report_writes_figures_and_states_dominance(tmp_path):
     assert (tmp_path / "out" / "data_diet_sparsity.png").stat().st_size > 0
     assert (tmp_path / "out" / "data_diet_subset_size.png").stat().st_size > 0
     assert "`easy_100` (easy 100, t_r=2) weakly dominates w_{4}" in markdown
+    assert "7 runs of lenet_300_100 on fashion_mnist, 2 replicates, 2 levels of 0.2 pruning, 24 training" in markdown
