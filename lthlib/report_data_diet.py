@@ -147,6 +147,13 @@ def _best_size(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["run"] == sparse.idxmax()]
 
 
+def _plot_with_spread(axis, frame: pd.DataFrame, **style) -> None:
+    """Mean test accuracy vs weights remaining, shaded by one standard deviation over replicates."""
+    x, mean, std = 100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], 100 * frame["test_accuracy_std"]
+    axis.plot(x, mean, **style)
+    axis.fill_between(x, mean - std, mean + std, color=style["color"], alpha=0.15, linewidth=0)
+
+
 def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) -> None:
     """Fig. 2 (noise-free panel) and Fig. 3 (one panel per label-noise level): accuracy vs weights remaining."""
     noises = sorted(runs["label_noise"].unique())
@@ -154,8 +161,8 @@ def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) 
     baselines = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
     for axis, noise in zip(axes[0], noises):
         for step, frame in baselines.groupby("rewind_step"):
-            axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], "--",
-                      color=_baseline_color(step, t_star), label=f"all data, t_r={step}" + (" (t*)" if step == t_star else ""))
+            _plot_with_spread(axis, frame, ls="--", color=_baseline_color(step, t_star),
+                              label=f"all data, t_r={step}" + (" (t*)" if step == t_star else ""))
         noisy = runs[runs["label_noise"] == noise]
         for kind, (color, marker) in KIND_STYLES.items():
             chosen = noisy[noisy["kind"] == kind]
@@ -165,8 +172,8 @@ def plot_schemes_vs_sparsity(runs: pd.DataFrame, t_star: int, path: str | Path) 
                 continue
             for run, frame in (_best_size(chosen).groupby("run") if kind != "all" else chosen.groupby("run")):
                 first = frame.iloc[0]
-                axis.plot(100 * frame["fraction_remaining"], 100 * frame["test_accuracy"], marker=marker,
-                          color=color, label=scheme_name(kind, first["size"], int(first["rewind_step"]), 0))
+                _plot_with_spread(axis, frame, marker=marker, color=color,
+                                  label=scheme_name(kind, first["size"], int(first["rewind_step"]), 0))
         sparsity_axis(axis)
         axis.set_ylabel("test accuracy (%)")
         axis.set_title("no label noise" if noise == 0 else f"{100 * noise:g}% of labels randomized in pretraining")
