@@ -81,6 +81,7 @@ def load_runs(runs_dir: str | Path) -> pd.DataFrame:
         summary["size"] = 1.0 if config.subset.kind == "all" else config.subset.size
         summary["rewind_step"] = config.pretrain.steps
         summary["label_noise"] = config.data.label_noise
+        summary["per_class"], summary["corrupted"] = _subset_composition(folder / "subset.json")
         summary["setup"] = (f"{config.model.name} on {config.data.name}, {config.replicates} replicates, "
                             f"{config.pruning.levels} levels of {config.pruning.ratio:g} pruning, "
                             f"{config.train.steps} training steps per level")
@@ -88,6 +89,15 @@ def load_runs(runs_dir: str | Path) -> pd.DataFrame:
     if not frames:
         raise FileNotFoundError(f"no runs (folders with params.yaml) under {runs_dir}")
     return pd.concat(frames, ignore_index=True)
+
+
+def _subset_composition(path: Path) -> tuple[str, str]:
+    """What pretraining saw, from the run's `reports/subset.json`: examples per class (min-max), % corrupted."""
+    if not path.exists():
+        return "", ""
+    subset = io.load_json(path)
+    return (f"{subset['examples_per_class_min']}-{subset['examples_per_class_max']}",
+            f"{100 * subset['corrupted_fraction']:.1f}")
 
 
 def scheme_name(kind: str, size, rewind_step: int, label_noise: float) -> str:
@@ -219,6 +229,8 @@ def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int 
     plot_accuracy_vs_subset_size(runs, levels, t_star, out_dir / "data_diet_subset_size.png")
     table = 100 * runs[runs["level"].isin(levels)].pivot_table(index="run", columns="level", values="test_accuracy")
     table.columns = [f"level {c}" for c in table.columns]
+    table = table.join(runs.groupby("run")[["per_class", "corrupted"]].first().rename(
+        columns={"per_class": "pretraining examples per class", "corrupted": "of them corrupted (%)"}))
     markdown = f"""# Pretraining on a data diet
 
 {runs['run'].nunique()} runs of {' / '.join(runs['setup'].unique())}; t* = {t_star}. A run *dominates* (*weakly dominates*) a reference when,
@@ -243,5 +255,6 @@ A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Defi
 
 def _markdown_table(table: pd.DataFrame) -> str:
     header = "| run | " + " | ".join(table.columns) + " |"
-    rows = [f"| {run} | " + " | ".join(f"{v:.2f}" for v in values) + " |" for run, values in table.iterrows()]
+    rows = [f"| {run} | " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in values) + " |"
+            for run, values in table.iterrows()]
     return "\n".join([header, "|---" * (len(table.columns) + 1) + "|", *rows])

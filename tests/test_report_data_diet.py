@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import yaml
 
@@ -18,6 +20,9 @@ def write_run(root, name, kind, size, steps, noise, accuracies, std=0.01):
              "wall_seconds": 1.0, "pruning_ratio": 0.5, "train_steps": 20, "sweep_seconds": 0.0}
             for level, accuracy in enumerate(accuracies) for r in range(2)]
     pd.DataFrame(rows).to_csv(folder / "imp.csv", index=False)
+    if kind != "all":
+        (folder / "subset.json").write_text(json.dumps({"examples_per_class_min": 0, "examples_per_class_max": size,
+                                                        "corrupted_fraction": noise / 2}))
 
 
 def make_grid(root):
@@ -59,4 +64,5 @@ def test_report_writes_figures_and_states_dominance(tmp_path):
     assert (tmp_path / "out" / "data_diet_sparsity.png").stat().st_size > 0
     assert (tmp_path / "out" / "data_diet_subset_size.png").stat().st_size > 0
     assert "`easy_100` (easy 100, t_r=2) weakly dominates w_{4}" in markdown
+    assert "| random_100 | 82.00 | 75.00 | 0-100 | 25.0 |" in markdown
     assert "7 runs of lenet_300_100 on fashion_mnist, 2 replicates, 2 levels of 0.2 pruning, 24 training" in markdown
