@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
@@ -210,12 +211,19 @@ def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: 
                          label=f"all data, t_r={step}")
         remaining = runs.loc[runs["level"] == level, "fraction_remaining"]
         axis.set_title(f"level {level}: {100 * remaining.mean():.1f}% weights remaining", fontsize=9)
-        axis.set_xscale("log")
-        axis.set_xlabel("subset size M")
+        _subset_size_axis(axis, sorted(subsets["size"].unique()))
         axis.set_ylabel("test accuracy (%)")
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=6)
     save_figure(figure, Path(path))
+
+
+def _subset_size_axis(axis, sizes: list) -> None:
+    """Log-scaled subset sizes, ticked at the sizes the grid ran: fractions in %, counts as they are."""
+    axis.set_xscale("log")
+    axis.set_xticks(sizes, [f"{100 * size:g}%" if isinstance(size, float) else str(size) for size in sizes])
+    axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axis.set_xlabel("subset size M")
 
 
 def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int | None = None,
