@@ -3,8 +3,9 @@
 #   scripts/collect_experiments.sh PREFIX DEST
 # copies params.yaml, reports/imp_summary.csv and, where present, the landscape tables
 # reports/lmc_paths.csv and lmc_pairs.csv and the data diet's reports/subset.json of every
-# experiment whose name starts with PREFIX into DEST/<name>/. They are in Git inside each experiment's commit (refs/exps/...):
-# params.yaml always, the tables because they are `cache: false` outputs.
+# experiment whose name starts with PREFIX into DEST/<name>/. They are in Git inside each
+# experiment's commit (refs/exps/...): params.yaml always, the tables because they are
+# `cache: false` outputs.
 set -euo pipefail
 prefix=${1:?usage: collect_experiments.sh PREFIX DEST}
 dest=${2:?usage: collect_experiments.sh PREFIX DEST}
