@@ -15,11 +15,12 @@ from pathlib import Path
 import torch
 import typer
 
-from lthlib.config import TrainConfig
-from lthlib.data import Dataset, load_dataset
-from lthlib.el2n import network_seeds, score_examples, train_scoring_networks
-from lthlib.models import build_model
-from lthlib.train import Replicas, initial_states, select_device, train
+from lthlib.core.config import TrainConfig
+from lthlib.core.data import Dataset, load_dataset
+from lthlib.analyses.el2n import network_seeds, score_examples, train_scoring_networks
+from lthlib.core.models import build_model
+from lthlib.cli import select_device
+from lthlib.core.train import Replicas, initial_states, train
 
 
 def stand_in(examples: int, channels: int, side: int, device) -> Dataset:

@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 import typer
 
-from lthlib.config import InterpolationConfig
-from lthlib.data import Dataset, load_dataset
-from lthlib.interpolate import evaluate_combinations, path_betas, path_coefficients
-from lthlib.models import build_model, prunable_names
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.data import Dataset, load_dataset
+from lthlib.core.interpolate import evaluate_combinations, path_betas, path_coefficients
+from lthlib.core.models import build_model, prunable_names
 
 
 def _dataset(path: str, device) -> Dataset:

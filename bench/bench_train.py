@@ -5,7 +5,7 @@
 Cases, all LeNet-300-100 at batch 128 on Fashion-MNIST (data/dataset.pt if present, else
 random images of the same shape):
   1. a plain PyTorch loop over a DataLoader (the baseline most codebases use);
-  2. this project's trainer (`lthlib.train.train`), one replicate;
+  2. this project's trainer (`lthlib.core.train.train`), one replicate;
   3. R replicates vectorised with vmap vs the same R looped, vs R separate runs.
 It also measures this machine's fp32 matmul peak and reports the trainer's share of it.
 """
@@ -20,10 +20,11 @@ import torch
 import typer
 from torch.utils.data import DataLoader, TensorDataset
 
-from lthlib.config import TrainConfig
-from lthlib.data import Dataset, load_dataset
-from lthlib.models import build_model
-from lthlib.train import Replicas, ReplicateSeeds, initial_states, select_device, train
+from lthlib.core.config import TrainConfig
+from lthlib.core.data import Dataset, load_dataset
+from lthlib.core.models import build_model
+from lthlib.cli import select_device
+from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 
 BATCH = 128
 

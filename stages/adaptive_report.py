@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.report_adaptive import load_schedules, write_schedule_comparison
+from lthlib.core.config import load_config
+from lthlib.report.adaptive import load_schedules, write_schedule_comparison
 
 
 @user_errors_exit

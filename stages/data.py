@@ -2,10 +2,10 @@
 
 import typer
 
-from lthlib import io
+from lthlib.core import io
 from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.data import read_raw
+from lthlib.core.config import load_config
+from lthlib.core.data import read_raw
 
 
 @user_errors_exit

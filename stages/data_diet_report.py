@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from lthlib.cli import user_errors_exit
-from lthlib.report_data_diet import load_runs, write_data_diet_report
+from lthlib.report.data_diet import load_runs, write_data_diet_report
 
 
 @user_errors_exit

@@ -2,16 +2,17 @@
 
 import typer
 
-from lthlib import io
 from lthlib.cli import load_stage_inputs, user_errors_exit
-from lthlib.imp import run_imp
+from lthlib.core import io
+from lthlib.core.imp import run_imp
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         out: str = "data/imp", table: str = "reports/imp.csv", sweep: str = "reports/adaptive_sweep.csv"):
+         out: str = "data/imp", table: str = "reports/imp.csv", sweep: str = "reports/adaptive_sweep.csv",
+         timing: str = "reports/imp_timing.json"):
     config, device, data = load_stage_inputs(params, dataset)
-    levels, sweeps = run_imp(config, data, pretrained, out, device)
+    levels, sweeps = run_imp(config, data, pretrained, out, device, timing)
     io.save_csv(levels, table)
     io.save_csv(sweeps, sweep)
 

@@ -2,25 +2,29 @@
 
 import typer
 
-from lthlib import io
+from lthlib.analyses.instability import DenseRun, measure_instability
+from lthlib.analyses.subsets import pretraining_data
 from lthlib.cli import load_stage_inputs, user_errors_exit
-from lthlib.imp import replicate_seeds
-from lthlib.instability import measure_instability
+from lthlib.core import io
+from lthlib.core.imp import pretraining_schedule
+from lthlib.core.train import replicate_seeds
 
 
 @user_errors_exit
-def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         imp: str = "data/imp", table: str = "reports/instability.csv"):
+def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
+         subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/imp",
+         table: str = "reports/instability.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     replicates = range(config.instability.replicates or config.replicates)
-    init_states = [io.load_tensors(io.replicate_dir(pretrained, r) / "init.pt") for r in replicates]
+    states = {name: [io.load_tensors(io.replicate_dir(pretrained, r) / name) for r in replicates]
+              for name in ("init.pt", "rewind.pt")}
     masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in replicates]
              for level in config.instability.levels}
-    table_rows = measure_instability(config.model.name, data, config.train, init_states,
-                                     replicate_seeds(config)[:len(replicates)], masks,
-                                     config.instability.rewind_steps, config.data.augment, config.compute.vectorize,
-                                     config.interpolation, device)
-    io.save_csv(table_rows, table)
+    run = DenseRun(config.model.name, states["init.pt"], states["rewind.pt"], config.pretrain.steps,
+                   replicate_seeds(config.seed, len(replicates)), pretraining_schedule(config),
+                   pretraining_data(data, noise, subset), config.train, data, config.data.augment,
+                   config.compute.vectorize, device)
+    io.save_csv(measure_instability(run, masks, config.instability.rewind_steps, config.interpolation), table)
 
 
 if __name__ == "__main__":

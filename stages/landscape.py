@@ -3,10 +3,10 @@
 import pandas as pd
 import typer
 
-from lthlib import io
+from lthlib.core import io
 from lthlib.cli import load_stage_inputs, user_errors_exit
-from lthlib.landscape import level_slice, slice_summary
-from lthlib.models import build_model
+from lthlib.analyses.landscape import level_slice, slice_summary
+from lthlib.core.models import build_model
 
 
 @user_errors_exit

@@ -2,10 +2,10 @@
 
 import typer
 
-from lthlib import io
+from lthlib.core import io
 from lthlib.cli import load_stage_inputs, user_errors_exit
-from lthlib.lmc import connectivity_tables
-from lthlib.models import build_model
+from lthlib.analyses.lmc import connectivity_tables
+from lthlib.core.models import build_model
 
 
 @user_errors_exit

@@ -2,10 +2,10 @@
 
 import typer
 
-from lthlib import io
+from lthlib.core import io
 from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.subsets import noise_summary, randomize_labels
+from lthlib.core.config import load_config
+from lthlib.analyses.subsets import noise_summary, randomize_labels
 
 
 @user_errors_exit

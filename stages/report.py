@@ -4,12 +4,12 @@ from pathlib import Path
 
 import typer
 
-from lthlib import io
+from lthlib.core import io
 from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.report import write_imp_report
-from lthlib.report_adaptive import sweep_metrics, sweep_section
-from lthlib.report_landscape import landscape_section
+from lthlib.core.config import load_config
+from lthlib.report.common import write_imp_report
+from lthlib.report.adaptive import sweep_metrics, sweep_section
+from lthlib.report.landscape import landscape_section
 
 
 @user_errors_exit

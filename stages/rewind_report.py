@@ -7,7 +7,7 @@ exported from DVC experiments by scripts/compare_rewind.sh, and writes rewind.md
 import typer
 
 from lthlib.cli import user_errors_exit
-from lthlib.report_landscape import write_rewind_comparison
+from lthlib.report.landscape import write_rewind_comparison
 
 
 @user_errors_exit

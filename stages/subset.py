@@ -3,11 +3,11 @@
 import torch
 import typer
 
-from lthlib import io
+from lthlib.analyses.subsets import LabelNoise, choose_subset, subset_size, subset_summary, subset_table
 from lthlib.cli import user_errors_exit
-from lthlib.config import load_config
-from lthlib.report_data_diet import plot_easiest_hardest
-from lthlib.subsets import LabelNoise, choose_subset, subset_size, subset_summary, subset_table
+from lthlib.core import io
+from lthlib.core.config import load_config
+from lthlib.report.el2n import plot_easiest_hardest, plot_not_computed
 
 
 @user_errors_exit
@@ -24,7 +24,10 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     io.save_csv(chosen, out)
     io.save_json(subset_summary(config.subset.kind, config.subset.size, chosen, len(labels.labels),
                                 len(raw["classes"])), metrics)
-    plot_easiest_hardest(raw["train_x"], table, raw["train_y"], raw["classes"], figure)
+    if table["score"].isna().all():
+        plot_not_computed(figure, f"no EL2N scores: subset.kind is {config.subset.kind}")
+    else:
+        plot_easiest_hardest(raw["train_x"], table, raw["train_y"], raw["classes"], figure)
 
 
 if __name__ == "__main__":

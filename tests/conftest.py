@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from lthlib.data import Dataset
-from lthlib.models import build_model
-from lthlib.train import initial_states
+from lthlib.core.data import Dataset
+from lthlib.core.models import build_model
+from lthlib.core.train import initial_states
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from lthlib.config import ConfigError, load_config, parse_config, to_dict
+from lthlib.core.config import ConfigError, load_config, parse_config, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 

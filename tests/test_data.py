@@ -4,8 +4,8 @@ import torch
 import torchvision
 
 from conftest import write_cifar, write_idx_mnist
-from lthlib import io
-from lthlib.data import BatchOrder, augment, load_dataset, read_raw
+from lthlib.core import io
+from lthlib.core.data import BatchOrder, augment, load_dataset, read_raw
 
 
 def test_fashion_mnist_reads_through_torchvision(tmp_path):

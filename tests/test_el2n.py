@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from lthlib.config import TrainConfig
-from lthlib.data import Dataset
-from lthlib.el2n import compute_el2n, el2n_scores, error_norms, network_seeds, score_examples, scores_table
-from lthlib.models import build_model
-from lthlib.train import Replicas, initial_states, train
+from lthlib.core.config import TrainConfig
+from lthlib.core.data import Dataset
+from lthlib.analyses.el2n import compute_el2n, el2n_scores, error_norms, network_seeds, score_examples, scores_table
+from lthlib.core.models import build_model
+from lthlib.core.train import Replicas, initial_states, train
 
 torch.set_num_threads(1)
 

@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-import lthlib.imp
-from lthlib import io
-from lthlib.config import parse_config
-from lthlib.imp import pretrain, run_imp
-from lthlib.pruning import fraction_remaining
+import lthlib.core.imp
+from lthlib.core import io
+from lthlib.core.config import parse_config
+from lthlib.core.imp import pretrain, run_imp
+from lthlib.core.pruning import fraction_remaining
 
 PARAMS = {
     "replicates": 2,
@@ -36,8 +36,8 @@ def pipeline(tmp_path, dataset):
 
 def count_training_runs(monkeypatch):
     calls = []
-    original = lthlib.imp.train
-    monkeypatch.setattr(lthlib.imp, "train", lambda *a, **k: calls.append(a[5]) or original(*a, **k))
+    original = lthlib.core.imp.train
+    monkeypatch.setattr(lthlib.core.imp, "train", lambda *a, **k: calls.append(a[5]) or original(*a, **k))
     return calls
 
 

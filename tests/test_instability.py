@@ -1,9 +1,9 @@
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.config import InterpolationConfig, TrainConfig
-from lthlib.instability import copy_barrier, measure_instability, noise_seeds, train_networks
-from lthlib.train import ReplicateSeeds
+from lthlib.core.config import InterpolationConfig, TrainConfig
+from lthlib.analyses.instability import copy_barrier, measure_instability, noise_seeds, train_networks
+from lthlib.core.train import ReplicateSeeds
 
 torch.set_num_threads(1)
 TRAIN = TrainConfig(steps=6, batch_size=16, lr=0.05, milestones=(), eval_batch_size=40)

@@ -3,11 +3,11 @@ import torch
 from torch import nn
 
 from conftest import random_states, tiny_dataset
-from lthlib.config import InterpolationConfig
-from lthlib.interpolate import (barycentric, closest_in_triangle, combine, error_barrier, evaluate_combinations,
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.interpolate import (barycentric, closest_in_triangle, combine, error_barrier, evaluate_combinations,
                                 path_betas, path_coefficients, plane_coordinates, plane_grid, reestimate_batchnorm)
-from lthlib.models import prunable_names
-from lthlib.train import Replicas, evaluate
+from lthlib.core.models import prunable_names
+from lthlib.core.train import Replicas, evaluate
 
 torch.set_num_threads(1)
 TRIANGLE = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)

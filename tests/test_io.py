@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lthlib import io
+from lthlib.core import io
 
 
 def test_equal_tensors_saved_to_different_paths_are_byte_identical(tmp_path):

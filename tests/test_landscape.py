@@ -1,11 +1,11 @@
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.config import InterpolationConfig, LandscapeConfig
-from lthlib.landscape import level_slice, slice_summary
-from lthlib.pruning import projection
-from lthlib.pruning import dense_mask, magnitude_prune
-from lthlib.train import Replicas, evaluate
+from lthlib.core.config import InterpolationConfig, LandscapeConfig
+from lthlib.analyses.landscape import level_slice, slice_summary
+from lthlib.core.pruning import projection
+from lthlib.core.pruning import dense_mask, magnitude_prune
+from lthlib.core.train import Replicas, evaluate
 
 torch.set_num_threads(1)
 

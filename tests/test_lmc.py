@@ -1,10 +1,10 @@
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.config import InterpolationConfig
-from lthlib.interpolate import error_barrier, evaluate_combinations, path_betas, path_coefficients
-from lthlib.lmc import connectivity_tables, pair_paths
-from lthlib.models import prunable_names
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.interpolate import error_barrier, evaluate_combinations, path_betas, path_coefficients
+from lthlib.analyses.lmc import connectivity_tables, pair_paths
+from lthlib.core.models import prunable_names
 
 torch.set_num_threads(1)
 CONFIG = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40, points_per_pass=8)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lthlib.models import MODELS, build_model, ignored_names, prunable_names
+from lthlib.core.models import MODELS, build_model, ignored_names, prunable_names
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import write_idx_mnist
-from lthlib.pruning import fraction_remaining
+from lthlib.core.pruning import fraction_remaining
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages", "scripts"]

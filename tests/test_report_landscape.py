@@ -1,8 +1,8 @@
 import pandas as pd
 
 from conftest import imp_table
-from lthlib.report import level_summary
-from lthlib.report_landscape import connectivity_verdicts, dense_spread, matching_error, write_rewind_comparison
+from lthlib.report.common import level_summary
+from lthlib.report.landscape import connectivity_verdicts, dense_spread, matching_error, write_rewind_comparison
 
 
 def _imp():

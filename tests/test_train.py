@@ -3,12 +3,12 @@ import dataclasses
 import pytest
 import torch
 
-import lthlib.train
+import lthlib.core.train
 from conftest import tiny_dataset
-from lthlib.config import TrainConfig
-from lthlib.models import build_model, prunable_names
-from lthlib.pruning import dense_mask, magnitude_prune
-from lthlib.train import Replicas, ReplicateSeeds, evaluate, initial_states, learning_rate, train
+from lthlib.core.config import TrainConfig
+from lthlib.core.models import build_model, prunable_names
+from lthlib.core.pruning import dense_mask, magnitude_prune
+from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, initial_states, learning_rate, train
 
 CONFIG = TrainConfig(steps=30, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-3, schedule="step",
                      milestones=(20,), gamma=0.1, eval_batch_size=64)
@@ -75,7 +75,7 @@ def test_schedule_values():
 def test_a_rewound_run_resumes_the_schedule_at_the_rewind_step(dataset, monkeypatch):
     replicas, seeds = make_replicas(dataset)
     used = []
-    monkeypatch.setattr(lthlib.train, "learning_rate", lambda step, config: used.append(step) or 0.01)
+    monkeypatch.setattr(lthlib.core.train, "learning_rate", lambda step, config: used.append(step) or 0.01)
     train(replicas, dataset, CONFIG, seeds, 12, CONFIG.steps)
     assert used == list(range(12, 30))
 

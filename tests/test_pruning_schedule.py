@@ -4,11 +4,11 @@ import pytest
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.adaptive import AdaptiveRatio, largest_inside_ratio
-from lthlib.config import AdaptiveConfig, TrainConfig, parse_config
-from lthlib.imp import pretrain, run_imp
-from lthlib.pruning import dense_mask
-from lthlib.train import Replicas, ReplicateSeeds, train
+from lthlib.core.pruning_schedule import AdaptiveRatio, largest_inside_ratio
+from lthlib.core.config import AdaptiveConfig, TrainConfig, parse_config
+from lthlib.core.imp import pretrain, run_imp
+from lthlib.core.pruning import dense_mask
+from lthlib.core.train import Replicas, ReplicateSeeds, train
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 

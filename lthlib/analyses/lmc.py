@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lthlib.config import InterpolationConfig
-from lthlib.data import Dataset
-from lthlib.interpolate import error_barrier, evaluate_combinations, path_betas
-from lthlib.models import prunable_names
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.data import Dataset
+from lthlib.core.interpolate import error_barrier, evaluate_combinations, evaluated_examples, path_betas
+from lthlib.core.models import prunable_names
 
 
 def pair_paths(model: nn.Module, solutions: list[dict], dataset: Dataset, config: InterpolationConfig) -> torch.Tensor:
@@ -63,6 +63,7 @@ def connectivity_tables(model: nn.Module, solutions_by_replicate: list[list[dict
     frames = pd.DataFrame(path_rows), pd.DataFrame(pair_rows)
     for frame in frames:
         frame.insert(0, "rewind_step", rewind_step)
+        frame["examples"] = evaluated_examples(dataset, config)  # the resolution of an error is 1 / examples
     return frames
 
 

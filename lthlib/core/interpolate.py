@@ -21,9 +21,9 @@ from collections.abc import Collection
 import torch
 from torch import nn
 
-from lthlib.config import InterpolationConfig
-from lthlib.data import Dataset
-from lthlib.train import Replicas, evaluate
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.data import Dataset
+from lthlib.core.train import Replicas, evaluate
 
 
 def path_betas(points: int) -> torch.Tensor:
@@ -142,6 +142,12 @@ def split_metric(metric: str) -> tuple[str, str]:
     """'test_error' -> ('test', 'error')."""
     split, quantity = metric.split("_")
     return split, quantity
+
+
+def evaluated_examples(dataset: Dataset, config: InterpolationConfig) -> int:
+    """How many examples each point is evaluated on (the first `eval_examples` of the metric's split)."""
+    count = len(dataset.split(split_metric(config.metric)[0])[1])
+    return min(config.eval_examples, count) if config.eval_examples else count
 
 
 @torch.no_grad()

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lthlib import io
+from lthlib.core import io
 
-# torchvision class and the folder it expects under `data.root`
-_TORCHVISION = {
+# The dataset registry (`data.name` is validated against it): torchvision class and the folder it
+# expects under `data.root`. A new dataset is one line here if torchvision reads it.
+DATASETS = {
     "mnist": ("MNIST", "MNIST/raw"),
     "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw"),
     "cifar10": ("CIFAR10", "cifar-10-batches-py"),
@@ -29,7 +30,7 @@ def read_raw(name: str, root: str | Path) -> dict:
     """Read a dataset with torchvision's loader into uint8 NCHW tensors, plus per-channel statistics."""
     import torchvision
 
-    class_name, folder = _TORCHVISION[name]
+    class_name, folder = DATASETS[name]
     loader = getattr(torchvision.datasets, class_name)
     try:
         splits = {train: loader(str(root), train=train, download=False) for train in (True, False)}
@@ -109,7 +110,8 @@ class BatchOrder:
 
     def __init__(self, seed: int, num_examples: int, batch_size: int):
         if batch_size > num_examples:
-            raise ValueError(f"batch size {batch_size} exceeds the {num_examples} training examples")
+            raise ValueError(f"train.batch_size={batch_size} exceeds the {num_examples} training examples "
+                             f"this run sees (a data-diet subset must hold at least one batch)")
         self.seed, self.num_examples, self.batch_size = seed, num_examples, batch_size
         self.steps_per_epoch = num_examples // batch_size
         self._epoch, self._permutation = -1, None

@@ -19,9 +19,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from lthlib import io  # noqa: E402
-from lthlib.config import Config, parse_config  # noqa: E402
-from lthlib.report import level_summary, plot_accuracy_by_run, save_figure  # noqa: E402
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import Config, parse_config  # noqa: E402
+from lthlib.report.common import level_summary, plot_accuracy_by_run, save_figure  # noqa: E402
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:

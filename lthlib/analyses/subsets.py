@@ -12,8 +12,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import pandas as pd
 import torch
+
+from lthlib.core import io
+from lthlib.core.data import Dataset
 
 
 @dataclass
@@ -65,6 +70,8 @@ def choose_subset(kind: str, count: int, labels: torch.Tensor, scores: torch.Ten
     if kind in ("easy", "hard"):
         if scores is None:
             raise ValueError(f"subset.kind={kind!r} needs EL2N scores")
+        if scores.isnan().any():
+            raise ValueError(f"subset.kind={kind!r} needs EL2N scores, and some are missing (re-run the el2n stage)")
         ranked = torch.sort(scores.cpu(), stable=True).indices
         return (ranked if kind == "easy" else ranked.flip(0))[:count]
     raise ValueError(f"unknown subset kind {kind!r}")
@@ -115,9 +122,14 @@ def subset_summary(kind: str, size: int | float, table: pd.DataFrame, num_exampl
     return {
         "kind": kind, "size": size, "examples": len(table), "fraction_of_training_set": len(table) / num_examples,
         "corrupted": int(table["corrupted"].sum()), "corrupted_fraction": float(table["corrupted"].mean()),
-        "score_mean": float(table["score"].mean()), "score_max": float(table["score"].max()),
+        # None, not NaN (invalid JSON), when no EL2N scores were computed
+        "score_mean": _number(table["score"].mean()), "score_max": _number(table["score"].max()),
         "examples_per_class_min": int(per_class.min()), "examples_per_class_max": int(per_class.max()),
     }
+
+
+def _number(value) -> float | None:
+    return None if pd.isna(value) else float(value)
 
 
 def noise_summary(noise: LabelNoise, fraction: float, seed: int, num_classes: int) -> dict:
@@ -127,3 +139,10 @@ def noise_summary(noise: LabelNoise, fraction: float, seed: int, num_classes: in
         "corrupted": int(noise.corrupted.sum()), "corrupted_fraction": float(noise.corrupted.float().mean()),
         "expected_corrupted_fraction": fraction * (1 - 1 / num_classes),
     }
+
+
+def pretraining_data(dataset: Dataset, noise_path: str | Path, subset_path: str | Path) -> Dataset:
+    """What phase 1 of IMP trains on: the `subset` stage's examples with the `noise` stage's labels."""
+    labels = io.load_tensors(noise_path)["labels"]
+    indices = torch.tensor(io.load_csv(subset_path)["index"].to_numpy())
+    return dataset.training_subset(indices, labels)

@@ -18,10 +18,10 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from lthlib.config import TrainConfig
-from lthlib.data import BatchOrder, Dataset, augment, derive_seed
-from lthlib.models import build_model
-from lthlib.pruning import apply_mask
+from lthlib.core.config import TrainConfig
+from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed
+from lthlib.core.models import build_model
+from lthlib.core.pruning import apply_mask
 
 # Purposes of derived seeds: each source of randomness has its own stream, so that two
 # copies can differ in data order alone (instability) while sharing their initialisation.
@@ -44,6 +44,11 @@ class ReplicateSeeds:
         return ReplicateSeeds(self.init, derive_seed(self.data_order, run), derive_seed(self.augmentation, run))
 
 
+def replicate_seeds(seed: int, replicates: int) -> list[ReplicateSeeds]:
+    """The seeds of replicates 0 .. replicates - 1 of a run with base seed `seed`."""
+    return [ReplicateSeeds.for_replicate(seed, r) for r in range(replicates)]
+
+
 class Replicas:
     """R networks of one architecture as stacked tensors: params[name] has shape [R, *shape]."""
 
@@ -56,7 +61,7 @@ class Replicas:
         stacked = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
         params = {n: t.float().requires_grad_() for n, t in stacked.items() if n in param_names}
         buffers = {n: t for n, t in stacked.items() if n not in param_names}
-        return cls(model.to(device), params, buffers)
+        return cls(model, params, buffers)  # the module's own tensors are never used: functional_call gets these
 
     @property
     def count(self) -> int:
@@ -153,6 +158,20 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     return TrainLog(losses.cpu(), time.perf_counter() - started)
 
 
+def train_replicates(model_name: str, dataset: Dataset, config: TrainConfig, states: list[dict],
+                     seeds: list[ReplicateSeeds], start_step: int, end_step: int, masks: list[dict] | None = None,
+                     augmentation: bool = False, vectorize: bool = True, device="cpu",
+                     description: str = "train") -> tuple[Replicas, TrainLog]:
+    """Train one network per start state (each with its seeds and, optionally, its mask) from
+    `start_step` to `end_step` of the schedule, all together. Pretraining, IMP levels, EL2N's
+    networks and the instability copies are all this call."""
+    model = build_model(model_name, dataset.input_shape, dataset.num_classes)
+    replicas = Replicas.from_state_dicts(model, states, device)
+    stacked = None if masks is None else {name: torch.stack([m[name] for m in masks]).to(device) for name in masks[0]}
+    log = train(replicas, dataset, config, seeds, start_step, end_step, stacked, augmentation, vectorize, description)
+    return replicas, log
+
+
 def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_precision) -> torch.Tensor:
     for group in optimizer.param_groups:
         group["lr"] = lr
@@ -187,14 +206,3 @@ def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
             replicas.count, -1).sum(1)
         correct += (logits.argmax(-1) == y).sum(1)
     return (loss_sum / len(labels)).cpu(), (correct / len(labels)).cpu()
-
-
-def select_device(device: str, threads: int) -> torch.device:
-    """Resolve `compute.device` ("auto": CUDA when available) and apply `compute.threads`."""
-    if threads:
-        torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"compute.device is {device!r} but no CUDA device is available")
-    return torch.device(device)

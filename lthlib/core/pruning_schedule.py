@@ -1,6 +1,7 @@
-"""Adaptive pruning: each level's ratio keeps the pruned solution in the train LCS-set.
+"""Pruning schedules: the rule that gives each IMP level's pruning ratio from its solution.
 
-Paul, Chen, Larsen et al. (2022), Section 2.2:
+`FixedRatio` is plain IMP (the same ratio at every level). `AdaptiveRatio` keeps the pruned
+solution in the train LCS-set, Paul, Chen, Larsen et al. (2022), Section 2.2:
 1. epsilon = standard deviation of the training loss across batches over the last epoch of
    training the dense network; threshold = dense training loss + epsilon (the train LCS-set).
 2. At the level-L solution w, sweep ratios p = 0.1, 0.2, ... and find the largest p such that
@@ -9,23 +10,22 @@ Paul, Chen, Larsen et al. (2022), Section 2.2:
 3. Prune max(p, floor) of the remaining weights.
 
 The dense training loss is measured the way the sweep measures losses (eval mode, on the same
-random training subsample), so that the threshold and the path compare like with like. The
-sweep accepts ratios in increasing order and stops at the first one whose path leaves the set.
+random training subsample), so that the threshold and the path compare like with like. Every
+ratio of the sweep is evaluated (one batched evaluation) and the largest one whose path stays in
+the set wins, as step 2 asks, even if a smaller ratio's path left the set.
 """
 
 from __future__ import annotations
-
-import time
 
 import pandas as pd
 import torch
 from torch import nn
 
-from lthlib.config import AdaptiveConfig, InterpolationConfig
-from lthlib.data import Dataset, derive_seed
-from lthlib.interpolate import evaluate_combinations, path_betas
-from lthlib.models import prunable_names
-from lthlib.pruning import magnitude_prune, projection
+from lthlib.core.config import AdaptiveConfig, InterpolationConfig, PruningConfig
+from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.interpolate import evaluate_combinations, path_betas
+from lthlib.core.models import prunable_names
+from lthlib.core.pruning import magnitude_prune, projection
 
 SWEEP_COLUMNS = ["replicate", "level", "ratio", "max_path_loss", "threshold", "inside", "chosen_ratio"]
 
@@ -51,14 +51,20 @@ def path_losses(model: nn.Module, solution: dict, mask: dict, ratios, ignored, s
 
 
 def largest_inside_ratio(ratios, max_losses: torch.Tensor, threshold: float) -> float:
-    """The largest ratio of the increasing sweep whose path, and every smaller ratio's, stays below
-    the threshold; 0 when even the smallest leaves the LCS-set."""
-    chosen = 0.0
-    for ratio, loss in zip(ratios, max_losses.tolist()):
-        if loss > threshold:
-            break
-        chosen = ratio
-    return chosen
+    """Step 2: the largest ratio whose path stays at or below the threshold; 0 when none does."""
+    return max((ratio for ratio, loss in zip(ratios, max_losses.tolist()) if loss <= threshold), default=0.0)
+
+
+class FixedRatio:
+    """The pruning-ratio rule of plain IMP: the same fraction at every level, at no extra cost."""
+
+    sweep = pd.DataFrame(columns=SWEEP_COLUMNS)
+
+    def __init__(self, ratio: float):
+        self.ratio = ratio
+
+    def __call__(self, level, replicas, masks, records) -> list[float]:
+        return [self.ratio] * len(records)
 
 
 class AdaptiveRatio:
@@ -82,7 +88,7 @@ class AdaptiveRatio:
         self.rows: list[dict] = []
 
     def __call__(self, level: int, replicas, masks: list[dict], records: list[dict]) -> list[float]:
-        started, chosen = time.perf_counter(), []
+        chosen = []
         for r, record in enumerate(records):
             solution = replicas.state_dict(r)
             losses = path_losses(self.model, solution, masks[r], self.config.ratios, self.ignored, self.subsample,
@@ -95,11 +101,16 @@ class AdaptiveRatio:
             self.rows += [{"replicate": r, "level": level, "ratio": p, "max_path_loss": float(m),
                            "threshold": self.thresholds[r], "inside": bool(m <= self.thresholds[r]),
                            "chosen_ratio": ratio} for p, m in zip(self.config.ratios, maxima.tolist())]
-        seconds = (time.perf_counter() - started) / len(records)
-        for record in records:
-            record["sweep_seconds"] = seconds
         return chosen
 
     @property
     def sweep(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows, columns=SWEEP_COLUMNS)
+
+
+def ratio_rule(pruning: PruningConfig, adaptive: AdaptiveConfig, model: nn.Module, ignored: tuple[str, ...],
+               dataset: Dataset, seed: int, batch_size: int) -> FixedRatio | AdaptiveRatio:
+    """`pruning.adaptive` picks the rule: the fixed `pruning.ratio`, or the LCS-set heuristic."""
+    if pruning.adaptive:
+        return AdaptiveRatio(adaptive, model, ignored, dataset, seed, batch_size)
+    return FixedRatio(pruning.ratio)

@@ -11,9 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from lthlib import io  # noqa: E402
-from lthlib.config import parse_config  # noqa: E402
-from lthlib.report import first_at_target, plot_accuracy_by_run, save_figure  # noqa: E402
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import parse_config  # noqa: E402
+from lthlib.report.common import first_at_target, plot_accuracy_by_run, save_figure  # noqa: E402
 
 
 def plot_sweeps(sweep: pd.DataFrame, path: Path) -> None:

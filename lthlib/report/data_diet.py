@@ -20,51 +20,10 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from lthlib import io  # noqa: E402
-from lthlib.config import parse_config  # noqa: E402
-from lthlib.report import level_summary, save_figure, sparsity_axis  # noqa: E402
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import parse_config  # noqa: E402
+from lthlib.report.common import level_summary, save_figure, sparsity_axis  # noqa: E402
 
-
-def plot_el2n_histograms(scores: pd.DataFrame, corrupted: torch.Tensor, classes: list, path: str | Path) -> None:
-    """One panel per class (the label scored against): EL2N scores of clean and of corrupted examples."""
-    columns = math.ceil(math.sqrt(len(classes)))
-    rows = math.ceil(len(classes) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 1.9 * rows), sharex=True, squeeze=False)
-    corrupted = corrupted.cpu().numpy()
-    bins = [i / 20 * math.sqrt(2) for i in range(21)]  # EL2N lies in [0, sqrt(2)]
-    for c, axis in enumerate(axes.flat):
-        if c >= len(classes):
-            axis.axis("off")
-            continue
-        in_class = (scores["label"] == c).to_numpy()
-        axis.hist([scores["score"][in_class & ~corrupted], scores["score"][in_class & corrupted]], bins=bins,
-                  stacked=True, color=["tab:blue", "tab:red"], label=["clean", "corrupted"])
-        axis.set_title(str(classes[c]), fontsize=8)
-        axis.tick_params(labelsize=6)
-    axes.flat[0].legend(fontsize=6)
-    figure.supxlabel("EL2N score")
-    figure.supylabel("examples")
-    save_figure(figure, Path(path))
-
-
-def plot_easiest_hardest(images: torch.Tensor, scores: pd.DataFrame, true_labels: torch.Tensor, classes: list,
-                         path: str | Path, count: int = 8) -> None:
-    """The `count` easiest (top row) and hardest (bottom row) training images with label and EL2N score."""
-    order = scores.sort_values(["score", "index"], kind="stable")["index"].to_numpy()
-    figure, axes = plt.subplots(2, count, figsize=(1.4 * count, 3.4), squeeze=False)
-    for row, (name, chosen) in enumerate((("easiest", order[:count]), ("hardest", order[::-1][:count]))):
-        for axis, index in zip(axes[row], chosen):
-            image = images[int(index)].cpu()
-            axis.imshow(image[0] if image.shape[0] == 1 else image.permute(1, 2, 0), cmap="gray")
-            label, true = int(scores["label"].iloc[index]), int(true_labels[int(index)])
-            title = f"{classes[label]}" + ("" if label == true else f"\n(true {classes[true]})")
-            axis.set_title(f"{title}\n{scores['score'].iloc[index]:.3f}", fontsize=7)
-            axis.axis("off")
-        axes[row][0].text(-0.3, 0.5, name, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right")
-    save_figure(figure, Path(path))
-
-
-# ---- the comparison across runs ----------------------------------------------------------------------------------
 
 def load_runs(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run and level from folders `<runs_dir>/<name>/` holding `params.yaml` and the run's

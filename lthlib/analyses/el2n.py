@@ -13,11 +13,13 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from lthlib.config import TrainConfig
-from lthlib.data import Dataset, derive_seed
-from lthlib.models import build_model
-from lthlib.train import Replicas, ReplicateSeeds, initial_states, train
+from lthlib.core.config import TrainConfig
+from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.models import build_model
+from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 
+# subset kinds that rank examples by EL2N; for the others the el2n stage trains nothing
+RANKED_KINDS = ("easy", "hard")
 # Purpose of the derived seed of the scoring networks: independent of the IMP replicates' streams.
 SCORING_NETWORKS_PURPOSE = 4
 
@@ -72,11 +74,19 @@ def compute_el2n(dataset: Dataset, model_name: str, train_config: TrainConfig, n
     return score_examples(replicas, dataset, train_config.eval_batch_size, vectorize)
 
 
-def scores_table(norms: torch.Tensor, labels: torch.Tensor) -> pd.DataFrame:
-    """The `data/el2n/scores.csv` table: index, label scored against, score, spread, one column per network."""
-    score, spread = el2n_scores(norms)
-    table = pd.DataFrame({"index": range(norms.shape[1]), "label": labels.cpu().numpy(),
+def scores_needed(subset_kind: str) -> bool:
+    return subset_kind in RANKED_KINDS
+
+
+def scores_table(norms: torch.Tensor | None, labels: torch.Tensor) -> pd.DataFrame:
+    """The `data/el2n/scores.csv` table: index, label scored against, score, spread, one column per network.
+
+    Without norms (no subset needs them) the scores are empty (NaN), so a kind that ranks by EL2N
+    can never read scores that were not computed."""
+    empty = torch.full((len(labels),), torch.nan)
+    score, spread = (empty, empty) if norms is None else el2n_scores(norms)
+    table = pd.DataFrame({"index": range(len(labels)), "label": labels.cpu().numpy(),
                           "score": score.numpy(), "score_std": spread.numpy()})
-    for k, row in enumerate(norms):
+    for k, row in enumerate([] if norms is None else norms):
         table[f"network_{k}"] = row.numpy()
     return table

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from lthlib.core.data import DATASETS
+from lthlib.core.models import MODELS
+
 
 class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or out of range; the message names the key."""
 
 
-DATASETS = ("fashion_mnist", "mnist", "cifar10", "cifar100")
 SUBSET_KINDS = ("all", "random", "easy", "hard")
-MODELS = ("lenet_300_100", "conv4", "resnet20", "resnet32", "resnet56", "resnet18")
 SCHEDULES = ("constant", "step", "cosine")
 METRICS = ("test_error", "train_error", "test_loss", "train_loss")
 BATCHNORM_RULES = ("interpolate", "reestimate")

@@ -6,9 +6,10 @@ then prunes a fraction of the surviving weights of its solution to get m(L + 1);
 the dense baseline. All replicates of a level train together.
 
 A level is the unit of resumption: its folder is written atomically with a fingerprint of
-everything that determines it (settings, rewind point, library code). A re-run reuses every
-leading level whose fingerprint matches, so raising `pruning.levels` or resuming a killed
-run trains only the missing levels.
+everything that determines it (settings, rewind point, the library code it imports). A re-run
+reuses every leading level whose fingerprint matches, so raising `pruning.levels` or resuming a
+killed run trains only the missing levels. Wall times never enter the level folders (equal
+results must be equal bytes): they go to a separate timing file that no stage depends on.
 """
 
 from __future__ import annotations
@@ -17,32 +18,26 @@ import dataclasses
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
-from lthlib import io
-from lthlib.adaptive import SWEEP_COLUMNS, AdaptiveRatio
-from lthlib.config import Config, to_dict
-from lthlib.data import Dataset
-from lthlib.models import build_model, ignored_names, prunable_names
-from lthlib.pruning import dense_mask, fraction_remaining, magnitude_prune
-from lthlib.train import Replicas, ReplicateSeeds, evaluate, initial_states, train
+from lthlib.core import io
+from lthlib.core.config import Config, to_dict
+from lthlib.core.data import Dataset
+from lthlib.core.dependencies import ROOT, library_files
+from lthlib.core.models import build_model, ignored_names, prunable_names
+from lthlib.core.pruning import dense_mask, fraction_remaining, magnitude_prune
+from lthlib.core.pruning_schedule import ratio_rule
+from lthlib.core.train import Replicas, evaluate, initial_states, replicate_seeds, train_replicates
 
-LIBRARY = Path(__file__).parent
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
-           "wall_seconds", "sweep_seconds"]
+           "test_examples"]
 # params sections that determine a level (the rest belong to other stages, or to `compute`)
 _LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning", "adaptive")
-# Library files whose code determines a level's numbers (part of its fingerprint).
-_LEVEL_CODE = ("data.py", "models.py", "pruning.py", "train.py", "imp.py", "adaptive.py", "interpolate.py")
-
-
-def replicate_seeds(config: Config) -> list[ReplicateSeeds]:
-    return [ReplicateSeeds.for_replicate(config.seed, r) for r in range(config.replicates)]
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
@@ -51,14 +46,12 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
     `dataset` is what pretraining sees: the whole training set or, for a data diet, a subset
     with possibly randomized labels (`Dataset.training_subset`); few examples get several passes.
     """
-    seeds = replicate_seeds(config)
+    seeds = replicate_seeds(config.seed, config.replicates)
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
-    model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
-    replicas = Replicas.from_state_dicts(model, states, device)
-    # Data diet, Table 1: pretraining has its own learning rate; null keeps train.lr
-    schedule = config.train if config.pretrain.lr is None else dataclasses.replace(config.train, lr=config.pretrain.lr)
-    log = train(replicas, dataset, schedule, [s.for_run(0) for s in seeds], 0, config.pretrain.steps,
-                augmentation=config.data.augment, vectorize=config.compute.vectorize, description="pretrain")
+    schedule = pretraining_schedule(config)
+    replicas, log = train_replicates(config.model.name, dataset, schedule, states, [s.for_run(0) for s in seeds], 0,
+                                     config.pretrain.steps, augmentation=config.data.augment,
+                                     vectorize=config.compute.vectorize, device=device, description="pretrain")
     examples = len(dataset.train_y)
     print(f"pretrained {config.replicates} replicate(s) for {config.pretrain.steps} steps in {log.seconds:.1f} s")
     for r, seed in enumerate(seeds):  # no wall time in the files: equal results must be equal bytes for DVC
@@ -71,39 +64,29 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
                          folder / "run.json")
 
 
-class FixedRatio:
-    """The pruning-ratio rule of plain IMP: the same fraction at every level, at no extra cost."""
-
-    sweep = pd.DataFrame(columns=SWEEP_COLUMNS)
-
-    def __init__(self, ratio: float):
-        self.ratio = ratio
-
-    def __call__(self, level, replicas, masks, records) -> list[float]:
-        return [self.ratio] * len(records)
+def pretraining_schedule(config: Config):
+    """The schedule of phase 1: train.*, with pretraining's own learning rate when pretrain.lr is set
+    (data diet, Table 1)."""
+    return config.train if config.pretrain.lr is None else dataclasses.replace(config.train, lr=config.pretrain.lr)
 
 
-def ratio_rule(config: Config, model, ignored, dataset: Dataset):
-    """`pruning.adaptive` picks the rule: the fixed `pruning.ratio`, or the LCS-set heuristic."""
-    if config.pruning.adaptive:
-        return AdaptiveRatio(config.adaptive, model, ignored, dataset, config.seed, config.train.eval_batch_size)
-    return FixedRatio(config.pruning.ratio)
-
-
-def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path,
-            device) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,
+            timing_path: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Phase 2: levels 0..pruning.levels. Returns one row per replicate and level, and the
     adaptive ratio sweeps (empty for fixed-ratio IMP).
 
     After each level, the ratio rule gives every replicate's pruning ratio from its solution.
-    The last level is not pruned, so it costs no sweep.
+    The last level is not pruned, so it costs no sweep. Seconds per level go to `timing_path`.
     """
     rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
     fingerprint = level_fingerprint(config, pretrain_dir)
+    timing = LevelTiming(timing_path, fingerprint, config.replicates, config.pruning.levels)
+    _discard_replicates_from(out_dir, config.replicates)
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
-    seeds = replicate_seeds(config)
-    choose_ratio = ratio_rule(config, model, ignored, dataset)
+    seeds = replicate_seeds(config.seed, config.replicates)
+    choose_ratio = ratio_rule(config.pruning, config.adaptive, model, ignored, dataset, config.seed,
+                              config.train.eval_batch_size)
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
     for level in range(config.pruning.levels + 1):
@@ -115,23 +98,27 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             print(f"level {level}: reusing the finished level in {out_dir}")
         else:
             _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
-            replicas, records = _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device)
+            started = time.perf_counter()
+            replicas, records = _train_level(config, dataset, rewind, masks, ratios, seeds, level, device)
+            timing.record(level, "train_seconds", time.perf_counter() - started)
             _save_level(out_dir, level, replicas, masks, records, fingerprint)
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
         if level < config.pruning.levels:
+            started = time.perf_counter()
             ratios = choose_ratio(level, replicas, masks, records)
+            timing.record(level, "sweep_seconds", time.perf_counter() - started)
             masks = [magnitude_prune(replicas.state_dict(r), masks[r], ratios[r], ignored)
                      for r in range(config.replicates)]
         rows += records
     return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
 
 
-def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, device):
-    replicas = Replicas.from_state_dicts(model, rewind, device)  # rewinding: survivors restart at w_{t_r}
-    stacked = {name: torch.stack([m[name] for m in masks]).to(device) for name in masks[0]}
-    log = train(replicas, dataset, config.train, [s.for_run(level + 1) for s in seeds], config.pretrain.steps,
-                config.train.steps, stacked, config.data.augment, config.compute.vectorize, f"level {level}")
+def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
+    """Level L: m(L) * w_{t_r} (rewinding: the survivors restart at w_{t_r}) trained from t_r with a fresh optimizer."""
+    replicas, log = train_replicates(config.model.name, dataset, config.train, rewind,
+                                     [s.for_run(level + 1) for s in seeds], config.pretrain.steps, config.train.steps,
+                                     masks, config.data.augment, config.compute.vectorize, device, f"level {level}")
     test_loss, test_accuracy = evaluate(replicas, dataset, "test", config.train.eval_batch_size,
                                         config.compute.vectorize)
     train_loss, train_accuracy = evaluate(replicas, dataset, "train", config.train.eval_batch_size,
@@ -144,8 +131,8 @@ def _train_level(config, dataset, model, rewind, masks, ratios, seeds, level, de
         # Section 2.2: epsilon of the train LCS-set is the spread of batch losses over the last epoch
         "last_epoch_loss_mean": float(last_epoch[:, r].mean()),
         "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
-        "train_steps": config.train.steps - config.pretrain.steps, "wall_seconds": log.seconds / config.replicates,
-        "sweep_seconds": 0.0,  # the ratio rule adds the cost of choosing the next level's ratio
+        "train_steps": config.train.steps - config.pretrain.steps,
+        "test_examples": len(dataset.test_y),  # the resolution of test accuracy is 1 / test_examples
     } for r in range(config.replicates)]
     return replicas, [dict(rec, train_losses=log.losses[:, r]) for r, rec in enumerate(records)]
 
@@ -171,18 +158,52 @@ def _discard_levels_from(out_dir, level) -> None:
             shutil.rmtree(folder)
 
 
+def _discard_replicates_from(out_dir, replicates) -> None:
+    """Folders of replicates a run no longer has (`replicates` was lowered) leave the output."""
+    for folder in Path(out_dir).glob("rep_*"):
+        if int(folder.name.removeprefix("rep_")) >= replicates:
+            shutil.rmtree(folder)
+
+
 def _finished(out_dir, level, replicates, fingerprint) -> bool:
     paths = [io.level_dir(out_dir, r, level) / "level.json" for r in range(replicates)]
     return all(p.exists() and io.load_json(p).get("fingerprint") == fingerprint for p in paths)
 
 
 def level_fingerprint(config: Config, pretrain_dir: str | Path) -> str:
-    """Hash of what determines every level: settings (not the level count), rewind point, code."""
+    """Hash of what determines every level: settings (not the level count), rewind point, and the
+    code of every library module IMP imports (the same list the dvc.yaml dependency test derives)."""
     settings = {section: to_dict(config)[section] for section in _LEVEL_SECTIONS}
     settings["pruning"].pop("levels")
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for r in range(config.replicates):
         digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
-    for name in _LEVEL_CODE:
-        digest.update((LIBRARY / name).read_bytes())
+    for path in library_files(__name__):
+        digest.update((ROOT / path).read_bytes())
     return digest.hexdigest()[:16]
+
+
+class LevelTiming:
+    """Wall seconds per level (training, and the ratio sweep after it), per replicate, in one JSON file.
+
+    Reused levels keep the seconds a previous run recorded for the same fingerprint, so a resumed
+    run still accounts for every level. The file is a DVC metric that no stage depends on: timings
+    differ between machines, results must not.
+    """
+
+    def __init__(self, path: str | Path | None, fingerprint: str, replicates: int, last_level: int):
+        self.path, self.fingerprint, self.replicates = path, fingerprint, replicates
+        previous = io.load_json(path) if path is not None and Path(path).exists() else {}
+        known = previous.get("levels", {}) if previous.get("fingerprint") == fingerprint else {}
+        self.levels = {str(level): known.get(str(level), {}) for level in range(last_level + 1)}
+
+    def record(self, level: int, key: str, seconds: float) -> None:
+        """Note one level's seconds (for all replicates together) and rewrite the file: a killed run keeps them."""
+        if key == "train_seconds":  # a retrained level is swept again (or not at all, if last)
+            self.levels[str(level)] = {}
+        self.levels[str(level)][key] = round(seconds / self.replicates, 3)
+        if self.path is None:
+            return
+        total = sum(sum(entry.values()) for entry in self.levels.values())
+        io.save_json({"fingerprint": self.fingerprint, "seconds_per_replicate": round(total, 3),
+                      "levels": self.levels}, self.path)

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from lthlib import io  # noqa: E402
-from lthlib.config import Config  # noqa: E402
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import Config  # noqa: E402
 
 
 def level_summary(frame: pd.DataFrame) -> pd.DataFrame:

@@ -3,7 +3,7 @@
 The plane of level L passes through the level-L solution w(L), its projection
 m(L+1) * w(L) onto the next axial subspace, and the level-(L+1) solution w(L+1). The error
 is evaluated on an N x N grid of that plane (Appendix C: 51 x 51), with the hull rule of
-`lthlib.interpolate` for points outside the triangle of the three networks.
+`lthlib.core.interpolate` for points outside the triangle of the three networks.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lthlib.config import InterpolationConfig, LandscapeConfig
-from lthlib.data import Dataset
-from lthlib.interpolate import (barycentric, closest_in_triangle, evaluate_combinations, plane_coordinates,
+from lthlib.core.config import InterpolationConfig, LandscapeConfig
+from lthlib.core.data import Dataset
+from lthlib.core.interpolate import (barycentric, closest_in_triangle, evaluate_combinations, plane_coordinates,
                                 plane_grid)
-from lthlib.models import prunable_names
-from lthlib.pruning import projection
+from lthlib.core.models import prunable_names
+from lthlib.core.pruning import projection
 
 
 def level_slice(model: nn.Module, solution: dict, next_solution: dict, next_mask: dict, dataset: Dataset,

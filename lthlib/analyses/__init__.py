@@ -1,0 +1,1 @@
+"""Measurements on IMP's outputs: linear mode connectivity, landscapes, instability, EL2N, subsets."""

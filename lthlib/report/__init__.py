@@ -1,0 +1,1 @@
+"""Figures and markdown reports, drawn from saved tables only (common.py holds what they share)."""
