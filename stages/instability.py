@@ -6,7 +6,6 @@ from lthlib.analyses.instability import DenseRun, measure_instability
 from lthlib.analyses.subsets import pretraining_data
 from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.core import io
-from lthlib.core.imp import pretraining_schedule
 from lthlib.core.train import replicate_seeds
 
 
@@ -21,7 +20,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in replicates]
              for level in config.instability.levels}
     run = DenseRun(config.model.name, states["init.pt"], states["rewind.pt"], config.pretrain.steps,
-                   replicate_seeds(config.seed, len(replicates)), pretraining_schedule(config),
+                   replicate_seeds(config.seed, len(replicates)), config.pretraining_schedule(),
                    pretraining_data(data, noise, subset), config.train, data, config.data.augment,
                    config.compute.vectorize, device)
     io.save_csv(measure_instability(run, masks, config.instability.rewind_steps, config.interpolation), table)

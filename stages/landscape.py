@@ -20,7 +20,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", imp: str
             solution, next_solution, next_mask = (
                 io.load_tensors(io.level_dir(imp, replicate, lv) / name)
                 for lv, name in ((level, "final.pt"), (level + 1, "final.pt"), (level + 1, "mask.pt")))
-            grid = level_slice(model, solution, next_solution, next_mask, data, config.landscape, config.interpolation)
+            grid = level_slice(model, solution, next_solution, next_mask, data, config.landscape, config.interpolation,
+                               f"landscape, level {level}")
             io.save_npz(grid, folder / f"level_{level:02d}.npz")
             rows.append(slice_summary(level, grid))
     io.save_csv(pd.DataFrame(rows), table)

@@ -1,27 +1,88 @@
+import pytest
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.core.config import InterpolationConfig, TrainConfig
-from lthlib.analyses.instability import copy_barrier, measure_instability, noise_seeds, train_networks
-from lthlib.core.train import ReplicateSeeds
+from lthlib.analyses.instability import DenseRun, copy_barrier, measure_instability, noise_seeds
+from lthlib.core import io
+from lthlib.core.config import InterpolationConfig, parse_config
+from lthlib.core.imp import pretrain, run_imp
+from lthlib.core.interpolate import error_barrier, evaluate_combinations, path_betas, path_coefficients
+from lthlib.core.models import prunable_names
+from lthlib.core.train import ReplicateSeeds, replicate_seeds
 
-torch.set_num_threads(1)
-TRAIN = TrainConfig(steps=6, batch_size=16, lr=0.05, milestones=(), eval_batch_size=40)
 EVALUATION = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40)
+# A data diet's rewind point: pretraining on 48 easy-to-get examples with noisy labels and its own lr.
+PARAMS = {
+    "replicates": 2,
+    "model": {"name": "lenet_300_100"},
+    "train": {"steps": 12, "batch_size": 16, "lr": 0.05, "momentum": 0.9, "milestones": [8], "eval_batch_size": 64},
+    "pretrain": {"steps": 4, "lr": 0.2},
+    "pruning": {"ratio": 0.5, "levels": 1},
+    "el2n": {"steps": 4},
+    "instability": {"rewind_steps": [0]},
+    "compute": {"device": "cpu"},
+}
+
+
+@pytest.fixture
+def imp_run(tmp_path):
+    """Real IMP outputs whose pretraining saw a relabelled subset with pretrain.lr != train.lr."""
+    config, data = parse_config(PARAMS), tiny_dataset()
+    labels = (data.train_y + 1) % data.num_classes
+    subset = data.training_subset(torch.arange(48), labels)
+    pretrain(config, subset, tmp_path / "pretrain", "cpu")
+    run_imp(config, data, tmp_path / "pretrain", tmp_path / "imp", "cpu")
+    states = {name: [io.load_tensors(io.replicate_dir(tmp_path / "pretrain", r) / name) for r in range(2)]
+              for name in ("init.pt", "rewind.pt")}
+    run = DenseRun("lenet_300_100", states["init.pt"], states["rewind.pt"], 4, replicate_seeds(0, 2),
+                   config.pretraining_schedule(), subset, config.train, data)
+    return run, tmp_path
+
+
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_the_start_at_the_rewind_step_is_the_imp_rewind_point(imp_run):
+    run, root = imp_run
+    rewind = [io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt") for r in range(2)]
+    assert all(same(a, b) for a, b in zip(run.states_at(4), rewind))
+    # replaying phase 1 reproduces it exactly (on the subset, relabelled, with pretrain.lr): starts before
+    # t_r lie on the real pretraining trajectory ...
+    assert all(same(a, b) for a, b in zip(run.replay_pretraining(4), rewind))
+    # ... which the old replay (full clean data, train.lr) does not
+    clean = DenseRun(run.model_name, run.init, run.rewind, 4, run.seeds, run.training, run.data, run.training,
+                     run.data)
+    assert not same(clean.replay_pretraining(4)[0], rewind[0])
+
+
+def test_the_dense_run_after_the_rewind_step_continues_as_imp_level_zero(imp_run):
+    run, root = imp_run
+    level_zero = [io.load_tensors(io.level_dir(root / "imp", r, 0) / "final.pt") for r in range(2)]
+    assert all(same(a, b) for a, b in zip(run.states_at(12), level_zero))
+
+
+def test_copies_differ_only_in_sgd_noise_and_keep_their_masks(imp_run):
+    run, root = imp_run
+    masks = [io.load_tensors(io.level_dir(root / "imp", r, 1) / "mask.pt") for r in range(2)]
+    first, second = run.copies(run.states_at(4), 4, masks)
+    for r in range(2):
+        for name, mask in masks[r].items():
+            assert (first[r][name][~mask] == 0).all() and (second[r][name][~mask] == 0).all()
+        assert all((~masks[r][name]).any() for name in ("fc1.weight", "fc2.weight"))  # the mask prunes something
+        assert not torch.equal(first[r]["fc1.weight"], second[r]["fc1.weight"])
 
 
 def test_copies_with_the_same_noise_seed_have_barrier_zero():
     dataset = tiny_dataset()
     _, (start,) = random_states(dataset, 1)
     seeds = ReplicateSeeds(1, 2, 3)
-    same = train_networks("lenet_300_100", dataset, TRAIN, [start, start], [seeds, seeds], 0, 6, None, True, True,
-                          "cpu")
-    assert all(torch.equal(same[0][n], same[1][n]) for n in start)
-    barrier, errors = copy_barrier("lenet_300_100", dataset, same[0], same[1], EVALUATION)
-    assert barrier == 0 and len(errors) == 5
-    noisy = train_networks("lenet_300_100", dataset, TRAIN, [start, start],
-                           [noise_seeds(seeds, 0), noise_seeds(seeds, 1)], 0, 6, None, True, True, "cpu")
-    assert not torch.equal(noisy[0]["fc1.weight"], noisy[1]["fc1.weight"])  # only the SGD noise differs
+    run = DenseRun("lenet_300_100", [start], [start], 0, [seeds], None, dataset, parse_config(PARAMS).train, dataset,
+                   augmentation=True)
+    twins = run.train(dataset, run.training, [start, start], [seeds, seeds], 0, 6, None, "twins")
+    assert same(twins[0], twins[1])
+    barrier, errors = copy_barrier("lenet_300_100", dataset, twins[0], twins[1], EVALUATION)
+    assert barrier == 0 and torch.equal(errors, errors[:1].expand(5))
 
 
 def test_noise_seeds_keep_the_initialisation_and_change_the_noise():
@@ -32,15 +93,22 @@ def test_noise_seeds_keep_the_initialisation_and_change_the_noise():
     assert len({seeds.augmentation, *(c.augmentation for c in copies)}) == 3
 
 
-def test_measure_instability_rows_and_masks():
-    dataset = tiny_dataset()
-    _, states = random_states(dataset, 2)
-    masks = {0: [{n: torch.ones_like(s[n], dtype=torch.bool) for n in ("fc1.weight", "fc2.weight", "output.weight")}
-                 for s in states]}
-    masks[1] = [{**m, "fc1.weight": torch.rand_like(m["fc1.weight"], dtype=torch.float) < 0.5} for m in masks[0]]
-    frame = measure_instability("lenet_300_100", dataset, TRAIN, states, [ReplicateSeeds(r, r, r) for r in (1, 2)],
-                                masks, (0, 3), False, True, EVALUATION, "cpu")
-    assert len(frame) == 2 * 2 * 2
-    assert set(frame["rewind_step"]) == {0, 3} and set(frame["level"]) == {0, 1}
-    assert (frame["barrier"] >= 0).all()
-    assert (frame["max_error"] >= frame[["error_a", "error_b"]].max(axis=1) - 1e-7).all()
+def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_run, monkeypatch):
+    run, root = imp_run
+    masks = {level: [io.load_tensors(io.level_dir(root / "imp", r, level) / "mask.pt") for r in range(2)]
+             for level in (0, 1)}
+    trained = []
+    original = DenseRun.copies
+    monkeypatch.setattr(DenseRun, "copies", lambda self, *a: trained.append(original(self, *a)) or trained[-1])
+    frame = measure_instability(run, masks, (0, 4), EVALUATION)
+    assert [(row.rewind_step, row.level, row.replicate) for row in frame.itertuples()] == [
+        (step, level, r) for step in (0, 4) for level in (0, 1) for r in range(2)]
+    model_names = prunable_names(random_states(run.data, 1)[0])
+    betas = path_betas(5)
+    for row, (first, second) in zip(frame.itertuples(), [pair for pair in trained for _ in range(2)]):
+        a, b = first[row.replicate], second[row.replicate]
+        errors = evaluate_combinations(random_states(run.data, 1)[0], [a, b], path_coefficients(betas), model_names,
+                                       run.data, EVALUATION)  # evaluated independently of the stage's code path
+        assert row.barrier == pytest.approx(float(error_barrier(errors, betas)))
+        assert (row.error_a, row.error_b) == pytest.approx((float(errors[0]), float(errors[-1])))
+        assert row.examples == len(run.data.test_y)

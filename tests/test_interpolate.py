@@ -4,9 +4,11 @@ from torch import nn
 
 from conftest import random_states, tiny_dataset
 from lthlib.core.config import InterpolationConfig
+from lthlib.core import interpolate
 from lthlib.core.interpolate import (barycentric, closest_in_triangle, combine, error_barrier, evaluate_combinations,
-                                path_betas, path_coefficients, plane_coordinates, plane_grid, reestimate_batchnorm)
-from lthlib.core.models import prunable_names
+                                     flat_input_layer, path_betas, path_coefficients, plane_coordinates, plane_grid,
+                                     reestimate_batchnorm)
+from lthlib.core.models import build_model, prunable_names
 from lthlib.core.train import Replicas, evaluate
 
 torch.set_num_threads(1)
@@ -133,3 +135,38 @@ def test_batchnorm_reestimation_gives_the_exact_statistics_of_each_point():
         assert torch.allclose(estimated["norm.running_mean"][point], features.mean(0), atol=1e-5)
     assert torch.allclose(estimated["norm.running_mean"][1] - estimated["norm.running_mean"][0],
                           torch.full((5,), 3.0), atol=1e-5)
+
+
+@pytest.mark.parametrize("model_name, batchnorm", [("lenet_300_100", "interpolate"), ("resnet20", "reestimate")])
+def test_evaluation_never_reads_the_models_own_tensors(model_name, batchnorm):
+    """A fake device split, as on CUDA with a model built on the CPU: the model lives on the meta device
+    (no values at all), the networks and the data elsewhere. Every evaluation path, BatchNorm
+    re-estimation included, must run where the data is and give the same numbers."""
+    dataset = tiny_dataset()
+    model, states = random_states(dataset, 2, model_name)
+    config = InterpolationConfig(path_points=3, eval_examples=0, batch_size=20, points_per_pass=2,
+                                 batchnorm=batchnorm, reestimate_batches=2)
+    arguments = (states, path_coefficients(path_betas(3)), prunable_names(model), dataset, config)
+    expected = evaluate_combinations(model, *arguments)
+    assert torch.equal(evaluate_combinations(model.to("meta"), *arguments), expected)
+
+
+def test_the_input_layer_shortcut_is_found_only_where_it_is_exact():
+    shape = (1, 6, 6)
+    assert flat_input_layer(build_model("lenet_300_100", shape, 4), shape) == "fc1"
+    assert flat_input_layer(build_model("conv4", (1, 8, 8), 4), (1, 8, 8)) is None  # a conv reads the input
+    assert flat_input_layer(build_model("resnet20", shape, 4), shape) is None
+
+
+def test_the_input_layer_shortcut_gives_the_numbers_of_full_forward_passes(monkeypatch):
+    """Extrapolating points (hull rule on the biases) through the shortcut vs the plain forward pass."""
+    dataset = tiny_dataset()
+    model, states = random_states(dataset, 3)
+    coefficients = torch.tensor([[1.0, 0, 0], [0.2, 0.3, 0.5], [1.6, -0.4, -0.2], [-0.5, 0.5, 1.0]],
+                                dtype=torch.float64)
+    hull = closest_in_triangle(coefficients[:, 1:].flip(1), TRIANGLE / 2)  # any valid hull weights will do
+    config = InterpolationConfig(metric="test_loss", eval_examples=0, batch_size=16, points_per_pass=3)
+    arguments = (model, states, coefficients, prunable_names(model), dataset, config, hull)
+    shortcut = evaluate_combinations(*arguments)
+    monkeypatch.setattr(interpolate, "flat_input_layer", lambda *a: None)
+    torch.testing.assert_close(shortcut, evaluate_combinations(*arguments), rtol=1e-5, atol=1e-6)

@@ -15,8 +15,7 @@ from torch.nn import functional as F
 
 from lthlib.core.config import TrainConfig
 from lthlib.core.data import Dataset, derive_seed
-from lthlib.core.models import build_model
-from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
+from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train_replicates
 
 # subset kinds that rank examples by EL2N; for the others the el2n stage trains nothing
 RANKED_KINDS = ("easy", "hard")
@@ -59,10 +58,8 @@ def train_scoring_networks(dataset: Dataset, model_name: str, train_config: Trai
     """K networks from independent initialisations, trained together for `steps` iterations of the schedule."""
     seeds = network_seeds(seed, networks)
     states = initial_states(model_name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
-    replicas = Replicas.from_state_dicts(build_model(model_name, dataset.input_shape, dataset.num_classes), states,
-                                         device)
-    train(replicas, dataset, train_config, seeds, 0, steps, augmentation=augment, vectorize=vectorize,
-          description="el2n")
+    replicas, _ = train_replicates(model_name, dataset, train_config, states, seeds, 0, steps, None, augment,
+                                   vectorize, device, "el2n")
     return replicas
 
 

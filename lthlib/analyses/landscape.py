@@ -20,7 +20,8 @@ from lthlib.core.pruning import projection
 
 
 def level_slice(model: nn.Module, solution: dict, next_solution: dict, next_mask: dict, dataset: Dataset,
-                landscape: LandscapeConfig, evaluation: InterpolationConfig) -> dict[str, torch.Tensor]:
+                landscape: LandscapeConfig, evaluation: InterpolationConfig,
+                description: str = "landscape") -> dict[str, torch.Tensor]:
     """The error grid of one IMP step, with everything needed to redraw its figure.
 
     Keys: x [N], y [N] (scaled coordinates: projection at (1, 0), w(L+1) at height 1),
@@ -38,7 +39,7 @@ def level_slice(model: nn.Module, solution: dict, next_solution: dict, next_mask
     errors = evaluate_combinations(model, networks, torch.cat([torch.eye(3, dtype=torch.float64), coefficients]),
                                    prunable, dataset, evaluation,
                                    torch.cat([torch.eye(3, dtype=torch.float64),
-                                              closest_in_triangle(points, triangle)]))
+                                              closest_in_triangle(points, triangle)]), description)
     unit = torch.stack([triangle[1, 0], triangle[2, 1]])
     size = landscape.grid_size
     return {"x": xs, "y": ys, "error": errors[3:].view(size, size), "points": triangle / unit,

@@ -17,7 +17,8 @@ from lthlib.core.interpolate import error_barrier, evaluate_combinations, evalua
 from lthlib.core.models import prunable_names
 
 
-def pair_paths(model: nn.Module, solutions: list[dict], dataset: Dataset, config: InterpolationConfig) -> torch.Tensor:
+def pair_paths(model: nn.Module, solutions: list[dict], dataset: Dataset, config: InterpolationConfig,
+               description: str = "lmc") -> torch.Tensor:
     """Errors [levels, levels, B] along the path from solution i to solution j (i < j; the rest is NaN).
 
     All paths of a replicate are one batch of combinations of its solutions; the end points
@@ -32,7 +33,8 @@ def pair_paths(model: nn.Module, solutions: list[dict], dataset: Dataset, config
         block[:, i], block[:, j] = 1 - inner, inner
         rows.append(block)
     # all betas are inside the hull of two networks: every tensor is interpolated
-    values = evaluate_combinations(model, solutions, torch.cat(rows), prunable_names(model), dataset, config)
+    values = evaluate_combinations(model, solutions, torch.cat(rows), prunable_names(model), dataset, config,
+                                   description=description)
     ends, interior = values[:count], values[count:].view(len(pairs), len(inner))
     paths = torch.full((count, count, len(betas)), torch.nan, dtype=values.dtype)
     for index, (i, j) in enumerate(pairs):
@@ -48,7 +50,8 @@ def connectivity_tables(model: nn.Module, solutions_by_replicate: list[list[dict
     with the maximum error along the path and the error barrier of Definition A.1.
     """
     betas = path_betas(config.path_points)
-    paths = torch.stack([pair_paths(model, solutions, dataset, config) for solutions in solutions_by_replicate])
+    paths = torch.stack([pair_paths(model, solutions, dataset, config, f"lmc, replicate {r}")
+                         for r, solutions in enumerate(solutions_by_replicate)])
     replicates, count = paths.shape[0], paths.shape[1]
     path_rows, pair_rows = [], []
     for i in range(count):

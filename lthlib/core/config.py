@@ -257,6 +257,11 @@ class Config:
     instability: InstabilityConfig = field(default_factory=InstabilityConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
+    def pretraining_schedule(self) -> TrainConfig:
+        """Phase 1's schedule: train.*, with pretraining's own learning rate when pretrain.lr is set
+        (data diet, Table 1)."""
+        return self.train if self.pretrain.lr is None else dataclasses.replace(self.train, lr=self.pretrain.lr)
+
     def validate(self) -> None:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,

@@ -48,7 +48,7 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
     """
     seeds = replicate_seeds(config.seed, config.replicates)
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
-    schedule = pretraining_schedule(config)
+    schedule = config.pretraining_schedule()
     replicas, log = train_replicates(config.model.name, dataset, schedule, states, [s.for_run(0) for s in seeds], 0,
                                      config.pretrain.steps, augmentation=config.data.augment,
                                      vectorize=config.compute.vectorize, device=device, description="pretrain")
@@ -62,12 +62,6 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
                           "lr": schedule.lr, "examples": examples,
                           "passes": config.pretrain.steps * config.train.batch_size / examples},
                          folder / "run.json")
-
-
-def pretraining_schedule(config: Config):
-    """The schedule of phase 1: train.*, with pretraining's own learning rate when pretrain.lr is set
-    (data diet, Table 1)."""
-    return config.train if config.pretrain.lr is None else dataclasses.replace(config.train, lr=config.pretrain.lr)
 
 
 def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,

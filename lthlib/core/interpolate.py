@@ -20,10 +20,12 @@ from collections.abc import Collection
 
 import torch
 from torch import nn
+from torch.func import functional_call, vmap
+from tqdm.auto import tqdm
 
 from lthlib.core.config import InterpolationConfig
 from lthlib.core.data import Dataset
-from lthlib.core.train import Replicas, evaluate
+from lthlib.core.train import Replicas, evaluate, evaluate_logits
 
 
 def path_betas(points: int) -> torch.Tensor:
@@ -153,29 +155,117 @@ def evaluated_examples(dataset: Dataset, config: InterpolationConfig) -> int:
 @torch.no_grad()
 def evaluate_combinations(model: nn.Module, states: list[dict], coefficients: torch.Tensor, prunable: Collection[str],
                           dataset: Dataset, config: InterpolationConfig,
-                          hull_coefficients: torch.Tensor | None = None) -> torch.Tensor:
+                          hull_coefficients: torch.Tensor | None = None, description: str = "points") -> torch.Tensor:
     """The metric (error or loss, [P]) at every combination of `states`, config.points_per_pass at a time.
 
-    Points are built chunk by chunk, so memory holds points_per_pass networks, never all P.
+    Points are built chunk by chunk, so memory holds points_per_pass networks, never all P. Everything
+    runs on the dataset's device; `model` only lends its structure (its own tensors are never read).
     """
     split, quantity = split_metric(config.metric)
     device = dataset.train_y.device
     parameter_names = {name for name, _ in model.named_parameters()}
     states = [{name: tensor.to(device) for name, tensor in state.items()} for state in states]
     hull = coefficients if hull_coefficients is None else hull_coefficients
+    layer = flat_input_layer(model, dataset.input_shape) if config.batchnorm == "interpolate" else None
+    if layer is not None:
+        loss, accuracy = _evaluate_through_input_layer(model, layer, states, coefficients, hull, prunable, dataset,
+                                                       config, description)
+        return loss if quantity == "loss" else 1 - accuracy
     values = []
-    for start in range(0, len(coefficients), config.points_per_pass):
+    starts = range(0, len(coefficients), config.points_per_pass)
+    for start in tqdm(starts, desc=description, unit="pass", mininterval=2, leave=False, disable=len(starts) < 2):
         chunk = slice(start, start + config.points_per_pass)
         points = combine(states, coefficients[chunk], prunable, hull[chunk])
         params = {n: t for n, t in points.items() if n in parameter_names}
         buffers = {n: t for n, t in points.items() if n not in parameter_names}
-        if config.batchnorm == "reestimate":
+        if config.batchnorm == "reestimate":  # (BatchNorm models; `flat_input_layer` serves MLPs)
             buffers = reestimate_batchnorm(model, params, buffers, dataset, config.reestimate_batches,
                                            config.batch_size)
-        loss, accuracy = evaluate(Replicas(model.to(device), params, buffers), dataset, split, config.batch_size,
+        loss, accuracy = evaluate(Replicas(model, params, buffers), dataset, split, config.batch_size,
                                   limit=config.eval_examples or None)
         values.append(loss if quantity == "loss" else 1 - accuracy)
     return torch.cat(values)
+
+
+class _FoundInputLayer(Exception):
+    pass
+
+
+def flat_input_layer(model: nn.Module, input_shape) -> str | None:
+    """The name of the linear layer that reads the flattened input before any parameter is used
+    (an MLP's first layer), or None (a conv net, or a parameter used earlier).
+
+    Found by running the model's forward up to the first module that owns a parameter, on a copy
+    with uninitialised tensors: no parameter has been read by then, so no value matters.
+    """
+    network = copy.deepcopy(model).to_empty(device="cpu")
+    inputs = torch.randn(2, *input_shape)
+    found = []
+
+    def first_call(module, args):
+        found.append(isinstance(module, nn.Linear) and torch.equal(args[0], inputs.flatten(1))
+                     and next(name for name, m in network.named_modules() if m is module))
+        raise _FoundInputLayer
+
+    for module in network.modules():
+        if any(True for _ in module.parameters(recurse=False)):
+            module.register_forward_pre_hook(first_call)
+    try:
+        network(inputs)
+    except _FoundInputLayer:
+        pass
+    return (found[0] or None) if found else None
+
+
+class _GivenOutput(nn.Module):
+    """Stands in for the input layer: returns its `output` buffer, the layer's output computed beforehand."""
+
+    def forward(self, inputs):
+        return self.output
+
+
+def _evaluate_through_input_layer(model, layer, states, coefficients, hull, prunable, dataset, config, description):
+    """Loss and accuracy [P] of the combinations of `states`, with the input layer computed once per network.
+
+    The input layer is linear in its weights: (sum_k c_k W_k) x + sum_k h_k b_k = sum_k c_k (W_k x) + sum_k h_k b_k.
+    So each batch passes the K networks' input layers once, and every point only combines K outputs: for
+    LeNet-300-100 the input layer holds 88% of the multiply-adds, and evaluation runs ~8x faster.
+    """
+    weight, bias = f"{layer}.weight", f"{layer}.bias"
+    weights = torch.stack([state[weight] for state in states])  # [K, out, in]
+    biases = torch.stack([state[bias] for state in states]) if bias in states[0] else None  # [K, out]
+    # one matrix mixes the K input-layer outputs (coefficients) and the K biases (Appendix C: hull coefficients)
+    mixing = torch.cat([coefficients if weight in prunable else hull] + ([] if biases is None else [hull]), dim=1)
+    mixing = mixing.to(weights)
+    rest = combine([{n: t for n, t in state.items() if n not in (weight, bias)} for state in states], coefficients,
+                   prunable, hull)  # every point at once: without the input layer, an MLP's tensors are small
+    network = copy.deepcopy(model)
+    parent, _, child = layer.rpartition(".")
+    network.get_submodule(parent).register_module(child, _GivenOutput())
+    network.eval()
+    parameter_names = {name for name, _ in network.named_parameters()}
+    params = {n: t for n, t in rest.items() if n in parameter_names}
+    buffers = {n: t for n, t in rest.items() if n not in parameter_names}
+
+    def call(point_params, point_buffers, output, inputs):
+        return functional_call(network, (point_params, {**point_buffers, f"{layer}.output": output}), (inputs,))
+
+    def forward(x):
+        outputs = torch.einsum("bi,koi->kbo", x.flatten(1), weights)  # each network's input layer, once
+        if biases is not None:
+            outputs = torch.cat([outputs, biases[:, None, :].expand(-1, len(x), -1)])
+        outputs = outputs.flatten(1)
+        logits = []
+        starts = range(0, len(coefficients), config.points_per_pass)
+        for start in tqdm(starts, desc=description, unit="pass", mininterval=2, leave=False, disable=len(starts) < 2):
+            chunk = slice(start, start + config.points_per_pass)
+            output = (mixing[chunk] @ outputs).view(-1, len(x), weights.shape[1])
+            logits.append(vmap(call, in_dims=(0, 0, 0, None))({n: t[chunk] for n, t in params.items()},
+                                                              {n: t[chunk] for n, t in buffers.items()}, output, x))
+        return torch.cat(logits)
+
+    return evaluate_logits(forward, dataset, split_metric(config.metric)[0], config.batch_size,
+                           limit=config.eval_examples or None)
 
 
 @torch.no_grad()
@@ -184,25 +274,27 @@ def reestimate_batchnorm(model: nn.Module, params: dict, buffers: dict, dataset:
     """Stacked buffers with every BatchNorm's running statistics recomputed at each point.
 
     The statistics are the exact average over the first `batches` training batches
-    (momentum None), in train mode, one point at a time. Models without BatchNorm are unchanged.
+    (momentum None), in train mode, one point at a time, on the dataset's device: the points'
+    tensors are passed to `functional_call`, the model only lends its structure. Models without
+    BatchNorm are unchanged.
     """
-    network = copy.deepcopy(model)
-    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    network = copy.deepcopy(model)  # momentum None on a copy: the caller's model stays as it was
+    norms = {name: module for name, module in network.named_modules()
+             if isinstance(module, nn.modules.batchnorm._BatchNorm)}
     if not norms:
         return buffers
-    for norm in norms:
+    for norm in norms.values():
         norm.momentum = None
+    network.train()
     images = dataset.train_x[:batches * batch_size]
     estimated = {name: tensor.clone() for name, tensor in buffers.items()}
     for point in range(next(iter(params.values())).shape[0]):
-        network.load_state_dict({**{n: t[point] for n, t in params.items()},
-                                 **{n: t[point] for n, t in buffers.items()}})
-        for norm in norms:
-            norm.reset_running_stats()
-        network.train()
+        statistics = {name: tensor[point] for name, tensor in estimated.items()}  # views: updated in place
+        for name in norms:  # reset_running_stats, on the point's own buffers
+            statistics[f"{name}.running_mean"].zero_()
+            statistics[f"{name}.running_var"].fill_(1)
+            statistics[f"{name}.num_batches_tracked"].zero_()
+        weights = {name: tensor[point] for name, tensor in params.items()}
         for start in range(0, len(images), batch_size):
-            network(dataset.normalize(images[start:start + batch_size]))
-        for name, tensor in network.state_dict().items():
-            if name in estimated:
-                estimated[name][point] = tensor
+            functional_call(network, (weights, statistics), (dataset.normalize(images[start:start + batch_size]),))
     return estimated

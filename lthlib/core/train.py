@@ -193,16 +193,25 @@ def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_p
 def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
              vectorize: bool = True, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of every replicate on a split (its first `limit` examples)."""
+    replicas.model.eval()
+    return evaluate_logits(lambda x: replicas.forward(x, shared=True, vectorize=vectorize), dataset, split,
+                           batch_size, limit)
+
+
+@torch.no_grad()
+def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int,
+                    limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy and accuracy [R] of R networks whose logits [R, B, classes] `forward` gives
+    for a normalised batch [B, ...] of the split (its first `limit` examples)."""
     images, labels = dataset.split(split)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    replicas.model.eval()
-    loss_sum = torch.zeros(replicas.count, device=labels.device)
-    correct = torch.zeros(replicas.count, device=labels.device)
+    loss_sum = correct = 0
     for start in range(0, len(labels), batch_size):
         x, y = dataset.normalize(images[start:start + batch_size]), labels[start:start + batch_size]
-        logits = replicas.forward(x, shared=True, vectorize=vectorize)
-        loss_sum += F.cross_entropy(logits.flatten(0, 1), y.repeat(replicas.count), reduction="none").view(
-            replicas.count, -1).sum(1)
-        correct += (logits.argmax(-1) == y).sum(1)
+        logits = forward(x)
+        count = logits.shape[0]
+        loss_sum = loss_sum + F.cross_entropy(logits.flatten(0, 1), y.repeat(count), reduction="none").view(
+            count, -1).sum(1)
+        correct = correct + (logits.argmax(-1) == y).sum(1)
     return (loss_sum / len(labels)).cpu(), (correct / len(labels)).cpu()
