@@ -1,4 +1,5 @@
-"""Points per second of interpolated-network evaluation: batched (vmap over points) vs one by one.
+"""Points per second of interpolated-network evaluation: batched (vmap over points) vs one by one,
+and the input-layer shortcut (each network's first layer once per batch) vs full forward passes.
 
     python bench/bench_landscape.py [--dataset data/dataset.pt] [--points 64] [--examples 1000]
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 import typer
 
+from lthlib.core import interpolate
 from lthlib.core.config import InterpolationConfig
 from lthlib.core.data import Dataset, load_dataset
 from lthlib.core.interpolate import evaluate_combinations, path_betas, path_coefficients
@@ -39,26 +41,32 @@ def main(dataset: str = "data/dataset.pt", points: int = 64, examples: int = 100
         torch.manual_seed(seed)
         states.append(build_model("lenet_300_100", data.input_shape, data.num_classes).state_dict())
     coefficients = path_coefficients(path_betas(points))
+    find_input_layer = interpolate.flat_input_layer
 
-    def rate(per_pass: int) -> float:
+    def rate(per_pass: int, shortcut: bool = True) -> float:
+        interpolate.flat_input_layer = find_input_layer if shortcut else (lambda *args: None)
         config = InterpolationConfig(eval_examples=examples, batch_size=batch_size, points_per_pass=per_pass)
         evaluate_combinations(model, states, coefficients[:per_pass], prunable_names(model), data, config)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            started = time.perf_counter()
-            evaluate_combinations(model, states, coefficients, prunable_names(model), data, config)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - started)
-        return points / best
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        evaluate_combinations(model, states, coefficients, prunable_names(model), data, config)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return points / (time.perf_counter() - started)
 
-    batched, single = rate(points_per_pass), rate(1)
-    print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)):")
-    print(f"  batched ({points_per_pass:3d} points per pass): {batched:8.1f} points/s")
-    print(f"  one by one:                  {single:8.1f} points/s")
-    print(f"  ratio batched / one by one: {batched / single:.2f}x")
+    rates = {"shortcut": [], "full": [], "single": []}
+    for _ in range(repeats):  # interleaved, so that a noisy neighbour hits every variant alike
+        rates["shortcut"].append(rate(points_per_pass))
+        rates["full"].append(rate(points_per_pass, shortcut=False))
+        rates["single"].append(rate(1, shortcut=False))
+    shortcut, full, single = (sorted(v)[len(v) // 2] for v in rates.values())  # medians
+    print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)), median of {repeats}:")
+    print(f"  batched, input-layer shortcut:   {shortcut:8.1f} points/s")
+    print(f"  batched ({points_per_pass:3d} points per pass): {full:8.1f} points/s")
+    print(f"  one by one:                      {single:8.1f} points/s")
+    print(f"  ratio batched / one by one:      {full / single:.2f}x")
+    print(f"  ratio shortcut / full passes:    {shortcut / full:.2f}x")
 
 
 if __name__ == "__main__":

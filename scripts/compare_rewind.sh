@@ -7,7 +7,7 @@
 # reports/rewind/rewind.md with its figures.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
-STEPS=${STEPS:-"0 $(python -c "from lthlib.config import load_config; print(load_config().pretrain.steps)")"}
+STEPS=${STEPS:-"0 $(python -c "from lthlib.core.config import load_config; print(load_config().pretrain.steps)")"}
 if [ "${1:-run}" = run ]; then
   for step in $STEPS; do
     dvc exp run -n "rewind-$step" -S "pretrain.steps=$step"

@@ -25,7 +25,7 @@
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
-T_STAR=${T_STAR:-$(python -c "from lthlib.config import load_config; print(load_config().pretrain.steps)")}
+T_STAR=${T_STAR:-$(python -c "from lthlib.core.config import load_config; print(load_config().pretrain.steps)")}
 HALF=$((T_STAR / 2))
 SIZES=${SIZES:-"0.05 0.1 0.2 0.4"}
 NOISES=${NOISES-"0.1 0.5"}
