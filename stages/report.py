@@ -7,7 +7,7 @@ import typer
 from lthlib.core import io
 from lthlib.cli import user_errors_exit
 from lthlib.core.config import load_config
-from lthlib.report.common import write_imp_report
+from lthlib.report.imp import write_imp_report
 from lthlib.report.adaptive import sweep_metrics, sweep_section
 from lthlib.report.landscape import landscape_section
 

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 import yaml
@@ -7,21 +9,28 @@ from lthlib.report.common import level_summary
 from lthlib.report.adaptive import compare_at_target, load_schedules, sweep_metrics, write_schedule_comparison
 
 
-def write_run(root, name, adaptive, table):
+def write_run(root, name, adaptive, table, seconds=None, sweep=0.0):
+    """An exported run; with `seconds`, its imp_timing.json: every level trains that long, every sweep `sweep`."""
     folder = root / name
     folder.mkdir()
     (folder / "params.yaml").write_text(yaml.safe_dump({"pruning": {"adaptive": adaptive, "ratio": 0.2}}))
     level_summary(table).to_csv(folder / "imp_summary.csv", index=False)
+    if seconds is not None:
+        last = int(table["level"].max())
+        levels = {str(level): {"train_seconds": seconds, **({"sweep_seconds": sweep} if level < last else {})}
+                  for level in range(last + 1)}
+        (folder / "imp_timing.json").write_text(json.dumps({"fingerprint": "f", "levels": levels}))
 
 
 def test_compute_is_compared_at_the_first_level_past_the_target(tmp_path):
-    write_run(tmp_path, "fixed", False, imp_table([0.2] * 6, [0.90, 0.91, 0.91, 0.90, 0.90, 0.89, 0.88]))
-    write_run(tmp_path, "adaptive", True, imp_table([0.5, 0.4, 0.2, 0.2], [0.90, 0.91, 0.90, 0.895, 0.89], sweep=1.0))
+    write_run(tmp_path, "fixed", False, imp_table([0.2] * 6, [0.90, 0.91, 0.91, 0.90, 0.90, 0.89, 0.88]), 10.0)
+    write_run(tmp_path, "adaptive", True, imp_table([0.5, 0.4, 0.2, 0.2], [0.90, 0.91, 0.90, 0.895, 0.89]), 10.0, 1.0)
     runs = load_schedules(tmp_path)
     assert set(runs.schedule) == {"fixed 20%", "adaptive"}
     # target 0.28: fixed reaches 0.8^6 = 0.262 at level 6 (7 trainings); adaptive 0.5 * 0.6 * 0.8 = 0.24 at level 3 (4)
     (sentence,) = compare_at_target(runs, 0.28)
-    assert "adaptive needed 4 trainings and fixed (fixed 20%) 7: 3 retrains saved" in sentence
+    assert ("adaptive needed 4 trainings (3 retrains after the dense one, as Sec. 2.2 counts them) and fixed "
+            "(fixed 20%) 7 (6): 3 retrains saved") in sentence
     # wall time: adaptive 4 levels x 10 s + 3 sweeps x 1 s = 43 s vs fixed 7 x 10 s = 70 s
     assert f"{100 * (1 - 43 / 70):.0f}% less wall time" in sentence
     assert "a difference of +1.50 points" in sentence  # 89.5% vs 88.0%
@@ -29,9 +38,16 @@ def test_compute_is_compared_at_the_first_level_past_the_target(tmp_path):
     assert "3 retrains saved" in path.read_text() and (tmp_path / "out" / "adaptive_vs_fixed.png").exists()
 
 
+def test_without_exported_timings_the_comparison_says_so(tmp_path):
+    write_run(tmp_path, "fixed", False, imp_table([0.2] * 6, [0.90, 0.91, 0.91, 0.90, 0.90, 0.89, 0.88]))
+    write_run(tmp_path, "adaptive", True, imp_table([0.5, 0.4, 0.2, 0.2], [0.90, 0.91, 0.90, 0.895, 0.89]), 10.0)
+    (sentence,) = compare_at_target(load_schedules(tmp_path), 0.28)
+    assert "3 retrains saved, wall times were not exported." in sentence
+
+
 def test_a_run_that_never_reaches_the_target_is_named():
     runs = pd.DataFrame({"run": ["a"], "schedule": ["adaptive"], "level": [0], "fraction_remaining": [1.0],
-                         "retrains": [1], "cumulative_seconds": [1.0], "test_accuracy": [0.9],
+                         "trainings": [1], "retrains": [0], "cumulative_seconds": [1.0], "test_accuracy": [0.9],
                          "test_accuracy_std": [0.0]})
     assert compare_at_target(runs, 0.5)[0] == "- a (adaptive) did not reach 50% weights remaining."
 

@@ -3,6 +3,7 @@ import json
 import pandas as pd
 import yaml
 
+from lthlib.report.common import level_summary
 from lthlib.report.data_diet import compare_schemes, dominance, load_runs, write_data_diet_report
 
 SMOKE = {"pretrain": {"steps": 4}, "train": {"steps": 24, "milestones": [16]}, "pruning": {"levels": 2},
@@ -17,9 +18,9 @@ def write_run(root, name, kind, size, steps, noise, accuracies, std=0.01):
     (folder / "params.yaml").write_text(yaml.safe_dump(params))
     rows = [{"replicate": r, "level": level, "fraction_remaining": 0.5 ** level,
              "test_accuracy": accuracy + (std if r else -std), "test_loss": 0.5, "train_loss": 0.4,
-             "wall_seconds": 1.0, "pruning_ratio": 0.5, "train_steps": 20, "sweep_seconds": 0.0}
+             "pruning_ratio": 0.5, "train_steps": 20, "test_examples": 1000}
             for level, accuracy in enumerate(accuracies) for r in range(2)]
-    pd.DataFrame(rows).to_csv(folder / "imp.csv", index=False)
+    level_summary(pd.DataFrame(rows)).to_csv(folder / "imp_summary.csv", index=False)
     if kind != "all":
         (folder / "subset.json").write_text(json.dumps({"examples_per_class_min": 0, "examples_per_class_max": size,
                                                         "corrupted_fraction": noise / 2}))

@@ -1,16 +1,20 @@
+import matplotlib.axes
+import numpy as np
 import pandas as pd
+import pytest
 
 from conftest import imp_table
 from lthlib.report.common import level_summary
-from lthlib.report.landscape import connectivity_verdicts, dense_spread, matching_error, write_rewind_comparison
+from lthlib.report.landscape import (connectivity_verdicts, dense_spread, lcs_threshold, matching_error, plot_slices,
+                                    write_rewind_comparison)
 
 
 def _imp():
     # dense 90% and 92% (mean 91, std 1.414); level 1 matching; level 2 not
     return pd.DataFrame([
         {"replicate": r, "level": level, "fraction_remaining": 0.8 ** level, "test_accuracy": accuracy,
-         "test_loss": 0.3, "train_accuracy": 0.95, "train_loss": 0.1, "wall_seconds": 1.0, "pruning_ratio": 0.2,
-         "train_steps": 10, "sweep_seconds": 0.0}
+         "test_loss": 0.3, "train_accuracy": 0.95, "train_loss": 0.1, "pruning_ratio": 0.2,
+         "train_steps": 10, "test_examples": 1000}
         for level, accuracies in ((0, (0.90, 0.92)), (1, (0.91, 0.905)), (2, (0.80, 0.82)))
         for r, accuracy in enumerate(accuracies)])
 
@@ -45,3 +49,17 @@ def test_rewind_comparison_counts_matching_and_connected_steps(tmp_path):
     assert "| 0 | 90.00 | 100.00 | 0 of 2 | 0 of 2 | 2 of 2 |" in text  # only the dense net matches
     assert "| 100 | 90.00 | 64.00 | 2 of 2 | 2 of 2 | 2 of 2 |" in text
     assert (tmp_path / "out" / "lmc_paths_by_rewind.png").exists()
+
+
+def test_the_slice_contour_is_the_lcs_set_of_the_levels_own_solution(tmp_path, monkeypatch):
+    """Fig. 3's caption: the dotted contour is E(w(L)) + epsilon, not the dense matching error."""
+    x = y = np.linspace(0, 1, 5)
+    grids = {level: {"x": x, "y": y, "error": np.add.outer(y, x) * 0.1 + 0.1 * level, "points": np.eye(3, 2),
+                     "point_error": np.array([0.1 + 0.1 * level, 0.2, 0.3])} for level in (0, 1)}
+    assert lcs_threshold(grids[1], 0.02) == pytest.approx(0.22)
+    contours = []
+    monkeypatch.setattr(matplotlib.axes.Axes, "contour", lambda self, *a, **k: contours.append(k["levels"]))
+    plot_slices(grids, 0.02, "test error", tmp_path)
+    # one per-level figure and one panel of the all-levels figure per level, each at its own level's edge
+    assert contours == [[pytest.approx(0.12)], [pytest.approx(0.22)]] * 2
+    assert (tmp_path / "landscape_all.png").stat().st_size > 10_000

@@ -1,4 +1,5 @@
-"""Figures, metrics and the markdown report, drawn from saved tables only."""
+"""What every report shares: figure setup, the sparsity axis, the level summary, verdict caveats,
+and the loader of exported runs. Reports are drawn from saved tables only."""
 
 from __future__ import annotations
 
@@ -10,17 +11,22 @@ import matplotlib.ticker
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from lthlib.core import io  # noqa: E402
-from lthlib.core.config import Config  # noqa: E402
+from lthlib.core.config import Config, parse_config  # noqa: E402
+
+# a threshold that rests on fewer replicates than this is flagged next to its verdict
+MIN_REPLICATES = 3
 
 
 def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread over replicates of every level (std is 0 for a single replicate), with
-    the compute it took: a level's seconds are its training plus the ratio sweep that chose
-    its mask (summed over replicates); cumulative columns count from the dense training on."""
-    grouped = frame.groupby("level")
-    summary = grouped.agg(
+    """Mean and spread over replicates of every level (std is 0 for a single replicate), and the
+    compute to reach it as the paper counts it (Sec. 2.2): `trainings` (the dense one included),
+    `retrains` (after the dense one) and cumulative training steps. Replicates whose adaptive
+    ratios differ reach different sparsities at one level: levels are averaged by index, with
+    the spread of the weights remaining in `fraction_remaining_std`."""
+    summary = frame.groupby("level").agg(
         fraction_remaining=("fraction_remaining", "mean"),
         fraction_remaining_std=("fraction_remaining", "std"),
         pruning_ratio=("pruning_ratio", "mean"),
@@ -30,23 +36,15 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
         train_loss=("train_loss", "mean"),
         replicates=("replicate", "nunique"),
         train_steps=("train_steps", "mean"),
-        wall_seconds=("wall_seconds", "sum"),
-        sweep_seconds=("sweep_seconds", "sum"),
+        test_examples=("test_examples", "min"),
     ).reset_index()
     summary[["fraction_remaining_std", "test_accuracy_std"]] = summary[
         ["fraction_remaining_std", "test_accuracy_std"]].fillna(0.0)
     summary["matching"] = summary["test_accuracy"] >= matching_threshold(summary)
-    summary["retrains"] = summary["level"] + 1  # trainings to reach this level, the dense one included
+    summary["trainings"] = summary["level"] + 1
+    summary["retrains"] = summary["level"]
     summary["cumulative_train_steps"] = summary["train_steps"].cumsum()
-    # the sweep after level L is paid before level L + 1 trains
-    summary["cumulative_seconds"] = (summary["wall_seconds"] + summary["sweep_seconds"].shift(fill_value=0)).cumsum()
     return summary
-
-
-def first_at_target(summary: pd.DataFrame, target: float) -> pd.Series | None:
-    """The first level whose mean fraction of weights remaining is at or below `target`."""
-    reached = summary[summary["fraction_remaining"] <= target + 1e-12]
-    return None if reached.empty else reached.iloc[0]
 
 
 def matching_threshold(summary: pd.DataFrame) -> float:
@@ -56,34 +54,32 @@ def matching_threshold(summary: pd.DataFrame) -> float:
     return float(dense["test_accuracy"] - dense["test_accuracy_std"])
 
 
-def sparsest_matching(summary: pd.DataFrame) -> pd.Series | None:
-    matching = summary[summary["matching"]]
-    return None if matching.empty else matching.loc[matching["fraction_remaining"].idxmin()]
+def threshold_caveat(replicates: int, threshold: float, examples: int) -> str:
+    """Why a verdict against `threshold` may be noise: it rests on fewer than MIN_REPLICATES replicates,
+    or it is finer than the evaluation resolves (one example in `examples`). Empty when neither."""
+    reasons = []
+    if replicates < MIN_REPLICATES:
+        reasons.append(f"the threshold rests on {replicates} replicate{'s' if replicates != 1 else ''}")
+    if threshold < 1 / examples:
+        reasons.append(f"the threshold ({100 * threshold:.3g}%) is below the resolution of {examples} examples "
+                       f"({100 / examples:.3g}%)")
+    return f" (caution: {'; '.join(reasons)})" if reasons else ""
 
 
-def imp_metrics(summary: pd.DataFrame, target: float) -> dict:
-    dense, last, best = summary.iloc[0], summary.iloc[-1], sparsest_matching(summary)
-    at_target = first_at_target(summary, target)
-    return {
-        "dense_test_accuracy": float(dense["test_accuracy"]),
-        "dense_test_accuracy_std": float(dense["test_accuracy_std"]),
-        "matching_threshold": matching_threshold(summary),
-        "sparsest_matching_fraction_remaining": None if best is None else float(best["fraction_remaining"]),
-        "sparsest_matching_level": None if best is None else int(best["level"]),
-        "last_level_fraction_remaining": float(last["fraction_remaining"]),
-        "last_level_test_accuracy": float(last["test_accuracy"]),
-        "wall_seconds": float(last["cumulative_seconds"]),
-        "target_fraction_remaining": target,
-        "retrains_to_target": None if at_target is None else int(at_target["retrains"]),
-        "train_steps_to_target": None if at_target is None else float(at_target["cumulative_train_steps"]),
-        "seconds_to_target": None if at_target is None else float(at_target["cumulative_seconds"]),
-        "test_accuracy_at_target": None if at_target is None else float(at_target["test_accuracy"]),
-    }
+def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple[Path, Config]]:
+    """Folders `<runs_dir>/<name>/` of exported experiments (scripts/collect_experiments.sh) holding
+    params.yaml and every `required` file, sorted by name, with their parsed params."""
+    folders = sorted(p for p in Path(runs_dir).iterdir()
+                     if all((p / name).exists() for name in ("params.yaml", *required)))
+    if not folders:
+        raise FileNotFoundError(f"no runs (folders with params.yaml and {', '.join(required)}) under {runs_dir}")
+    return [(folder, parse_config(yaml.safe_load((folder / "params.yaml").read_text()))) for folder in folders]
 
 
-def save_figure(figure, path: Path, dpi: int = 120) -> None:
-    """Write a PNG atomically and free the figure."""
-    figure.tight_layout()
+def save_figure(figure, path: Path, dpi: int = 120, tight: bool = True) -> None:
+    """Write a PNG atomically and free the figure (`tight`: lay it out first; not with a shared colour bar)."""
+    if tight:
+        figure.tight_layout()
     with io.atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=dpi)
     plt.close(figure)
@@ -97,21 +93,6 @@ def sparsity_axis(axes) -> None:
     axes.set_xticks(ticks, [f"{t:g}" for t in ticks])
     axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_xlabel("weights remaining (%)")
-
-
-def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> None:
-    figure, axes = plt.subplots(figsize=(6.4, 4.2))
-    percent = 100 * summary["fraction_remaining"]
-    accuracy, spread = 100 * summary["test_accuracy"], 100 * summary["test_accuracy_std"]
-    axes.plot(percent, accuracy, "o-", color="tab:blue", label="IMP (mean over replicates)")
-    axes.fill_between(percent, accuracy - spread, accuracy + spread, color="tab:blue", alpha=0.25, label="± 1 std")
-    axes.axhline(100 * matching_threshold(summary), color="grey", ls="--", label="matching threshold")
-    sparsity_axis(axes)
-    axes.set_ylabel("test accuracy (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3, which="both")
-    axes.legend()
-    save_figure(figure, path)
 
 
 def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: str | None = None,
@@ -135,80 +116,3 @@ def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: s
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize=7)
     save_figure(figure, path)
-
-
-def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
-                     sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
-    """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`
-    join the IMP metrics in metrics.json (what `dvc exp show` compares)."""
-    out_dir = Path(out_dir)
-    summary = level_summary(frame)
-    metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
-    io.save_csv(summary, out_dir / "imp_summary.csv")
-    io.save_json(metrics, out_dir / "metrics.json")
-    plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
-                              f"IMP, {config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}")
-    with io.atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text("\n".join((_markdown(config, summary, metrics), *sections)))
-
-
-def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
-    best = sparsest_matching(summary)
-    verdict = ("No sparse level is matching." if best is None or best["level"] == 0 else
-               f"The sparsest matching level is level {int(best['level'])} with "
-               f"{100 * best['fraction_remaining']:.2f}% of weights remaining "
-               f"({100 * best['test_accuracy']:.2f}% ± {100 * best['test_accuracy_std']:.2f}%).")
-    rows = "\n".join(
-        f"| {int(r.level)} | {100 * r.fraction_remaining:.2f} | {100 * r.test_accuracy:.2f} ± "
-        f"{100 * r.test_accuracy_std:.2f} | {r.test_loss:.4f} | {r.train_loss:.4f} | "
-        f"{'yes' if r.matching else 'no'} |" for r in summary.itertuples())
-    compute_rows = "\n".join(
-        f"| {int(r.level)} | {'-' if pd.isna(r.pruning_ratio) else f'{r.pruning_ratio:.2f}'} | {int(r.retrains)} | "
-        f"{r.cumulative_train_steps:.0f} | {r.cumulative_seconds:.0f} |" for r in summary.itertuples())
-    pruning = ("adaptive ratios (Section 2.2, see below), at least "
-               f"{100 * config.adaptive.floor:g}% per level" if config.pruning.adaptive
-               else f"{100 * config.pruning.ratio:g}% of the remaining weights per level")
-    train = config.train
-    return f"""# IMP with weight rewinding
-
-## What was run
-- {config.model.name} on {config.data.name} (augmentation {'on' if config.data.augment else 'off'}),
-  {config.replicates} replicates from seed {config.seed}.
-- Training: SGD, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma {train.gamma},
-  warm-up {train.warmup_steps}), momentum {train.momentum}, weight decay {train.weight_decay},
-  batch {train.batch_size}, {train.steps} iterations.
-- Rewind step t_r = {config.pretrain.steps}; each level retrains from t_r to {train.steps}.
-- Pruning: {config.pruning.levels} levels, {pruning},
-  global magnitude, ignored tensors: {config.pruning.ignore}.
-
-## Results
-Dense (level 0) test accuracy: **{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%**.
-A level is *matching* when its mean test accuracy is at least the dense mean minus the dense
-standard deviation over replicates ({100 * metrics['matching_threshold']:.2f}%; Definition A.2).
-
-{verdict}
-
-| level | weights remaining (%) | test accuracy (%) | test loss | train loss | matching |
-|---|---|---|---|---|---|
-{rows}
-
-![accuracy vs weights remaining](figures/imp_accuracy.png)
-
-## Compute
-Every level trains {config.train.steps - config.pretrain.steps} iterations per replicate (from t_r to the end).
-{_target_sentence(metrics)}
-Total, all levels and replicates (training{' and ratio sweeps' if config.pruning.adaptive else ''}): {metrics['wall_seconds']:.0f} s.
-
-| level | pruning ratio | retrains | cumulative steps | cumulative seconds |
-|---|---|---|---|---|
-{compute_rows}
-"""
-
-
-def _target_sentence(metrics: dict) -> str:
-    target = 100 * metrics["target_fraction_remaining"]
-    if metrics["retrains_to_target"] is None:
-        return f"The run did not reach the target of {target:g}% weights remaining."
-    return (f"Reaching the target of {target:g}% weights remaining took {metrics['retrains_to_target']} trainings, "
-            f"{metrics['train_steps_to_target']:.0f} steps per replicate and {metrics['seconds_to_target']:.0f} s "
-            f"(test accuracy there: {100 * metrics['test_accuracy_at_target']:.2f}%).")

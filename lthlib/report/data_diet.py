@@ -1,40 +1,26 @@
-"""Data-diet figures and the comparison of pretraining schemes, drawn from saved tables only.
+"""The comparison of pretraining schemes across runs (data diet), drawn from exported tables only.
 
-Per run: EL2N histograms per class, the easiest and hardest images. Across runs (one folder per
-DVC experiment, see scripts/data_diet_grid.sh): accuracy vs sparsity per scheme (data diet,
-Fig. 2; Fig. 3 with label noise), accuracy vs subset size at fixed sparsities (Fig. 4), and the
-dominance relations of Definitions 3.1 / 3.2 in words.
+One folder per DVC experiment (see scripts/data_diet_grid.sh): accuracy vs sparsity per scheme (data
+diet, Fig. 2; Fig. 3 with label noise), accuracy vs subset size at fixed sparsities (Fig. 4), and the
+dominance relations of Definitions 3.1 / 3.2 in words. The per-run EL2N figures are in report/el2n.py.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
-
-from lthlib.core import io  # noqa: E402
-from lthlib.core.config import parse_config  # noqa: E402
-from lthlib.report.common import level_summary, save_figure, sparsity_axis  # noqa: E402
+from lthlib.core import io
+from lthlib.report.common import exported_runs, plt, save_figure, sparsity_axis
 
 
 def load_runs(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per run and level from folders `<runs_dir>/<name>/` holding `params.yaml` and the run's
-    IMP table: `imp.csv` (one row per replicate and level) or the report's `imp_summary.csv`."""
+    """One row per run and level from exported runs (params.yaml, imp_summary.csv, subset.json if any)."""
     frames = []
-    for folder in sorted(p for p in Path(runs_dir).iterdir() if (p / "params.yaml").exists()):
-        config = parse_config(yaml.safe_load((folder / "params.yaml").read_text()))
-        if (folder / "imp.csv").exists():
-            summary = level_summary(io.load_csv(folder / "imp.csv"))
-        else:
-            summary = io.load_csv(folder / "imp_summary.csv")
+    for folder, config in exported_runs(runs_dir, ("imp_summary.csv",)):
+        summary = io.load_csv(folder / "imp_summary.csv")
         summary = summary[["level", "fraction_remaining", "test_accuracy", "test_accuracy_std"]].copy()
         summary["run"] = folder.name
         summary["kind"] = config.subset.kind
@@ -46,8 +32,6 @@ def load_runs(runs_dir: str | Path) -> pd.DataFrame:
                             f"{config.pruning.levels} levels of {config.pruning.ratio:g} pruning, "
                             f"{config.train.steps} training steps per level")
         frames.append(summary)
-    if not frames:
-        raise FileNotFoundError(f"no runs (folders with params.yaml) under {runs_dir}")
     return pd.concat(frames, ignore_index=True)
 
 

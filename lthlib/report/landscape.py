@@ -4,24 +4,22 @@ Thresholds (Paul et al. 2022, Appendix A): epsilon is the standard deviation ove
 of the dense network's metric (Def. A.2). A level is matching when its mean is within
 epsilon of the dense mean (from reports/imp.csv, the full test set, as in the IMP report);
 figures mark the matching error as the dense mean on the evaluation subset plus epsilon, so
-that it compares with the interpolated errors measured on that subset.
+that it compares with the interpolated errors measured on that subset. The 2D slices outline the
+LCS-set of w(L) as Fig. 3's caption says: the error of w(L) itself plus epsilon (Definition 2.1).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.colors import Normalize
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-
-from lthlib.core import io  # noqa: E402
-from lthlib.core.config import Config, parse_config  # noqa: E402
-from lthlib.report.common import level_summary, plot_accuracy_by_run, save_figure  # noqa: E402
+from lthlib.core import io
+from lthlib.core.config import Config
+from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, save_figure,
+                                  threshold_caveat)
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -70,12 +68,19 @@ def plot_pairs(pairs: pd.DataFrame, threshold: float, label: str, path: Path) ->
     save_figure(figure, path)
 
 
-def draw_slice(axes, grid: dict, threshold: float, level: int) -> None:
-    """Fig. 3: error on the plane, the matching contour, the axial subspace and the three networks."""
+def lcs_threshold(grid: dict, epsilon: float) -> float:
+    """The edge of the LCS-set of w(L) (Definition 2.1, Fig. 3): the error of w(L) itself plus epsilon."""
+    return float(grid["point_error"][0]) + epsilon
+
+
+def draw_slice(axes, grid: dict, epsilon: float, level: int, scale: Normalize):
+    """Fig. 3: error on the plane, the LCS-set of w(L), the axial subspace and the three networks."""
     x, y, error, points = grid["x"], grid["y"], grid["error"], grid["points"]
-    mesh = axes.pcolormesh(x, y, error, cmap="viridis", shading="nearest")
-    if error.min() <= threshold <= error.max():
-        axes.contour(x, y, error, levels=[threshold], colors="black", linestyles="dotted")
+    mesh = axes.pcolormesh(x, y, error, cmap="viridis", shading="nearest", norm=scale)
+    edge = lcs_threshold(grid, epsilon)
+    if error.min() <= edge <= error.max():
+        axes.contour(x, y, error, levels=[edge], colors="black", linestyles="dotted")
+    axes.plot([], [], color="black", ls=":", label="LCS-set of w(L): error ≤ E(w(L)) + ε")
     axes.axvline(points[1, 0], color="purple", ls="--", lw=1)  # m(L+1) axial subspace: w(L+1) lies above the projection
     axes.plot(*points[0], "^", color="grey", ms=9, mec="black", label="w(L)")
     axes.plot(*points[1], "x", color="orange", ms=9, mew=2.5, label="m(L+1) * w(L)")
@@ -84,11 +89,13 @@ def draw_slice(axes, grid: dict, threshold: float, level: int) -> None:
     return mesh
 
 
-def plot_slices(grids: dict[int, dict], threshold: float, label: str, folder: Path) -> None:
-    """One figure per level plus a grid of all levels (Fig. 7/8)."""
+def plot_slices(grids: dict[int, dict], epsilon: float, label: str, folder: Path) -> None:
+    """One figure per level plus a grid of all levels (Fig. 7/8) on one colour scale."""
+    scale = Normalize(min(float(g["error"].min()) for g in grids.values()),
+                      max(float(g["error"].max()) for g in grids.values()))
     for level, grid in grids.items():
         figure, axes = plt.subplots(figsize=(5, 4.2))
-        figure.colorbar(draw_slice(axes, grid, threshold, level), ax=axes, label=label)
+        figure.colorbar(draw_slice(axes, grid, epsilon, level, scale), ax=axes, label=label)
         axes.legend(fontsize=7, loc="upper left")
         axes.set_xlabel("towards the projection (units of |m(L+1) * w(L) - w(L)|)", fontsize=8)
         axes.set_ylabel("orthogonal, towards w(L+1) (units of its distance)", fontsize=8)
@@ -97,11 +104,13 @@ def plot_slices(grids: dict[int, dict], threshold: float, label: str, folder: Pa
     rows = -(-len(grids) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3 * rows), squeeze=False)
     for ax, (level, grid) in zip(axes.flat, grids.items()):
-        draw_slice(ax, grid, threshold, level)
+        mesh = draw_slice(ax, grid, epsilon, level, scale)
     for ax in axes.flat[len(grids):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=6, loc="upper left")
-    save_figure(figure, folder / "landscape_all.png")
+    figure.tight_layout()
+    figure.colorbar(mesh, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+    save_figure(figure, folder / "landscape_all.png", tight=False)
 
 
 def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: Path) -> None:
@@ -156,38 +165,52 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
         f"- A step is *linearly connected* when the error barrier (Def. A.1) between w(L) and w(L+1), mean over "
         f"replicates, is below {threshold_rule}. Matching follows the IMP table above (Def. A.2).",
     ]
+    replicates = int(imp.loc[imp["level"] == 0, "replicate"].nunique())
     if not pairs.empty:
+        caveat = threshold_caveat(replicates, barrier_threshold, int(pairs["examples"].min()))
         plot_paths(paths, threshold, label, figures / "lmc_paths.png")
         plot_pairs(pairs, threshold, label, figures / "lmc_pairs.png")
         verdicts = connectivity_verdicts(imp, pairs, barrier_threshold)
         both = verdicts["matching"] & verdicts["next_matching"]
         agree = (both == verdicts["connected"])[verdicts["level"] >= 1]  # Sec. 2.1 leaves the dense step aside
-        lines += ["", "| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
+        lines += ["", f"Connectivity threshold {100 * barrier_threshold:.3f}%{caveat}.", "",
+                  "| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
                   "|---|---|---|---|---|"]
         lines += [f"| {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
                   f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± {100 * r.barrier_std:.2f} | "
                   f"{'yes' if r.connected else 'no'} |" for r in verdicts.itertuples()]
         lines += ["", f"**Central claim** (successive solutions are linearly connected if and only if both are "
-                      f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps.",
+                      f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps{caveat}.",
                   "", "![piecewise linear path](figures/lmc_paths.png) ![all pairs](figures/lmc_pairs.png)"]
     if grids:
-        plot_slices(grids, threshold, label, figures)
-        projected_in = (landscape["error_projection"] <= threshold).map({True: "yes", False: "no"})
-        next_in = (landscape["error_next"] <= threshold).map({True: "yes", False: "no"})
+        plot_slices(grids, epsilon, label, figures)
+        edge = landscape["error_solution"] + epsilon  # the LCS-set of w(L), Definition 2.1
+        lcs_caveat = threshold_caveat(replicates, epsilon, int(pairs["examples"].min()))  # same evaluation as lmc
+
+        def inside(errors):
+            return (errors <= edge).map({True: "yes", False: "no"})
+
         lines += ["", f"### 2D slices (replicate {config.landscape.replicate}, "
                       f"{config.landscape.grid_size}x{config.landscape.grid_size} grid)",
-                  "| level | error w(L) (%) | error projection (%) | error w(L+1) (%) | projection matching | "
-                  "w(L+1) matching |", "|---|---|---|---|---|---|"]
+                  f"The dotted contour outlines the LCS-set of w(L): {label} ≤ E(w(L)) + ε, with ε = "
+                  f"{100 * epsilon:.3f}% the dense std over replicates (Fig. 3). Inside it, the axial subspace "
+                  f"m(L+1) meets the LCS-set of w(L){lcs_caveat}.",
+                  "", "| level | error w(L) (%) | error projection (%) | error w(L+1) (%) | projection in the LCS-set "
+                  "of w(L) | w(L+1) in it |", "|---|---|---|---|---|---|"]
         lines += [f"| {int(r.level)} | {100 * r.error_solution:.2f} | {100 * r.error_projection:.2f} | "
                   f"{100 * r.error_next:.2f} | {p} | {n} |"
-                  for r, p, n in zip(landscape.itertuples(), projected_in, next_in)]
+                  for r, p, n in zip(landscape.itertuples(), inside(landscape["error_projection"]),
+                                     inside(landscape["error_next"]))]
         lines += ["", "![all levels](figures/landscape_all.png)"]
     if not instability.empty:
         plot_instability(instability, config.instability.stable_threshold, figures / "instability.png")
         grouped = instability.groupby(["rewind_step", "level"])["barrier"].agg(["mean", "std"]).fillna(0.0)
+        stable_caveat = threshold_caveat(int(instability["replicate"].nunique()),
+                                         config.instability.stable_threshold, int(instability["examples"].min()))
         lines += ["", "### Instability to SGD noise (Frankle et al. 2020)",
-                  f"Two copies per replicate from each start, differing only in data order and augmentation; "
-                  f"stable when the barrier is below {100 * config.instability.stable_threshold:g}%.", "",
+                  f"Two copies per replicate from each start on IMP's dense run, differing only in data order and "
+                  f"augmentation; stable when the barrier, mean over {instability['replicate'].nunique()} replicates, "
+                  f"is below {100 * config.instability.stable_threshold:g}%{stable_caveat}.", "",
                   "| rewind step | network | error barrier (%) | stable |", "|---|---|---|---|"]
         lines += [f"| {step} | {'dense' if level == 0 else f'level {level} mask'} | "
                   f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} | "
@@ -198,15 +221,12 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
 
 
 def load_rewind_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(paths, pairs, IMP summaries) of every run under `<runs_dir>/<name>/` holding params.yaml,
-    imp_summary.csv, lmc_paths.csv and lmc_pairs.csv (as exported by scripts/compare_rewind.sh)."""
+    """(paths, pairs, IMP summaries) of every exported run holding imp_summary.csv, lmc_paths.csv and
+    lmc_pairs.csv (as exported by scripts/compare_rewind.sh)."""
     tables = {"lmc_paths.csv": [], "lmc_pairs.csv": [], "imp_summary.csv": []}
-    for folder in sorted(p for p in Path(runs_dir).iterdir() if (p / "lmc_pairs.csv").exists()):
-        step = parse_config(yaml.safe_load((folder / "params.yaml").read_text())).pretrain.steps
+    for folder, config in exported_runs(runs_dir, tuple(tables)):
         for name, frames in tables.items():
-            frames.append(io.load_csv(folder / name).assign(run=folder.name, rewind_step=step))
-    if not tables["imp_summary.csv"]:
-        raise FileNotFoundError(f"no runs (folders with params.yaml, imp_summary.csv, lmc_*.csv) under {runs_dir}")
+            frames.append(io.load_csv(folder / name).assign(run=folder.name, rewind_step=config.pretrain.steps))
     paths, pairs, summaries = (pd.concat(frames, ignore_index=True).sort_values("rewind_step", kind="stable")
                                for frames in tables.values())
     return paths, pairs, summaries

@@ -1,0 +1,161 @@
+"""The IMP part of the report: accuracy vs weights remaining, matching, compute, metrics.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lthlib.core import io
+from lthlib.core.config import Config
+from lthlib.report.common import level_summary, matching_threshold, plt, save_figure, sparsity_axis, threshold_caveat
+
+
+def first_at_target(summary: pd.DataFrame, target: float) -> pd.Series | None:
+    """The first level whose mean fraction of weights remaining is at or below `target`."""
+    reached = summary[summary["fraction_remaining"] <= target + 1e-12]
+    return None if reached.empty else reached.iloc[0]
+
+
+def sparsest_matching(summary: pd.DataFrame) -> pd.Series | None:
+    matching = summary[summary["matching"]]
+    return None if matching.empty else matching.loc[matching["fraction_remaining"].idxmin()]
+
+
+def matching_caveat(summary: pd.DataFrame) -> str:
+    """The caveat of every matching verdict: the dense std is its margin (Definition A.2)."""
+    dense = summary.loc[summary["level"] == 0].iloc[0]
+    return threshold_caveat(int(dense["replicates"]), float(dense["test_accuracy_std"]), int(dense["test_examples"]))
+
+
+def imp_metrics(summary: pd.DataFrame, target: float) -> dict:
+    """What `dvc exp show` compares: dense accuracy, the sparsest matching level, compute to the target
+    (trainings and retrains as in Sec. 2.2; wall times are in reports/imp_timing.json)."""
+    dense, last, best = summary.iloc[0], summary.iloc[-1], sparsest_matching(summary)
+    at_target = first_at_target(summary, target)
+
+    def at(column, kind=float):
+        return None if at_target is None else kind(at_target[column])
+
+    return {
+        "dense_test_accuracy": float(dense["test_accuracy"]),
+        "dense_test_accuracy_std": float(dense["test_accuracy_std"]),
+        "replicates": int(dense["replicates"]),
+        "matching_threshold": matching_threshold(summary),
+        "sparsest_matching_fraction_remaining": None if best is None else float(best["fraction_remaining"]),
+        "sparsest_matching_level": None if best is None else int(best["level"]),
+        "last_level_fraction_remaining": float(last["fraction_remaining"]),
+        "last_level_test_accuracy": float(last["test_accuracy"]),
+        "target_fraction_remaining": target,
+        "trainings_to_target": at("trainings", int),
+        "retrains_to_target": at("retrains", int),
+        "train_steps_to_target": at("cumulative_train_steps"),
+        "test_accuracy_at_target": at("test_accuracy"),
+    }
+
+
+def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> None:
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    percent = 100 * summary["fraction_remaining"]
+    accuracy, spread = 100 * summary["test_accuracy"], 100 * summary["test_accuracy_std"]
+    axes.plot(percent, accuracy, "o-", color="tab:blue", label="IMP (mean over replicates)")
+    axes.fill_between(percent, accuracy - spread, accuracy + spread, color="tab:blue", alpha=0.25, label="± 1 std")
+    axes.axhline(100 * matching_threshold(summary), color="grey", ls="--", label="matching threshold")
+    sparsity_axis(axes)
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend()
+    save_figure(figure, path)
+
+
+def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
+                     sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
+    """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`
+    join the IMP metrics in metrics.json (what `dvc exp show` compares)."""
+    out_dir = Path(out_dir)
+    summary = level_summary(frame)
+    metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
+    io.save_csv(summary, out_dir / "imp_summary.csv")
+    io.save_json(metrics, out_dir / "metrics.json")
+    plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
+                              f"IMP, {config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}")
+    with io.atomic_path(out_dir / "report.md") as tmp:
+        tmp.write_text("\n".join((_markdown(config, summary, metrics), *sections)))
+
+
+def _remaining(row) -> str:
+    """Weights remaining (%), with its spread where replicates pruned different ratios."""
+    spread = f" ± {100 * row.fraction_remaining_std:.2f}" if row.fraction_remaining_std > 0 else ""
+    return f"{100 * row.fraction_remaining:.2f}{spread}"
+
+
+def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
+    best, caveat = sparsest_matching(summary), matching_caveat(summary)
+    verdict = ("No sparse level is matching" if best is None or best["level"] == 0 else
+               f"The sparsest matching level is level {int(best['level'])} with "
+               f"{100 * best['fraction_remaining']:.2f}% of weights remaining "
+               f"({100 * best['test_accuracy']:.2f}% ± {100 * best['test_accuracy_std']:.2f}%)") + caveat + "."
+    rows = "\n".join(
+        f"| {int(r.level)} | {_remaining(r)} | {100 * r.test_accuracy:.2f} ± "
+        f"{100 * r.test_accuracy_std:.2f} | {r.test_loss:.4f} | {r.train_loss:.4f} | "
+        f"{'yes' if r.matching else 'no'} |" for r in summary.itertuples())
+    compute_rows = "\n".join(
+        f"| {int(r.level)} | {'-' if pd.isna(r.pruning_ratio) else f'{r.pruning_ratio:.2f}'} | {int(r.trainings)} | "
+        f"{int(r.retrains)} | {r.cumulative_train_steps:.0f} |" for r in summary.itertuples())
+    adaptive = config.adaptive
+    if config.pruning.adaptive:
+        pruning = f"adaptive ratios (Section 2.2, see below), at least {100 * adaptive.floor:g}% per level"
+        averaging = ("\nReplicates choose their own ratios, so one level can mean different sparsities: levels are "
+                     "averaged by index, and weights remaining show their spread over replicates where they differ.")
+        sweep_cost = (f" Choosing each ratio costs one sweep: {1 + len(adaptive.ratios) * (adaptive.path_points - 1)}"
+                      f" networks evaluated on {adaptive.train_examples or 'all'} training examples, per replicate.")
+    else:
+        pruning, averaging, sweep_cost = f"{100 * config.pruning.ratio:g}% of the remaining weights per level", "", ""
+    train = config.train
+    return f"""# IMP with weight rewinding
+
+## What was run
+- {config.model.name} on {config.data.name} (augmentation {'on' if config.data.augment else 'off'}),
+  {config.replicates} replicates from seed {config.seed}.
+- Training: SGD, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma {train.gamma},
+  warm-up {train.warmup_steps}), momentum {train.momentum}, weight decay {train.weight_decay},
+  batch {train.batch_size}, {train.steps} iterations.
+- Rewind step t_r = {config.pretrain.steps}; each level retrains from t_r to {train.steps}.
+- Pruning: {config.pruning.levels} levels, {pruning},
+  global magnitude, ignored tensors: {config.pruning.ignore}.
+
+## Results
+Dense (level 0) test accuracy: **{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%**
+over {metrics['replicates']} replicates.
+A level is *matching* when its mean test accuracy is at least the dense mean minus the dense
+standard deviation over replicates ({100 * metrics['matching_threshold']:.2f}%; Definition A.2){caveat}.{averaging}
+
+{verdict}
+
+| level | weights remaining (%) | test accuracy (%) | test loss | train loss | matching |
+|---|---|---|---|---|---|
+{rows}
+
+![accuracy vs weights remaining](figures/imp_accuracy.png)
+
+## Compute
+Counted as in Sec. 2.2: *trainings* include the dense one, *retrains* are the trainings after it. Every
+level trains {config.train.steps - config.pretrain.steps} iterations per replicate (from t_r to the end).{sweep_cost}
+{_target_sentence(metrics)}
+Wall seconds per level are in `reports/imp_timing.json` (`dvc exp show` shows their total); they stay
+out of this report so that a re-run with other timings re-runs nothing.
+
+| level | pruning ratio | trainings | retrains | cumulative steps |
+|---|---|---|---|---|
+{compute_rows}
+"""
+
+
+def _target_sentence(metrics: dict) -> str:
+    target = 100 * metrics["target_fraction_remaining"]
+    if metrics["trainings_to_target"] is None:
+        return f"The run did not reach the target of {target:g}% weights remaining."
+    return (f"Reaching the target of {target:g}% weights remaining took {metrics['trainings_to_target']} trainings "
+            f"({metrics['retrains_to_target']} retrains) and {metrics['train_steps_to_target']:.0f} steps per "
+            f"replicate (test accuracy there: {100 * metrics['test_accuracy_at_target']:.2f}%).")

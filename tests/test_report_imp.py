@@ -1,0 +1,24 @@
+import json
+
+from conftest import imp_table
+from lthlib.core.config import parse_config
+from lthlib.report.common import level_summary
+from lthlib.report.imp import imp_metrics, write_imp_report
+
+
+def test_metrics_count_trainings_and_retrains_to_the_target():
+    summary = level_summary(imp_table([0.5, 0.5, 0.5], [0.90, 0.91, 0.90, 0.80]))
+    metrics = imp_metrics(summary, 0.3)  # 25% remaining at level 2
+    assert (metrics["trainings_to_target"], metrics["retrains_to_target"]) == (3, 2)
+    assert metrics["train_steps_to_target"] == 300 and metrics["sparsest_matching_level"] == 2
+    assert not any("seconds" in key for key in metrics)
+
+
+def test_the_report_flags_a_matching_verdict_that_rests_on_two_replicates(tmp_path):
+    config = parse_config({"replicates": 2, "pruning": {"levels": 3}})
+    write_imp_report(config, imp_table([0.5, 0.5, 0.5], [0.90, 0.91, 0.90, 0.80]), tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "The sparsest matching level is level 2 with 25.00% of weights remaining" in report
+    assert "(90.00% ± 1.41%) (caution: the threshold rests on 2 replicates)." in report
+    assert "| 2 | 0.50 | 3 | 2 | 300 |" in report  # level, ratio, trainings, retrains, cumulative steps
+    assert json.loads((tmp_path / "metrics.json").read_text())["replicates"] == 2
