@@ -61,7 +61,8 @@ def main(dataset: str = "data/dataset.pt", points: int = 64, examples: int = 100
         rates["full"].append(rate(points_per_pass, shortcut=False))
         rates["single"].append(rate(1, shortcut=False))
     shortcut, full, single = (sorted(v)[len(v) // 2] for v in rates.values())  # medians
-    print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)), median of {repeats}:")
+    print(f"lenet_300_100, {points} points x {examples} examples on {device} ({threads} thread(s)), "
+          f"median of {repeats}:")
     print(f"  batched, input-layer shortcut:   {shortcut:8.1f} points/s")
     print(f"  batched ({points_per_pass:3d} points per pass): {full:8.1f} points/s")
     print(f"  one by one:                      {single:8.1f} points/s")

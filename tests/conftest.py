@@ -96,7 +96,8 @@ def imp_table(ratios, accuracies, test_examples=10000):
         if level:
             remaining *= 1 - ratios[level - 1]
         rows += [{"replicate": r, "level": level, "fraction_remaining": remaining,
-                  "pruning_ratio": ratios[level - 1] if level else None, "test_accuracy": accuracy + (0.01 if r else -0.01),
+                  "pruning_ratio": ratios[level - 1] if level else None,
+                  "test_accuracy": accuracy + (0.01 if r else -0.01),
                   "test_loss": 0.3, "train_loss": 0.1, "train_steps": 100, "test_examples": test_examples}
                  for r in range(2)]
     return pd.DataFrame(rows)

@@ -132,7 +132,8 @@ def test_deleting_imp_and_rerunning_it_leaves_every_later_stage_up_to_date(repo)
     assert "Running stage 'imp'" in output and "level 0: reusing" not in output  # really retrained
     assert output.count("Running stage") == 1  # lmc, landscape, instability and report stay up to date
     timing = json.loads((repo / "reports/imp_timing.json").read_text())
-    assert sorted(timing["levels"]) == ["0", "1", "2"] and all(v["train_seconds"] > 0 for v in timing["levels"].values())
+    assert sorted(timing["levels"]) == ["0", "1", "2"]
+    assert all(seconds["train_seconds"] > 0 for seconds in timing["levels"].values())
 
 
 def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):

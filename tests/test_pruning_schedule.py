@@ -4,18 +4,22 @@ import pytest
 import torch
 
 from conftest import random_states, tiny_dataset
-from lthlib.core.pruning_schedule import AdaptiveRatio, largest_inside_ratio
+from lthlib.core import imp, io, pruning_schedule
+from lthlib.core.pruning_schedule import AdaptiveRatio, largest_inside_ratio, path_losses
 from lthlib.core.config import AdaptiveConfig, TrainConfig, parse_config
 from lthlib.core.imp import pretrain, run_imp
+from lthlib.core.models import prunable_names
 from lthlib.core.pruning import dense_mask
 from lthlib.core.train import Replicas, ReplicateSeeds, train
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
-def test_the_sweep_stops_at_the_first_ratio_that_leaves_the_set():
-    maxima = torch.tensor([0.10, 0.11, 0.12, 0.30, 0.12])
-    assert largest_inside_ratio((0.1, 0.2, 0.3, 0.4, 0.5), maxima, threshold=0.2) == 0.3
+def test_the_sweep_takes_the_largest_ratio_inside_the_set_even_past_one_that_left_it():
+    """Section 2.2 step 2 asks for the maximum ratio whose path stays in the set, not the last before a failure."""
+    maxima = torch.tensor([0.10, 0.11, 0.12, 0.30, 0.12, 0.25])
+    assert largest_inside_ratio((0.1, 0.2, 0.3, 0.4, 0.5, 0.6), maxima, threshold=0.2) == 0.5
+    assert largest_inside_ratio((0.1, 0.2), torch.tensor([0.25, 0.5]), threshold=0.25) == 0.1  # at the threshold: in
     assert largest_inside_ratio((0.1, 0.2), torch.tensor([0.5, 0.6]), threshold=0.2) == 0.0
 
 
@@ -72,7 +76,34 @@ def test_adaptive_levels_compound_to_the_exact_sparsity(tmp_path, dataset):
                 assert row.pruning_ratio == chosen >= 0.2
                 remaining -= math.ceil(chosen * remaining)
             assert row.fraction_remaining == pytest.approx((remaining + ignored) / (hidden + ignored))
-    assert (table[table.level < 3].sweep_seconds > 0).all() and (table[table.level == 3].sweep_seconds == 0).all()
+
+
+def test_epsilon_and_the_threshold_come_from_the_dense_level_and_hold_at_every_level(tmp_path, dataset, monkeypatch):
+    """Step 1: epsilon = std of the dense level's batch losses over its last epoch; threshold = the dense
+    training loss (the sweep's path start at level 0) + epsilon, used unchanged at every later level."""
+    config = parse_config({
+        "replicates": 2, "model": {"name": "lenet_300_100"},
+        "train": {"steps": 18, "batch_size": 16, "lr": 0.05, "milestones": [12], "eval_batch_size": 64},
+        "pretrain": {"steps": 3}, "pruning": {"levels": 2, "adaptive": True},
+        "adaptive": {"floor": 0.2, "train_examples": 50}, "el2n": {"steps": 4}, "instability": {"rewind_steps": [0]},
+        "compute": {"device": "cpu"}})
+    rules = []
+    monkeypatch.setattr(imp, "ratio_rule", lambda *a: rules.append(pruning_schedule.ratio_rule(*a)) or rules[-1])
+    pretrain(config, dataset, tmp_path / "pretrain", "cpu")
+    table, sweep = run_imp(config, dataset, tmp_path / "pretrain", tmp_path / "imp", "cpu")
+    (rule,) = rules
+    assert isinstance(rule, AdaptiveRatio)
+    epoch = len(dataset.train_y) // 16  # 6 batches per epoch
+    for r in range(2):
+        losses = io.load_tensors(io.level_dir(tmp_path / "imp", r, 0) / "train_losses.pt")
+        epsilon = float(losses[-epoch:].std())
+        assert table[(table.replicate == r) & (table.level == 0)].last_epoch_loss_std.item() == pytest.approx(epsilon)
+        solution = io.load_tensors(io.level_dir(tmp_path / "imp", r, 0) / "final.pt")
+        dense_loss = path_losses(rule.model, solution, dense_mask({n: solution[n] for n in prunable_names(rule.model)}),
+                                 RATIOS[:1], rule.ignored, rule.subsample, rule.evaluation)[0, 0]
+        assert rule.thresholds[r] == pytest.approx(float(dense_loss) + epsilon)
+        assert (sweep[sweep.replicate == r].threshold == rule.thresholds[r]).all()
+    assert sorted(set(sweep.level)) == [0, 1]
 
 
 def test_fixed_ratio_imp_has_no_sweep(tmp_path, dataset):
@@ -82,5 +113,5 @@ def test_fixed_ratio_imp_has_no_sweep(tmp_path, dataset):
         "instability": {"rewind_steps": [0]}, "landscape": {"replicate": 0}, "compute": {"device": "cpu"}})
     pretrain(config, dataset, tmp_path / "pretrain", "cpu")
     table, sweep = run_imp(config, dataset, tmp_path / "pretrain", tmp_path / "imp", "cpu")
-    assert sweep.empty and (table.sweep_seconds == 0).all()
+    assert sweep.empty
     assert table.pruning_ratio.tolist()[1:] == [0.4, 0.4]
