@@ -228,8 +228,9 @@ def _evaluate_through_input_layer(model, layer, states, coefficients, hull, prun
     """Loss and accuracy [P] of the combinations of `states`, with the input layer computed once per network.
 
     The input layer is linear in its weights: (sum_k c_k W_k) x + sum_k h_k b_k = sum_k c_k (W_k x) + sum_k h_k b_k.
-    So each batch passes the K networks' input layers once, and every point only combines K outputs: for
-    LeNet-300-100 the input layer holds 88% of the multiply-adds, and evaluation runs ~8x faster.
+    So each batch passes the K networks' input layers once, and every point only combines K outputs. For
+    LeNet-300-100 the input layer holds 88% of the multiply-adds; what remains per point is bound by memory
+    traffic, and evaluation runs 2.3-2.7x faster on a 2-core CPU (bench/bench_landscape.py).
     """
     weight, bias = f"{layer}.weight", f"{layer}.bias"
     weights = torch.stack([state[weight] for state in states])  # [K, out, in]

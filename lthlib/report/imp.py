@@ -113,6 +113,7 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
     else:
         pruning, averaging, sweep_cost = f"{100 * config.pruning.ratio:g}% of the remaining weights per level", "", ""
     train = config.train
+    dense = f"{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%"
     return f"""# IMP with weight rewinding
 
 ## What was run
@@ -126,8 +127,7 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
   global magnitude, ignored tensors: {config.pruning.ignore}.
 
 ## Results
-Dense (level 0) test accuracy: **{100 * metrics['dense_test_accuracy']:.2f}% ±
-{100 * metrics['dense_test_accuracy_std']:.2f}%** over {metrics['replicates']} replicates.
+Dense (level 0) test accuracy: **{dense}** over {metrics['replicates']} replicates.
 A level is *matching* when its mean test accuracy is at least the dense mean minus the dense
 standard deviation over replicates ({100 * metrics['matching_threshold']:.2f}%; Definition A.2){caveat}.{averaging}
 
