@@ -55,13 +55,18 @@ def test_the_sweep_picks_the_known_ratio_and_the_floor_applies(floor, expected):
     assert (sweep.chosen_ratio == expected).all()
 
 
-def test_adaptive_levels_compound_to_the_exact_sparsity(tmp_path, dataset):
-    config = parse_config({
+def adaptive_imp(steps: int, levels: int):
+    """Two replicates of adaptive IMP on the tiny dataset: `steps` per run (milestone at 2/3), `levels` levels."""
+    return parse_config({
         "replicates": 2, "model": {"name": "lenet_300_100"},
-        "train": {"steps": 12, "batch_size": 16, "lr": 0.05, "milestones": [8], "eval_batch_size": 64},
-        "pretrain": {"steps": 3}, "pruning": {"levels": 3, "adaptive": True},
+        "train": {"steps": steps, "batch_size": 16, "lr": 0.05, "milestones": [2 * steps // 3], "eval_batch_size": 64},
+        "pretrain": {"steps": 3}, "pruning": {"levels": levels, "adaptive": True},
         "adaptive": {"floor": 0.2, "train_examples": 50}, "el2n": {"steps": 4}, "instability": {"rewind_steps": [0]},
         "compute": {"device": "cpu"}})
+
+
+def test_adaptive_levels_compound_to_the_exact_sparsity(tmp_path, dataset):
+    config = adaptive_imp(steps=12, levels=3)
     pretrain(config, dataset, tmp_path / "pretrain", "cpu")
     table, sweep = run_imp(config, dataset, tmp_path / "pretrain", tmp_path / "imp", "cpu")
     assert len(sweep) == 2 * 3 * len(RATIOS)  # replicates x pruned levels x ratios
@@ -81,12 +86,7 @@ def test_adaptive_levels_compound_to_the_exact_sparsity(tmp_path, dataset):
 def test_epsilon_and_the_threshold_come_from_the_dense_level_and_hold_at_every_level(tmp_path, dataset, monkeypatch):
     """Step 1: epsilon = std of the dense level's batch losses over its last epoch; threshold = the dense
     training loss (the sweep's path start at level 0) + epsilon, used unchanged at every later level."""
-    config = parse_config({
-        "replicates": 2, "model": {"name": "lenet_300_100"},
-        "train": {"steps": 18, "batch_size": 16, "lr": 0.05, "milestones": [12], "eval_batch_size": 64},
-        "pretrain": {"steps": 3}, "pruning": {"levels": 2, "adaptive": True},
-        "adaptive": {"floor": 0.2, "train_examples": 50}, "el2n": {"steps": 4}, "instability": {"rewind_steps": [0]},
-        "compute": {"device": "cpu"}})
+    config = adaptive_imp(steps=18, levels=2)
     rules = []
     monkeypatch.setattr(imp, "ratio_rule", lambda *a: rules.append(pruning_schedule.ratio_rule(*a)) or rules[-1])
     pretrain(config, dataset, tmp_path / "pretrain", "cpu")
