@@ -3,6 +3,8 @@ from pathlib import Path
 import pytest
 
 from lthlib.core.config import ConfigError, load_config, parse_config, to_dict
+from lthlib.core.data import DATASETS
+from lthlib.core.models import MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,3 +48,26 @@ def test_missing_params_file_is_a_clear_error(tmp_path):
 def test_lists_become_tuples_and_ints_become_floats():
     config = parse_config({"train": {"steps": 1000, "milestones": [10, 20], "lr": 1}})
     assert config.train.milestones == (10, 20) and isinstance(config.train.lr, float)
+
+
+def test_pretraining_uses_its_own_learning_rate_only_when_given():
+    train = {"steps": 1000, "lr": 0.1, "milestones": [500]}
+    config = parse_config({"train": train, "pretrain": {"steps": 10}})
+    assert config.pretraining_schedule() == config.train
+    diet = parse_config({"train": train, "pretrain": {"steps": 10, "lr": 0.4}})
+    schedule = diet.pretraining_schedule()
+    assert schedule.lr == 0.4 and diet.train.lr == 0.1
+    assert schedule.milestones == (500,) and schedule.steps == 1000  # everything else is train.*
+
+
+def test_names_are_checked_against_the_one_registry_of_each_family():
+    for name in DATASETS:
+        assert parse_config({"data": {"name": name}}).data.name == name
+    for name in MODELS:
+        assert parse_config({"model": {"name": name}}).model.name == name
+    with pytest.raises(ConfigError) as error:
+        parse_config({"data": {"name": "svhn"}})
+    assert str(error.value) == f"data.name must be one of {', '.join(DATASETS)}, got 'svhn'"
+    with pytest.raises(ConfigError) as error:
+        parse_config({"model": {"name": "vgg16"}})
+    assert str(error.value) == f"model.name must be one of {', '.join(MODELS)}, got 'vgg16'"

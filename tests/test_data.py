@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 import torchvision
-
 from conftest import write_cifar, write_idx_mnist
+
 from lthlib.core import io
 from lthlib.core.data import BatchOrder, augment, load_dataset, read_raw
 

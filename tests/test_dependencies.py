@@ -1,6 +1,7 @@
 """dvc.yaml's library deps are exactly what each stage imports; IMP's fingerprint reads the same list."""
 
 import ast
+
 import pytest
 import yaml
 

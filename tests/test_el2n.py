@@ -3,9 +3,17 @@ import math
 import pytest
 import torch
 
+from lthlib.analyses.el2n import (
+    compute_el2n,
+    el2n_scores,
+    error_norms,
+    network_seeds,
+    score_examples,
+    scores_needed,
+    scores_table,
+)
 from lthlib.core.config import TrainConfig
 from lthlib.core.data import Dataset
-from lthlib.analyses.el2n import compute_el2n, el2n_scores, error_norms, network_seeds, score_examples, scores_table
 from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, initial_states, train
 
@@ -33,7 +41,22 @@ def test_el2n_of_a_hand_made_example_equals_the_formula():
     score, spread = el2n_scores(norms)
     torch.testing.assert_close(score, torch.tensor([0.375 * r2, 0.625 * r2]))
     torch.testing.assert_close(spread, torch.tensor([0.25 * r2, 0.25 * r2]) / math.sqrt(2))  # sample std of 2
-    assert scores_table(norms, labels)["score_std"].tolist() == pytest.approx(spread.tolist())
+    table = scores_table(norms, labels)
+    assert list(table.columns) == ["index", "label", "score", "score_std", "network_0", "network_1"]
+    assert table["score"].tolist() == pytest.approx([0.375 * r2, 0.625 * r2])
+    assert table["score_std"].tolist() == pytest.approx([0.25, 0.25])
+    assert table["network_1"].tolist() == pytest.approx([0.5 * r2, 0.5 * r2])
+
+
+def test_only_the_kinds_that_rank_by_el2n_need_scores():
+    assert [kind for kind in ("all", "random", "easy", "hard") if scores_needed(kind)] == ["easy", "hard"]
+
+
+def test_without_norms_the_table_has_every_example_and_no_score():
+    table = scores_table(None, torch.tensor([2, 0, 1]))
+    assert list(table.columns) == ["index", "label", "score", "score_std"]
+    assert table["index"].tolist() == [0, 1, 2] and table["label"].tolist() == [2, 0, 1]
+    assert table["score"].isna().all() and table["score_std"].isna().all()
 
 
 def test_scoring_all_networks_in_chunks_equals_each_network_example_by_example():

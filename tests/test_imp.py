@@ -9,10 +9,16 @@ import lthlib.core.imp
 import lthlib.core.train
 from lthlib.core import io
 from lthlib.core.config import parse_config
-from lthlib.core.imp import pretrain, run_imp
+from lthlib.core.imp import COLUMNS, pretrain, run_imp
 from lthlib.core.models import build_model, ignored_names
-from lthlib.core.pruning import dense_mask, fraction_remaining, magnitude_prune
-from lthlib.core.train import Replicas, replicate_seeds, train_replicates
+from lthlib.core.pruning import fraction_remaining, magnitude_prune
+from lthlib.core.train import (
+    Replicas,
+    evaluate,
+    initial_states,
+    replicate_seeds,
+    train_replicates,
+)
 
 PARAMS = {
     "replicates": 2,
@@ -38,20 +44,42 @@ def pipeline(tmp_path, dataset):
 
 
 def count_training_runs(monkeypatch):
+    """The start step of every level `run_imp` trains (train_replicates' 6th positional argument)."""
     calls = []
     original = lthlib.core.imp.train_replicates
     monkeypatch.setattr(lthlib.core.imp, "train_replicates", lambda *a, **k: calls.append(a[5]) or original(*a, **k))
     return calls
 
 
+def same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+
+
+def load(root, name: str, level: int, replicates: int = 2) -> list[dict]:
+    return [io.load_tensors(io.level_dir(root / "imp", r, level) / name) for r in range(replicates)]
+
+
+def test_pretraining_saves_each_replicates_init_and_its_state_after_t_r_steps(pipeline, dataset):
+    """Phase 1, recomputed independently: init from the replicate's init seed, rewind point = t_r = 3 steps of run 0."""
+    config, root = pipeline
+    seeds = replicate_seeds(config.seed, 2)
+    inits = initial_states("lenet_300_100", dataset.input_shape, 4, [s.init for s in seeds])
+    replicas, _ = train_replicates("lenet_300_100", dataset, config.train, inits, [s.for_run(0) for s in seeds], 0, 3)
+    for r in range(2):
+        folder = io.replicate_dir(root / "pretrain", r)
+        init, rewind = io.load_tensors(folder / "init.pt"), io.load_tensors(folder / "rewind.pt")
+        assert same(init, inits[r]) and same(rewind, replicas.state_dict(r))
+        assert not torch.equal(init["fc1.weight"], rewind["fc1.weight"])  # the same replicate, 3 steps apart
+        assert io.load_json(folder / "run.json")["rewind_step"] == 3
+    assert not torch.equal(inits[0]["fc1.weight"], inits[1]["fc1.weight"])  # independent initialisations
+
+
 def test_imp_writes_nested_masks_rewound_solutions_and_a_consistent_table(pipeline, dataset):
     config, root = pipeline
     table = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
-    assert len(table) == 2 * 4 and set(table["level"]) == {0, 1, 2, 3}
+    assert list(table.columns) == COLUMNS and len(table) == 2 * 4 and set(table["level"]) == {0, 1, 2, 3}
+    model = build_model("lenet_300_100", dataset.input_shape, 4)
     for r in range(2):
-        init = io.load_tensors(io.replicate_dir(root / "pretrain", r) / "init.pt")
-        rewind = io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt")
-        assert not torch.equal(init["fc1.weight"], rewind["fc1.weight"])  # t_r = 3 steps of this replicate
         previous = None
         for level in range(4):
             folder = io.level_dir(root / "imp", r, level)
@@ -62,6 +90,10 @@ def test_imp_writes_nested_masks_rewound_solutions_and_a_consistent_table(pipeli
                 assert previous is None or not (m & ~previous[name]).any()
             row = table[(table.replicate == r) & (table.level == level)].iloc[0]
             assert row.fraction_remaining == pytest.approx(fraction_remaining(mask))
+            # the table's accuracies are those of the saved solution, evaluated here independently
+            test_loss, test_accuracy = evaluate(Replicas.from_state_dicts(model, [final], "cpu"), dataset, "test", 7)
+            assert row.test_accuracy == pytest.approx(float(test_accuracy[0]))
+            assert row.test_loss == pytest.approx(float(test_loss[0]), rel=1e-5)
             previous = mask
     dense = io.load_tensors(io.level_dir(root / "imp", 0, 0) / "mask.pt")
     prunable = dense["fc1.weight"].numel() + dense["fc2.weight"].numel()
@@ -70,7 +102,8 @@ def test_imp_writes_nested_masks_rewound_solutions_and_a_consistent_table(pipeli
         remaining -= math.ceil(0.3 * remaining)
         expected = (remaining + ignored) / (prunable + ignored)
         assert table[table.level == level].fraction_remaining.tolist() == pytest.approx([expected] * 2)
-    assert (table.train_steps == 9).all() and table.test_accuracy.between(0, 1).all()
+    assert (table.train_steps == 9).all() and (table.test_examples == 40).all()
+    assert table[table.level == 0].pruning_ratio.isna().all() and (table[table.level > 0].pruning_ratio == 0.3).all()
 
 
 def test_raising_the_level_count_reuses_finished_levels(pipeline, dataset, monkeypatch):
@@ -78,7 +111,7 @@ def test_raising_the_level_count_reuses_finished_levels(pipeline, dataset, monke
     first = run_imp(config_with(pruning={"levels": 1}), dataset, root / "pretrain", root / "imp", "cpu")[0]
     calls = count_training_runs(monkeypatch)
     second = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
-    assert len(calls) == 2  # only levels 2 and 3 trained
+    assert calls == [3, 3]  # only levels 2 and 3 trained, each from the rewind step t_r = 3
     pd.testing.assert_frame_equal(second[second.level <= 1].reset_index(drop=True), first)
 
 
@@ -88,7 +121,7 @@ def test_a_killed_run_resumes_at_its_first_unfinished_level(pipeline, dataset, m
     shutil.rmtree(io.level_dir(root / "imp", 1, 2))  # as if killed while writing level 2
     calls = count_training_runs(monkeypatch)
     resumed = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")[0]
-    assert len(calls) == 2  # levels 2 and 3
+    assert calls == [3, 3]  # levels 2 and 3
     pd.testing.assert_frame_equal(resumed, full)
 
 
@@ -97,12 +130,8 @@ def test_changed_settings_retrain_every_level_and_leave_no_stale_level(pipeline,
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
     calls = count_training_runs(monkeypatch)
     run_imp(config_with(train={"lr": 0.02}, pruning={"levels": 1}), dataset, root / "pretrain", root / "imp", "cpu")
-    assert len(calls) == 2
+    assert calls == [3, 3]  # levels 0 and 1 again
     assert sorted(p.name for p in (root / "imp" / "rep_0").iterdir()) == ["level_00", "level_01"]
-
-
-def same(a: dict, b: dict) -> bool:
-    return a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
 
 
 def retrain(config, dataset, start: list[dict], masks: list[dict], run: int) -> list[dict]:
@@ -113,38 +142,58 @@ def retrain(config, dataset, start: list[dict], masks: list[dict], run: int) -> 
     return [replicas.state_dict(r) for r in range(config.replicates)]
 
 
-def test_each_level_rewinds_to_the_rewind_point_with_a_fresh_optimizer_and_prunes_its_own_solution(pipeline,
-                                                                                                 dataset):
-    """Algorithm 1: level L trains m(L) * w_{t_r} from t_r (not the previous level's weights, no momentum carried
-    over); m(L+1) prunes w(L)'s final magnitudes."""
+def test_each_level_trains_its_mask_on_the_rewind_point_and_prunes_its_own_solution(pipeline, dataset):
+    """Algorithm 1: level L trains m(L) * w_{t_r} from step t_r to the end (not the previous level's weights);
+    m(L + 1) prunes the magnitudes of w(L), the level's final weights, not those of the rewind point."""
     config, root = pipeline
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
     rewind = [io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt") for r in range(2)]
     ignored = ignored_names("lenet_300_100", build_model("lenet_300_100", dataset.input_shape, 4), "default")
-    for level in (1, 2):
-        load = lambda name, lv=level: [io.load_tensors(io.level_dir(root / "imp", r, lv) / name) for r in range(2)]
-        masks, finals, previous = load("mask.pt"), load("final.pt"), load("final.pt", level - 1)
+    for level in (1, 2, 3):
+        masks, finals, previous = load(root, "mask.pt", level), load(root, "final.pt", level), \
+            load(root, "final.pt", level - 1)
         assert all(same(a, b) for a, b in zip(retrain(config, dataset, rewind, masks, level + 1), finals))
-        # the alternatives give other weights, so the equality above could fail
+        # the alternative (continuing from the previous level's weights) ends elsewhere: the equality could fail
         assert not same(retrain(config, dataset, previous, masks, level + 1)[0], finals[0])
-        previous_masks = load("mask.pt", level - 1)
+        previous_masks = load(root, "mask.pt", level - 1)
         for r in range(2):
             assert same(masks[r], magnitude_prune(previous[r], previous_masks[r], 0.3, ignored))
             assert not same(masks[r], magnitude_prune(rewind[r], previous_masks[r], 0.3, ignored))
 
 
-def test_a_carried_optimizer_would_change_the_level(pipeline, dataset):
-    """The fresh optimizer of each level is observable: SGD that keeps the momentum of a previous run ends elsewhere."""
+def test_no_momentum_is_carried_from_one_level_to_the_next(pipeline, dataset, monkeypatch):
+    """Each level's SGD starts with empty momentum: a level retrained with the momentum buffers the previous
+    level's optimizer ended with gives other weights, while a fresh optimizer reproduces the level exactly."""
     config, root = pipeline
+    optimizers = []
+
+    class RecordedSGD(torch.optim.SGD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            optimizers.append(self)
+
+    monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", RecordedSGD)
+    run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    assert len(optimizers) == 4  # one per level
     rewind = [io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt") for r in range(2)]
-    masks = [dense_mask({n: w for n, w in state.items() if n.endswith("weight")}) for state in rewind]
-    fresh = retrain(config, dataset, rewind, masks, 1)
-    replicas = Replicas.from_state_dicts(build_model("lenet_300_100", dataset.input_shape, 4), rewind, "cpu")
-    optimizer = torch.optim.SGD(list(replicas.params.values()), lr=0.05, momentum=0.9)
-    for param in replicas.params.values():  # momentum left over from an earlier run
-        param.grad = torch.ones_like(param)
-    optimizer.step()
-    assert not same(fresh[0], replicas.state_dict(0))
+    for level in (1, 2):
+        leftover = [optimizers[level - 1].state[p]["momentum_buffer"] for p in optimizers[level - 1].param_groups[0]
+                    ["params"]]
+        assert all(buffer.abs().sum() > 0 for buffer in leftover)
+
+        class CarriedSGD(RecordedSGD):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                for param, buffer in zip(self.param_groups[0]["params"], leftover, strict=True):
+                    self.state[param]["momentum_buffer"] = buffer.clone()
+
+        masks, finals = load(root, "mask.pt", level), load(root, "final.pt", level)
+        monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", CarriedSGD)
+        carried = retrain(config, dataset, rewind, masks, level + 1)
+        monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", RecordedSGD)
+        fresh = retrain(config, dataset, rewind, masks, level + 1)
+        assert all(same(a, b) for a, b in zip(fresh, finals))
+        assert not any(same(a, b) for a, b in zip(carried, finals))
 
 
 def test_pruned_weights_are_zero_after_every_optimizer_step(pipeline, dataset, monkeypatch):
@@ -160,16 +209,19 @@ def test_pruned_weights_are_zero_after_every_optimizer_step(pipeline, dataset, m
         return loss
 
     monkeypatch.setattr(lthlib.core.train, "_sgd_step", step_then_check)
+    # weight decay and momentum both act on every weight: either could revive a pruned one
     run_imp(config_with(train={"weight_decay": 0.01, "momentum": 0.9}), dataset, root / "pretrain", root / "imp", "cpu")
-    assert sum(checked) == 3 * 9  # levels 1-3 prune something: every one of their 9 steps was checked
+    assert checked == [False] * 9 + [True] * 3 * 9  # level 0 is dense; every step of levels 1-3 was checked
 
 
 def test_lowering_replicates_removes_the_folders_of_the_replicates_gone(pipeline, dataset):
     config, root = pipeline
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    assert sorted(p.name for p in (root / "imp").iterdir()) == ["rep_0", "rep_1"]
     fewer = parse_config({**PARAMS, "replicates": 1, "pruning": {**PARAMS["pruning"], "levels": 1}})
-    run_imp(fewer, dataset, root / "pretrain", root / "imp", "cpu")
+    table = run_imp(fewer, dataset, root / "pretrain", root / "imp", "cpu")[0]
     assert sorted(p.name for p in (root / "imp").iterdir()) == ["rep_0"]
+    assert table.replicate.tolist() == [0, 0]
 
 
 def test_wall_times_stay_out_of_the_levels_and_survive_a_resumed_run(pipeline, dataset):
@@ -186,5 +238,19 @@ def test_wall_times_stay_out_of_the_levels_and_survive_a_resumed_run(pipeline, d
     second = io.load_json(timing)
     for level in range(3):  # reused: their training seconds are the first run's
         assert second["levels"][str(level)]["train_seconds"] == first["levels"][str(level)]["train_seconds"]
-    record = io.load_json(io.level_dir(root / "imp", 0, 1) / "level.json")
-    assert not any("seconds" in key for key in record)
+    assert second["levels"]["3"]["train_seconds"] > 0  # retrained: measured again
+    for r in range(2):
+        for level in range(4):
+            record = io.load_json(io.level_dir(root / "imp", r, level) / "level.json")
+            assert sorted(record) == sorted([*COLUMNS, "fingerprint"])  # no seconds among them
+
+
+def test_equal_results_are_equal_bytes(pipeline, dataset):
+    """DVC hashes the level folders: two runs of the same settings, timed or not, write identical files."""
+    config, root = pipeline
+    run_imp(config, dataset, root / "pretrain", root / "a", "cpu", root / "timing_a.json")
+    run_imp(config, dataset, root / "pretrain", root / "b", "cpu")
+    files = sorted(p.relative_to(root / "a") for p in (root / "a").rglob("*") if p.is_file())
+    assert len(files) == 2 * 4 * 4  # replicates x levels x (mask, final, train_losses, level.json)
+    assert sorted(p.relative_to(root / "b") for p in (root / "b").rglob("*") if p.is_file()) == files
+    assert all((root / "a" / f).read_bytes() == (root / "b" / f).read_bytes() for f in files)

@@ -1,12 +1,22 @@
 import pytest
 import torch
-
 from conftest import random_states, tiny_dataset
-from lthlib.analyses.instability import DenseRun, copy_barrier, measure_instability, noise_seeds
+
+from lthlib.analyses.instability import (
+    DenseRun,
+    copy_barrier,
+    measure_instability,
+    noise_seeds,
+)
 from lthlib.core import io
 from lthlib.core.config import InterpolationConfig, parse_config
 from lthlib.core.imp import pretrain, run_imp
-from lthlib.core.interpolate import error_barrier, evaluate_combinations, path_betas, path_coefficients
+from lthlib.core.interpolate import (
+    error_barrier,
+    evaluate_combinations,
+    path_betas,
+    path_coefficients,
+)
 from lthlib.core.models import prunable_names
 from lthlib.core.train import ReplicateSeeds, replicate_seeds
 

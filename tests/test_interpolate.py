@@ -1,13 +1,23 @@
 import pytest
 import torch
+from conftest import random_states, tiny_dataset
 from torch import nn
 
-from conftest import random_states, tiny_dataset
-from lthlib.core.config import InterpolationConfig
 from lthlib.core import interpolate
-from lthlib.core.interpolate import (barycentric, closest_in_triangle, combine, error_barrier, evaluate_combinations,
-                                     flat_input_layer, path_betas, path_coefficients, plane_coordinates, plane_grid,
-                                     reestimate_batchnorm)
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.interpolate import (
+    barycentric,
+    closest_in_triangle,
+    combine,
+    error_barrier,
+    evaluate_combinations,
+    flat_input_layer,
+    path_betas,
+    path_coefficients,
+    plane_coordinates,
+    plane_grid,
+    reestimate_batchnorm,
+)
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.train import Replicas, evaluate
 

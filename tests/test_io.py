@@ -16,9 +16,8 @@ def test_equal_tensors_saved_to_different_paths_are_byte_identical(tmp_path):
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     io.save_json({"finished": 1}, tmp_path / "run.json")
-    with pytest.raises(RuntimeError):
-        with io.atomic_path(tmp_path / "run.json") as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), io.atomic_path(tmp_path / "run.json") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert io.load_json(tmp_path / "run.json") == {"finished": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]

@@ -1,10 +1,10 @@
+import pytest
 import torch
-
 from conftest import random_states, tiny_dataset
-from lthlib.core.config import InterpolationConfig, LandscapeConfig
+
 from lthlib.analyses.landscape import level_slice, slice_summary
-from lthlib.core.pruning import projection
-from lthlib.core.pruning import dense_mask, magnitude_prune
+from lthlib.core.config import InterpolationConfig, LandscapeConfig
+from lthlib.core.pruning import dense_mask, magnitude_prune, projection
 from lthlib.core.train import Replicas, evaluate
 
 torch.set_num_threads(1)
@@ -21,11 +21,17 @@ def test_level_slice_places_the_three_networks_and_evaluates_them():
     assert grid["error"].shape == (4, 4) and grid["inside"].shape == (4, 4)
     # w(L+1) has zeros where the projection does, so it lies straight above the projection
     assert torch.allclose(grid["points"], torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64))
+    errors = []
     for index, network in enumerate((solution, projection(solution, mask), next_solution)):
         _, accuracy = evaluate(Replicas.from_state_dicts(model, [network], "cpu"), dataset, "test", 40)
+        errors.append(float(1 - accuracy[0]))
         assert grid["point_error"][index] == 1 - accuracy[0]
     row = slice_summary(3, grid)
-    assert row["level"] == 3 and row["next_x"] == float(grid["points"][2, 0])
+    assert row["level"] == 3 and row["next_x"] == pytest.approx(1.0)
+    assert [row["error_solution"], row["error_projection"], row["error_next"]] == pytest.approx(errors, abs=1e-7)
+    # scaled units: the projection is ||w - m * w|| away from the solution
+    pruned = torch.cat([solution[n][~mask[n]] for n in prunable])
+    assert row["projection_distance"] == pytest.approx(float(pruned.norm()), rel=1e-5)
 
 
 def test_projection_zeroes_exactly_the_pruned_weights():

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import write_idx_mnist
+
 from lthlib.core.pruning import fraction_remaining
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from lthlib.core.pruning import apply_mask, dense_mask, fraction_remaining, magnitude_prune
+from lthlib.core.pruning import (
+    apply_mask,
+    dense_mask,
+    fraction_remaining,
+    magnitude_prune,
+)
 
 
 def random_weights(seed=0):

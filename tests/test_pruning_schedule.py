@@ -2,15 +2,19 @@ import math
 
 import pytest
 import torch
-
 from conftest import random_states, tiny_dataset
+
 from lthlib.core import imp, io, pruning_schedule
-from lthlib.core.pruning_schedule import AdaptiveRatio, largest_inside_ratio, path_losses
-from lthlib.core.config import AdaptiveConfig, TrainConfig, parse_config
+from lthlib.core.config import AdaptiveConfig, PruningConfig, TrainConfig, parse_config
 from lthlib.core.imp import pretrain, run_imp
-from lthlib.core.models import prunable_names
 from lthlib.core.pruning import dense_mask
-from lthlib.core.train import Replicas, ReplicateSeeds, train
+from lthlib.core.pruning_schedule import (
+    AdaptiveRatio,
+    FixedRatio,
+    largest_inside_ratio,
+    ratio_rule,
+)
+from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, train
 
 RATIOS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -98,12 +102,48 @@ def test_epsilon_and_the_threshold_come_from_the_dense_level_and_hold_at_every_l
         losses = io.load_tensors(io.level_dir(tmp_path / "imp", r, 0) / "train_losses.pt")
         epsilon = float(losses[-epoch:].std())
         assert table[(table.replicate == r) & (table.level == 0)].last_epoch_loss_std.item() == pytest.approx(epsilon)
+        # the dense training loss, evaluated here directly (eval mode) on the sweep's training subsample
         solution = io.load_tensors(io.level_dir(tmp_path / "imp", r, 0) / "final.pt")
-        dense_loss = path_losses(rule.model, solution, dense_mask({n: solution[n] for n in prunable_names(rule.model)}),
-                                 RATIOS[:1], rule.ignored, rule.subsample, rule.evaluation)[0, 0]
-        assert rule.thresholds[r] == pytest.approx(float(dense_loss) + epsilon)
-        assert (sweep[sweep.replicate == r].threshold == rule.thresholds[r]).all()
-    assert sorted(set(sweep.level)) == [0, 1]
+        dense_loss, _ = evaluate(Replicas.from_state_dicts(rule.model, [solution], "cpu"), rule.subsample, "train", 64)
+        assert len(rule.subsample.train_y) == 50
+        assert rule.thresholds[r] == pytest.approx(float(dense_loss[0]) + epsilon, rel=1e-5)
+        rows = sweep[sweep.replicate == r]
+        assert sorted(set(rows.level)) == [0, 1] and (rows.threshold == rule.thresholds[r]).all()
+        assert (rows.inside == (rows.max_path_loss <= rule.thresholds[r])).all()
+        # level 1's own last-epoch spread differs: the threshold is not re-estimated there
+        level_1 = table[(table.replicate == r) & (table.level == 1)].last_epoch_loss_std.item()
+        assert level_1 != pytest.approx(epsilon)
+
+
+class PlantedSweep:
+    """Stands in for `path_losses`: the losses [ratios, path points] of each level's paths, for replicate 0."""
+
+    def __init__(self, losses: dict):
+        self.losses, self.levels = losses, iter(sorted(losses))
+
+    def __call__(self, *args):
+        return self.losses[next(self.levels)]
+
+
+def test_the_rule_takes_the_largest_inside_ratio_against_the_dense_threshold_at_every_level(monkeypatch, dataset):
+    """Known answers on planted path losses (ratios 0.3, 0.5, 0.7; floor 0.4). Level 0: solution loss 1.0,
+    epsilon 0.05, so the threshold is 1.05; 0.5's path leaves the set, 0.7's touches it: 0.7. Level 1: a lower
+    solution loss and spread (which must not move the threshold): only 0.3 and 0.5 are inside: 0.5. Level 2:
+    only 0.3 is inside, below the floor: 0.4."""
+    monkeypatch.setattr(pruning_schedule, "path_losses", PlantedSweep({
+        0: torch.tensor([[1.0, 1.04, 1.0], [1.0, 1.2, 0.9], [1.0, 1.05, 1.03]]),
+        1: torch.tensor([[0.2, 0.6, 0.9], [0.2, 1.0, 1.04], [0.2, 0.3, 1.3]]),
+        2: torch.tensor([[0.3, 1.0, 0.5], [0.3, 2.0, 2.0], [0.3, 3.0, 3.0]])}))
+    model, states = random_states(dataset, 1)
+    rule = AdaptiveRatio(AdaptiveConfig(ratios=(0.3, 0.5, 0.7), floor=0.4, path_points=3, train_examples=0), model,
+                         ("output.weight",), dataset, seed=0, batch_size=64)
+    replicas = Replicas.from_state_dicts(model, states, "cpu")
+    chosen = [rule(level, replicas, [{}], [{"last_epoch_loss_std": std}])
+              for level, std in ((0, 0.05), (1, 0.01), (2, 0.01))]
+    assert chosen == [[0.7], [0.5], [0.4]] and rule.thresholds == [pytest.approx(1.05)]
+    assert rule.sweep.inside.tolist() == [True, False, True, True, True, False, True, False, False]
+    assert rule.sweep.max_path_loss.tolist() == pytest.approx([1.04, 1.2, 1.05, 0.9, 1.04, 1.3, 1.0, 2.0, 3.0])
+    assert rule.sweep.chosen_ratio.tolist() == [0.7] * 3 + [0.5] * 3 + [0.4] * 3
 
 
 def test_fixed_ratio_imp_has_no_sweep(tmp_path, dataset):
@@ -115,3 +155,15 @@ def test_fixed_ratio_imp_has_no_sweep(tmp_path, dataset):
     table, sweep = run_imp(config, dataset, tmp_path / "pretrain", tmp_path / "imp", "cpu")
     assert sweep.empty
     assert table.pruning_ratio.tolist()[1:] == [0.4, 0.4]
+    hidden, output = 36 * 300 + 300 * 100, 100 * 4
+    after_two = hidden - math.ceil(0.4 * hidden)
+    after_two -= math.ceil(0.4 * after_two)
+    assert table.fraction_remaining.iloc[2] == pytest.approx((after_two + output) / (hidden + output))
+
+
+def test_the_pruning_section_picks_the_rule(dataset):
+    model, _ = random_states(dataset, 1)
+    fixed = ratio_rule(PruningConfig(ratio=0.35), AdaptiveConfig(), model, (), dataset, 0, 64)
+    assert isinstance(fixed, FixedRatio) and fixed(0, None, [{}] * 3, [{}] * 3) == [0.35] * 3
+    adaptive = ratio_rule(PruningConfig(adaptive=True), AdaptiveConfig(train_examples=30), model, (), dataset, 0, 64)
+    assert isinstance(adaptive, AdaptiveRatio) and len(adaptive.subsample.train_y) == 30

@@ -3,10 +3,15 @@ import json
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import imp_table
+
+from lthlib.report.adaptive import (
+    compare_at_target,
+    load_schedules,
+    sweep_metrics,
+    write_schedule_comparison,
+)
 from lthlib.report.common import level_summary
-from lthlib.report.adaptive import compare_at_target, load_schedules, sweep_metrics, write_schedule_comparison
 
 
 def write_run(root, name, adaptive, table, seconds=None, sweep=0.0):

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
-
 from conftest import imp_table
+
 from lthlib.report.common import exported_runs, level_summary, threshold_caveat
 
 

@@ -4,7 +4,12 @@ import pandas as pd
 import yaml
 
 from lthlib.report.common import level_summary
-from lthlib.report.data_diet import compare_schemes, dominance, load_runs, write_data_diet_report
+from lthlib.report.data_diet import (
+    compare_schemes,
+    dominance,
+    load_runs,
+    write_data_diet_report,
+)
 
 SMOKE = {"pretrain": {"steps": 4}, "train": {"steps": 24, "milestones": [16]}, "pruning": {"levels": 2},
          "el2n": {"steps": 8}}

@@ -1,6 +1,7 @@
 import json
 
 from conftest import imp_table
+
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
 from lthlib.report.imp import imp_metrics, write_imp_report

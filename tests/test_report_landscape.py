@@ -2,11 +2,17 @@ import matplotlib.axes
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import imp_table
+
 from lthlib.report.common import level_summary
-from lthlib.report.landscape import (connectivity_verdicts, dense_spread, lcs_threshold, matching_error, plot_slices,
-                                    write_rewind_comparison)
+from lthlib.report.landscape import (
+    connectivity_verdicts,
+    dense_spread,
+    lcs_threshold,
+    matching_error,
+    plot_slices,
+    write_rewind_comparison,
+)
 
 
 def _imp():

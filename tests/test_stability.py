@@ -1,7 +1,11 @@
 import pytest
 import torch
 
-from lthlib.analyses.stability import ForgettingCounter, convergence_auc, first_stable_step
+from lthlib.analyses.stability import (
+    ForgettingCounter,
+    convergence_auc,
+    first_stable_step,
+)
 
 
 def test_convergence_auc_of_known_curves():

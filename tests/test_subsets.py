@@ -3,12 +3,21 @@ import math
 import pandas as pd
 import pytest
 import torch
+from conftest import tiny_dataset
 
 import lthlib.core.train
+from lthlib.analyses.subsets import (
+    balanced_quotas,
+    choose_subset,
+    pretraining_data,
+    randomize_labels,
+    subset_size,
+    subset_summary,
+    subset_table,
+)
+from lthlib.core import io
 from lthlib.core.config import TrainConfig
 from lthlib.core.data import Dataset
-from lthlib.analyses.subsets import (balanced_quotas, choose_subset, randomize_labels, subset_size,
-                            subset_table)
 from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 
@@ -108,3 +117,47 @@ def test_pretraining_on_m_examples_for_more_than_m_over_batch_steps_makes_repeat
     assert len(seen) == steps and set(indices.tolist()) == set(chosen.tolist())  # only the subset
     assert torch.bincount(indices, minlength=n)[chosen].tolist() == [steps * batch // m] * m  # 3 passes each
     assert torch.equal(torch.cat([s[1] for s in seen]), noisy[indices])  # with the randomized labels
+
+
+def test_ranked_kinds_refuse_missing_scores_and_the_others_need_none():
+    labels = torch.tensor([0, 1, 0, 1])
+    missing = torch.tensor([0.2, float("nan"), 0.1, 0.4])
+    for kind in ("easy", "hard"):
+        with pytest.raises(ValueError, match=f"subset.kind='{kind}' needs EL2N scores, and some are missing"):
+            choose_subset(kind, 2, labels, missing)
+    assert choose_subset("all", 4, labels, torch.full((4,), float("nan"))).tolist() == [0, 1, 2, 3]
+    assert torch.bincount(labels[choose_subset("random", 2, labels, missing)]).tolist() == [1, 1]
+
+
+def test_subset_summary_counts_and_scores_by_hand():
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    noise = randomize_labels(labels, 3, 0.0, seed=0)
+    noise.labels[4], noise.corrupted[4] = 0, True  # one example's label really changed, by hand
+    scores = pd.DataFrame({"score": [0.1, 0.6, 0.2, 0.9, 0.3, 0.5]})
+    summary = subset_summary("hard", 4, subset_table(torch.tensor([3, 1, 5, 4]), scores, noise, labels), 6, 3)
+    assert summary == {"kind": "hard", "size": 4, "examples": 4, "fraction_of_training_set": pytest.approx(4 / 6),
+                       "corrupted": 1, "corrupted_fraction": 0.25, "score_mean": pytest.approx(0.575),
+                       "score_max": 0.9, "examples_per_class_min": 1, "examples_per_class_max": 2}
+    unscored = pd.DataFrame({"score": [float("nan")] * 6})
+    summary = subset_summary("all", 1.0, subset_table(torch.arange(6), unscored, noise, labels), 6, 3)
+    assert summary["score_mean"] is None and summary["score_max"] is None  # JSON null, not NaN
+
+
+def test_pretraining_data_is_the_subsets_examples_with_the_noisy_labels(tmp_path):
+    dataset = tiny_dataset(train=12, test=4, classes=3)
+    noisy = (dataset.train_y + 1) % 3
+    io.save_tensors({"labels": noisy}, tmp_path / "noise.pt")
+    io.save_csv(pd.DataFrame({"rank": range(3), "index": [7, 2, 10]}), tmp_path / "subset.csv")
+    data = pretraining_data(dataset, tmp_path / "noise.pt", tmp_path / "subset.csv")
+    assert torch.equal(data.train_x, dataset.train_x[[7, 2, 10]])
+    assert data.train_y.tolist() == [(7 % 3 + 1) % 3, (2 % 3 + 1) % 3, (10 % 3 + 1) % 3] == [2, 0, 2]
+    assert torch.equal(data.test_x, dataset.test_x) and torch.equal(data.test_y, dataset.test_y)
+
+
+def test_a_subset_smaller_than_one_batch_names_the_batch_size():
+    dataset = tiny_dataset()
+    subset = dataset.training_subset(torch.arange(10))
+    replicas = Replicas.from_state_dicts(build_model("lenet_300_100", dataset.input_shape, 4),
+                                         initial_states("lenet_300_100", dataset.input_shape, 4, [0]), "cpu")
+    with pytest.raises(ValueError, match="train.batch_size=16 exceeds the 10 training examples"):
+        train(replicas, subset, TrainConfig(steps=4, batch_size=16), [ReplicateSeeds.for_replicate(0, 0)], 0, 4)

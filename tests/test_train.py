@@ -2,13 +2,22 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import tiny_dataset
 
 import lthlib.core.train
-from conftest import tiny_dataset
 from lthlib.core.config import TrainConfig
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.pruning import dense_mask, magnitude_prune
-from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, initial_states, learning_rate, train
+from lthlib.core.train import (
+    Replicas,
+    ReplicateSeeds,
+    evaluate,
+    initial_states,
+    learning_rate,
+    replicate_seeds,
+    train,
+    train_replicates,
+)
 
 CONFIG = TrainConfig(steps=30, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-3, schedule="step",
                      milestones=(20,), gamma=0.1, eval_batch_size=64)
@@ -144,3 +153,35 @@ def test_mixed_precision_trains_in_bf16_and_keeps_fp32_weights(dataset):
     assert all(p.dtype == torch.float32 for p in replicas.params.values())
     assert losses[-5:].mean() < losses[:5].mean()  # it learns
     assert not torch.equal(losses, results[False][0])  # and bf16 really changed the arithmetic
+
+
+def test_replicate_seeds_are_each_replicates_own_and_every_run_draws_new_noise():
+    seeds = replicate_seeds(7, 3)
+    assert seeds == [ReplicateSeeds.for_replicate(7, r) for r in range(3)]
+    assert replicate_seeds(7, 2) == seeds[:2]  # adding replicates keeps the first ones
+    assert len({s.init for s in seeds}) == 3 and len({s.data_order for s in seeds}) == 3
+    pretraining, level_0 = seeds[0].for_run(0), seeds[0].for_run(1)
+    assert pretraining.init == level_0.init == seeds[0].init  # a run keeps the initialisation seed
+    assert pretraining.data_order != level_0.data_order and pretraining.augmentation != level_0.augmentation
+
+
+def test_train_replicates_gives_each_replicate_its_own_mask_and_equals_training_it_alone(dataset):
+    """Replicate r trains under masks[r] only: its pruned weights are zero, weights pruned only in the other
+    replicate's mask train, and it ends exactly where it ends when trained by itself."""
+    seeds = replicate_seeds(3, 2)
+    states = initial_states("lenet_300_100", dataset.input_shape, 4, [s.init for s in seeds])
+    names = ("fc1.weight", "fc2.weight")
+    masks = [magnitude_prune(state, dense_mask({n: state[n] for n in names}), ratio)
+             for state, ratio in zip(states, (0.3, 0.6))]
+    assert not torch.equal(masks[0]["fc1.weight"], masks[1]["fc1.weight"])
+    together, log = train_replicates("lenet_300_100", dataset, CONFIG, states, seeds, 4, 10, masks)
+    assert log.losses.shape == (6, 2)
+    for r in range(2):
+        alone, _ = train_replicates("lenet_300_100", dataset, CONFIG, [states[r]], [seeds[r]], 4, 10, [masks[r]],
+                                    vectorize=False)
+        for name, tensor in alone.state_dict(0).items():
+            torch.testing.assert_close(together.state_dict(r)[name], tensor, rtol=1e-5, atol=1e-6)
+        for name in names:
+            weights, other = together.state_dict(r)[name], masks[1 - r][name]
+            assert (weights[~masks[r][name]] == 0).all() and (weights[masks[r][name]] != 0).all()
+            assert (weights[masks[r][name] & ~other] != states[r][name][masks[r][name] & ~other]).all()
