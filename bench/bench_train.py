@@ -6,7 +6,9 @@ Cases, all LeNet-300-100 at batch 128 on Fashion-MNIST (data/dataset.pt if prese
 random images of the same shape):
   1. a plain PyTorch loop over a DataLoader (the baseline most codebases use);
   2. this project's trainer (`lthlib.core.train.train`), one replicate;
-  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs.
+  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs;
+  4. the trainer without its curves (per-epoch test accuracy, running train accuracy, forgetting
+     events: the third paper's measurements), for their cost: before/after in one run.
 It also measures this machine's fp32 matmul peak and reports the trainer's share of it.
 """
 
@@ -66,15 +68,18 @@ def dataloader_images_per_second(dataset: Dataset, steps: int, device) -> float:
     return steps * BATCH / (time.perf_counter() - started)
 
 
-def trainer_images_per_second(dataset: Dataset, steps: int, device, replicates: int, vectorize: bool) -> float:
+def trainer_images_per_second(dataset: Dataset, steps: int, device, replicates: int, vectorize: bool,
+                              curves: bool = True) -> float:
+    """Images/s of the whole `train` call, the curves' start and per-epoch test evaluations included."""
     config = TrainConfig(steps=steps, batch_size=BATCH, lr=0.05, milestones=())
     seeds = [ReplicateSeeds.for_replicate(0, r) for r in range(replicates)]
     states = initial_states("lenet_300_100", dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     model = build_model("lenet_300_100", dataset.input_shape, dataset.num_classes)
     replicas = Replicas.from_state_dicts(model, states, device)
-    log = train(replicas, dataset, config, seeds, 0, steps, vectorize=vectorize, description="bench")
+    started = time.perf_counter()
+    train(replicas, dataset, config, seeds, 0, steps, vectorize=vectorize, description="bench", curves=curves)
     _sync(device)
-    return steps * BATCH * replicates / log.seconds
+    return steps * BATCH * replicates / (time.perf_counter() - started)
 
 
 def _sync(device):
@@ -106,6 +111,10 @@ def main(steps: int = 600, threads: int = 2, device: str = "auto", replicates: i
                                                                                    replicates, True),
         f"lthlib, {replicates} replicates, loop": lambda: trainer_images_per_second(dataset, steps, device,
                                                                                    replicates, False),
+        "lthlib trainer, 1 replicate, no curves": lambda: trainer_images_per_second(dataset, steps, device, 1, True,
+                                                                                    curves=False),
+        f"lthlib, {replicates} replicates, vmap, no curves": lambda: trainer_images_per_second(
+            dataset, steps, device, replicates, True, curves=False),
     }
     trainer_images_per_second(dataset, 50, device, 1, True)  # warm-up
     samples = {name: [] for name in cases}
@@ -117,10 +126,13 @@ def main(steps: int = 600, threads: int = 2, device: str = "auto", replicates: i
     print(f"{'case':36s} {'images/s':>10s} {'of peak':>8s}")
     for name, rate in rates.items():
         print(f"{name:36s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
-    baseline, ours, vectorised, looped = rates.values()
+    baseline, ours, vectorised, looped, ours_bare, vectorised_bare = rates.values()
     print(f"\nratio lthlib / DataLoader:            {ours / baseline:.2f}x")
     print(f"ratio {replicates} replicates vmap / loop:     {vectorised / looped:.2f}x")
     print(f"ratio {replicates} replicates vmap / 1 run:    {vectorised / ours:.2f}x (per-image throughput)")
+    print(f"cost of the curves, 1 replicate:       {ours_bare / ours - 1:+.1%} time ({ours / ours_bare:.3f}x throughput)")
+    print(f"cost of the curves, {replicates} replicates:      {vectorised_bare / vectorised - 1:+.1%} time "
+          f"({vectorised / vectorised_bare:.3f}x throughput)")
 
 
 if __name__ == "__main__":

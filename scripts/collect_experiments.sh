@@ -2,7 +2,8 @@
 # Export DVC experiments of the current commit into one folder per run, for cross-run reports.
 #   scripts/collect_experiments.sh PREFIX DEST
 # copies params.yaml, reports/imp_summary.csv and, where present, the wall times reports/imp_timing.json,
-# the landscape tables reports/lmc_paths.csv and lmc_pairs.csv and the data diet's reports/subset.json of every
+# the landscape tables reports/lmc_paths.csv and lmc_pairs.csv, the data diet's reports/subset.json and the stability
+# tables (instability.csv, instability_paths.csv, first_stable.csv) of every
 # experiment whose name starts with PREFIX into DEST/<name>/. They are in Git inside each
 # experiment's commit (refs/exps/...): params.yaml always, the tables because they are
 # `cache: false` outputs.
@@ -18,7 +19,8 @@ for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/$
   if git cat-file -e "$ref:reports/imp_summary.csv" 2>/dev/null; then
     mkdir -p "$dest/$name"
     git show "$ref:params.yaml" > "$dest/$name/params.yaml"
-    for table in imp_summary.csv imp_timing.json lmc_paths.csv lmc_pairs.csv subset.json; do
+    for table in imp_summary.csv imp_timing.json lmc_paths.csv lmc_pairs.csv subset.json instability.csv \
+        instability_paths.csv first_stable.csv; do
       if git cat-file -e "$ref:reports/$table" 2>/dev/null; then
         git show "$ref:reports/$table" > "$dest/$name/$table"
       fi

@@ -1,29 +1,26 @@
-"""Stage `instability`: error barrier between two copies trained with different SGD noise from each rewind step."""
+"""Stage `instability`: error barrier between two copies trained with different SGD noise from each rewind step,
+and the error along each path between them."""
 
 import typer
 
-from lthlib.analyses.instability import DenseRun, measure_instability
+from lthlib.analyses.instability import load_dense_run, measure_instability
 from lthlib.analyses.subsets import pretraining_data
 from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.core import io
-from lthlib.core.train import replicate_seeds
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/imp",
-         table: str = "reports/instability.csv"):
+         table: str = "reports/instability.csv", paths: str = "reports/instability_paths.csv"):
     config, device, data = load_stage_inputs(params, dataset)
-    replicates = range(config.instability.replicates or config.replicates)
-    states = {name: [io.load_tensors(io.replicate_dir(pretrained, r) / name) for r in replicates]
-              for name in ("init.pt", "rewind.pt")}
-    masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in replicates]
+    replicates = config.instability.replicates or config.replicates
+    masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in range(replicates)]
              for level in config.instability.levels}
-    run = DenseRun(config.model.name, states["init.pt"], states["rewind.pt"], config.pretrain.steps,
-                   replicate_seeds(config.seed, len(replicates)), config.pretraining_schedule(),
-                   pretraining_data(data, noise, subset), config.train, data, config.data.augment,
-                   config.compute.vectorize, device)
-    io.save_csv(measure_instability(run, masks, config.instability.rewind_steps, config.interpolation), table)
+    run = load_dense_run(config, data, pretraining_data(data, noise, subset), pretrained, replicates, device)
+    barriers, errors = measure_instability(run, masks, config.instability.rewind_steps, config.interpolation)
+    io.save_csv(barriers, table)
+    io.save_csv(errors, paths)
 
 
 if __name__ == "__main__":

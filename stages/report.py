@@ -10,22 +10,25 @@ from lthlib.core.config import load_config
 from lthlib.report.imp import write_imp_report
 from lthlib.report.adaptive import sweep_metrics, sweep_section
 from lthlib.report.landscape import landscape_section
+from lthlib.report.stability import first_stable_section
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str = "reports",
          lmc_paths: str = "reports/lmc_paths.csv", lmc_pairs: str = "reports/lmc_pairs.csv",
          landscape: str = "reports/landscape.csv", grids: str = "data/landscape",
-         instability: str = "reports/instability.csv", sweep: str = "reports/adaptive_sweep.csv"):
+         instability: str = "reports/instability.csv", sweep: str = "reports/adaptive_sweep.csv",
+         instability_paths: str = "reports/instability_paths.csv", first_stable: str = "reports/first_stable.csv"):
     config = load_config(params)
     imp = io.load_csv(table)
     slices = {int(path.stem.split("_")[1]): io.load_npz(path) for path in sorted(Path(grids).glob("level_*.npz"))}
     section = landscape_section(config, imp, io.load_csv(lmc_paths), io.load_csv(lmc_pairs), io.load_csv(landscape),
                                 slices, io.load_csv(instability), out)
-    sections, metrics = (section,), {}
+    stability = first_stable_section(config, io.load_csv(first_stable), io.load_csv(instability_paths), out)
+    sections, metrics = (section, stability), {}
     if config.pruning.adaptive:
         sweeps = io.load_csv(sweep)
-        sections, metrics = (sweep_section(sweeps, out), section), sweep_metrics(sweeps, imp)
+        sections, metrics = (sweep_section(sweeps, out), section, stability), sweep_metrics(sweeps, imp)
     write_imp_report(config, imp, out, sections, metrics)
 
 

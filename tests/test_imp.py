@@ -251,6 +251,29 @@ def test_equal_results_are_equal_bytes(pipeline, dataset):
     run_imp(config, dataset, root / "pretrain", root / "a", "cpu", root / "timing_a.json")
     run_imp(config, dataset, root / "pretrain", root / "b", "cpu")
     files = sorted(p.relative_to(root / "a") for p in (root / "a").rglob("*") if p.is_file())
-    assert len(files) == 2 * 4 * 4  # replicates x levels x (mask, final, train_losses, level.json)
+    # replicates x levels x (mask, final, train_losses, level.json, curves.csv, forgetting.pt)
+    assert len(files) == 2 * 4 * 6
     assert sorted(p.relative_to(root / "b") for p in (root / "b").rglob("*") if p.is_file()) == files
     assert all((root / "a" / f).read_bytes() == (root / "b" / f).read_bytes() for f in files)
+
+
+def test_every_level_records_its_curves_and_forgetting(pipeline, dataset):
+    """Curves run from t_r to the end of training (a point per epoch: 96 / 16 = 6 steps), imp.csv holds the
+    convergence AUC and forgetting of each level's run, and forgetting.pt counts every training example."""
+    config, root = pipeline
+    frame, _ = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    for r in range(config.replicates):
+        for level in range(config.pruning.levels + 1):
+            folder = io.level_dir(root / "imp", r, level)
+            curves = io.load_csv(folder / "curves.csv")
+            assert curves["step"].tolist() == [3, 9, 12]  # t_r, one epoch later, the end
+            row = frame[(frame.replicate == r) & (frame.level == level)].iloc[0]
+            assert row.test_accuracy == pytest.approx(curves["test_accuracy"].iloc[-1])
+            counts = io.load_tensors(folder / "forgetting.pt")
+            assert counts["events"].shape == (len(dataset.train_y),)
+            assert row.forgetting_events == pytest.approx(counts["events"].double().mean().item())
+            assert row.never_learned == pytest.approx((~counts["learned"]).double().mean().item())
+            # Eq. 3 divides by the accuracy gained: undefined (NaN) for a run that gained none
+            flat = curves["test_accuracy"].iloc[-1] == curves["test_accuracy"].iloc[0]
+            assert pd.isna(row.test_auc) == flat
+    assert frame[["train_auc", "unforgettable"]].notna().all().all()

@@ -18,7 +18,7 @@ from lthlib.core.interpolate import (
     path_coefficients,
 )
 from lthlib.core.models import prunable_names
-from lthlib.core.train import ReplicateSeeds, replicate_seeds
+from lthlib.core.train import ReplicateSeeds, replicate_seeds, train_replicates
 
 EVALUATION = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40)
 # A data diet's rewind point: pretraining on 48 easy-to-get examples with noisy labels and its own lr.
@@ -56,26 +56,36 @@ def same(a: dict, b: dict) -> bool:
 def test_the_start_at_the_rewind_step_is_the_imp_rewind_point(imp_run):
     run, root = imp_run
     rewind = [io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt") for r in range(2)]
-    assert all(same(a, b) for a, b in zip(run.states_at(4), rewind))
+    assert all(same(a, b) for a, b in zip(run.states_at([4])[4], rewind))
     # replaying phase 1 reproduces it exactly (on the subset, relabelled, with pretrain.lr): starts before
     # t_r lie on the real pretraining trajectory ...
-    assert all(same(a, b) for a, b in zip(run.replay_pretraining(4), rewind))
+    assert all(same(a, b) for a, b in zip(replay_pretraining(run, 4), rewind))
     # ... which the old replay (full clean data, train.lr) does not
     clean = DenseRun(run.model_name, run.init, run.rewind, 4, run.seeds, run.training, run.data, run.training,
                      run.data)
-    assert not same(clean.replay_pretraining(4)[0], rewind[0])
+    assert not same(replay_pretraining(clean, 4)[0], rewind[0])
+    # one replay serves several starts before t_r: the state at 2 is the one a replay to 2 ends at
+    starts = run.states_at([2, 3, 4, 8])
+    assert all(same(a, b) for a, b in zip(starts[2], replay_pretraining(run, 2)))
+    assert all(same(a, b) for a, b in zip(starts[4], rewind))
+
+
+def replay_pretraining(run: DenseRun, step: int) -> list[dict]:
+    """Phase 1 replayed on its own, from initialisation to `step`."""
+    return run.snapshots(run.pretraining_data, run.pretraining, run.init, 0, 0, (step,), "replay")[step]
 
 
 def test_the_dense_run_after_the_rewind_step_continues_as_imp_level_zero(imp_run):
     run, root = imp_run
     level_zero = [io.load_tensors(io.level_dir(root / "imp", r, 0) / "final.pt") for r in range(2)]
-    assert all(same(a, b) for a, b in zip(run.states_at(12), level_zero))
+    assert all(same(a, b) for a, b in zip(run.states_at([12])[12], level_zero))
 
 
 def test_copies_differ_only_in_sgd_noise_and_keep_their_masks(imp_run):
     run, root = imp_run
     masks = [io.load_tensors(io.level_dir(root / "imp", r, 1) / "mask.pt") for r in range(2)]
-    first, second = run.copies(run.states_at(4), 4, masks)
+    (first, second), stability = run.copies(run.states_at([4])[4], 4, masks)
+    assert stability["test_auc"].shape == (4,)  # two copies of two replicates
     for r in range(2):
         for name, mask in masks[r].items():
             assert (first[r][name][~mask] == 0).all() and (second[r][name][~mask] == 0).all()
@@ -89,7 +99,9 @@ def test_copies_with_the_same_noise_seed_have_barrier_zero():
     seeds = ReplicateSeeds(1, 2, 3)
     run = DenseRun("lenet_300_100", [start], [start], 0, [seeds], None, dataset, parse_config(PARAMS).train, dataset,
                    augmentation=True)
-    twins = run.train(dataset, run.training, [start, start], [seeds, seeds], 0, 6, None, "twins")
+    replicas, _ = train_replicates("lenet_300_100", dataset, run.training, [start, start], [seeds, seeds], 0, 6,
+                                   augmentation=True)
+    twins = [replicas.state_dict(r) for r in range(2)]
     assert same(twins[0], twins[1])
     barrier, errors = copy_barrier("lenet_300_100", dataset, twins[0], twins[1], EVALUATION)
     assert barrier == 0 and torch.equal(errors, errors[:1].expand(5))
@@ -110,15 +122,19 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
     trained = []
     original = DenseRun.copies
     monkeypatch.setattr(DenseRun, "copies", lambda self, *a: trained.append(original(self, *a)) or trained[-1])
-    frame = measure_instability(run, masks, (0, 4), EVALUATION)
+    frame, paths = measure_instability(run, masks, (0, 4), EVALUATION)
     assert [(row.rewind_step, row.level, row.replicate) for row in frame.itertuples()] == [
         (step, level, r) for step in (0, 4) for level in (0, 1) for r in range(2)]
     model_names = prunable_names(random_states(run.data, 1)[0])
     betas = path_betas(5)
-    for row, (first, second) in zip(frame.itertuples(), [pair for pair in trained for _ in range(2)]):
+    for row, ((first, second), _) in zip(frame.itertuples(), [pair for pair in trained for _ in range(2)]):
         a, b = first[row.replicate], second[row.replicate]
         errors = evaluate_combinations(random_states(run.data, 1)[0], [a, b], path_coefficients(betas), model_names,
                                        run.data, EVALUATION)  # evaluated independently of the stage's code path
         assert row.barrier == pytest.approx(float(error_barrier(errors, betas)))
         assert (row.error_a, row.error_b) == pytest.approx((float(errors[0]), float(errors[-1])))
         assert row.examples == len(run.data.test_y)
+        path = paths[(paths.rewind_step == row.rewind_step) & (paths.level == row.level)
+                     & (paths.replicate == row.replicate)]
+        assert path["beta"].tolist() == pytest.approx(betas.tolist())
+        assert path["error"].tolist() == pytest.approx(errors.tolist())

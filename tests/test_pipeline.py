@@ -94,6 +94,28 @@ def test_repro_writes_the_error_landscape(repo):
     assert "## Error landscape of IMP" in report and "Central claim" in report
 
 
+def test_repro_writes_the_stability_measurements(repo):
+    table = pd.read_csv(repo / "reports/imp.csv")
+    assert table[["train_auc", "forgetting_events", "unforgettable", "never_learned"]].notna().all().all()
+    assert (table.unforgettable + table.never_learned <= 1).all()
+    curves = pd.read_csv(repo / "data/imp/rep_1/level_02/curves.csv")
+    assert curves.step.tolist() == [4, 12, 20, 24]  # t_r, every epoch of 8 steps, the end
+    # pretraining sees the 64-example subset: an epoch is 2 steps
+    assert pd.read_csv(repo / "data/pretrain/rep_0/curves.csv").step.tolist() == [0, 2, 4]
+    first, probes = pd.read_csv(repo / "reports/first_stable.csv"), pd.read_csv(repo / "reports/first_stable_probes.csv")
+    assert len(first) == 1 and first.probes[0] <= 4
+    assert not probes.duplicated(["init", "step"]).any()  # one pair of copies per probed step
+    verdicts = probes.set_index("step")["stable"]
+    assert verdicts[first.first_stable_step[0]]  # the answer was measured stable ...
+    if not pd.isna(first.last_unstable_step[0]):  # ... and the step before it in the bracket unstable
+        assert not verdicts[first.last_unstable_step[0]]
+    paths = pd.read_csv(repo / "reports/instability_paths.csv")
+    assert len(paths) == 4 * 11  # (rewind step, level) pairs x betas
+    report = (repo / "reports/report.md").read_text()
+    assert "## First stable rewind step" in report and "## Training stability of every level" in report
+    assert (repo / "reports/figures/imp_convergence.png").stat().st_size > 10_000
+
+
 def test_repro_writes_the_data_diet(repo):
     noise = json.loads((repo / "reports/noise.json").read_text())
     assert noise["selected"] == round(0.1 * 256)  # smoke: 10% of the 256 training labels redrawn

@@ -1,37 +1,12 @@
+import pandas as pd
 import pytest
-import torch
+from conftest import random_states, tiny_dataset
 
-from lthlib.analyses.stability import (
-    ForgettingCounter,
-    convergence_auc,
-    first_stable_step,
-)
-
-
-def test_convergence_auc_of_known_curves():
-    curves = torch.tensor([[0.1, 0.9, 0.9, 0.9],   # done after one epoch
-                           [0.1, 0.1, 0.1, 0.9],   # all at the end: 1/3
-                           [0.1, 0.5, 0.7, 0.9]])  # (0.5 + 0.75 + 1) / 3
-    torch.testing.assert_close(convergence_auc(curves), torch.tensor([1.0, 1 / 3, 0.75]))
-    with pytest.raises(ValueError, match="at least one epoch"):
-        convergence_auc(torch.tensor([0.5]))
-
-
-def test_forgetting_events_of_a_hand_made_prediction_sequence():
-    """Four examples, two networks, three epochs of batches of two (each example seen once per epoch).
-    Network 0: ex 0 correct, wrong, correct (1 event); ex 1 always correct (unforgettable); ex 2 never
-    correct (never learned); ex 3 wrong, correct, wrong (1 event). Network 1: everything always correct."""
-    sequence = {0: [True, False, True], 1: [True, True, True], 2: [False, False, False], 3: [False, True, False]}
-    counter = ForgettingCounter.start(replicates=2, examples=4)
-    for epoch, order in enumerate(([0, 1, 2, 3], [3, 2, 1, 0], [1, 3, 0, 2])):
-        for batch in (order[:2], order[2:]):
-            correct = torch.tensor([[sequence[i][epoch] for i in batch], [True, True]])
-            counter.update(torch.tensor([batch, batch]), correct)
-    assert counter.events.tolist() == [[1, 0, 0, 1], [0, 0, 0, 0]]
-    summary = counter.summary()
-    torch.testing.assert_close(summary["forgetting_events"], torch.tensor([0.5, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(summary["unforgettable"], torch.tensor([0.25, 1.0], dtype=torch.float64))
-    torch.testing.assert_close(summary["never_learned"], torch.tensor([0.25, 0.0], dtype=torch.float64))
+from lthlib.analyses import stability
+from lthlib.analyses.instability import DenseRun
+from lthlib.analyses.stability import candidate_steps, first_stable_step, search_first_stable_steps
+from lthlib.core.config import InterpolationConfig, TrainConfig
+from lthlib.core.train import replicate_seeds
 
 
 def planted(threshold: int, calls: list):
@@ -70,3 +45,38 @@ def test_a_run_that_is_never_stable_and_a_bad_probe_count():
     assert calls == [200]
     with pytest.raises(ValueError, match="at least one probe"):
         first_stable_step(planted(5, []), range(10), probes=0)
+
+
+def test_every_initialisation_finds_its_planted_first_stable_step_without_training_a_copy_twice(monkeypatch):
+    """Three initialisations on a real dense run, whose copies' barriers are planted: init i is stable
+    from step thresholds[i] on. 13 candidates (every 2 of 24 steps) need ceil(log2 12) + 1 = 5 probes."""
+    dataset = tiny_dataset()
+    _, states = random_states(dataset, 3)
+    config = TrainConfig(steps=24, batch_size=16, lr=0.05, momentum=0.9, schedule="constant", eval_batch_size=40)
+    run = DenseRun("lenet_300_100", states, states, 0, replicate_seeds(0, 3), config, dataset, config, dataset)
+    thresholds = {seeds: threshold for seeds, threshold in zip(run.seeds, (0, 9, 100))}
+    trained, current = [], []
+    original = DenseRun.copies
+
+    def copies(self, starts, step, masks, count=2, curves=True):
+        trained.append((step, [thresholds[s] for s in self.seeds], count))
+        current[:] = [thresholds[s] >= step + 1 for s in self.seeds for _ in range(count * (count - 1) // 2)]
+        return original(self, starts, step, masks, count, curves)
+
+    monkeypatch.setattr(DenseRun, "copies", copies)
+    monkeypatch.setattr(stability, "copy_barrier", lambda *args: (0.5 if current.pop(0) else 0.0, None))
+    results, pairs = search_first_stable_steps(run, candidate_steps(24, 2), probes=5, copies=3, threshold=0.02,
+                                               evaluation=InterpolationConfig())
+    assert results["first_stable_step"].tolist()[:2] == [0, 10]
+    assert pd.isna(results["first_stable_step"][2]) and results["last_unstable_step"][2] == 24
+    assert results["first_stable_epoch"][1] == pytest.approx(10 / 6)
+    assert results["probes"].tolist()[:2] == [4, 5] and results["probes"][2] == 1  # at most 5, as promised
+    probed = [(threshold, step) for step, inits, _ in trained for threshold in inits]
+    assert len(probed) == len(set(probed)) == len(pairs) // 3  # no copy trained twice; 3 pairs of 3 copies each
+    assert trained[0] == (24, [0, 9, 100], 3)  # the first probe: every initialisation's copies at once
+    assert set(pairs.columns) >= {"init", "step", "copy_a", "copy_b", "barrier", "stable"}
+
+
+def test_candidate_steps_end_at_the_end_of_training():
+    assert candidate_steps(10, 4) == [0, 4, 8, 10]
+    assert candidate_steps(8, 4) == [0, 4, 8]

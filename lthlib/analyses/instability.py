@@ -13,18 +13,21 @@ From s, the copies train on the full training set with `train.*`, as every IMP l
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lthlib.core.config import InterpolationConfig, TrainConfig
+from lthlib.core import io
+from lthlib.core.config import Config, InterpolationConfig, TrainConfig
 from lthlib.core.data import Dataset, derive_seed
 from lthlib.core.interpolate import (error_barrier, evaluate_combinations, evaluated_examples, path_betas,
                                      path_coefficients)
 from lthlib.core.models import build_model, prunable_names
-from lthlib.core.train import ReplicateSeeds, train_replicates
+from lthlib.core.train import ReplicateSeeds, replicate_seeds, train_replicates
 
 # purpose tag of the copies' noise streams, apart from every IMP run's (runs are 0 .. levels + 1)
 NOISE = 7919
@@ -53,32 +56,49 @@ class DenseRun:
     vectorize: bool = True
     device: str | torch.device = "cpu"
 
-    def states_at(self, step: int) -> list[dict]:
-        """Every replicate's state_dict at `step` of the dense run."""
-        if step == self.rewind_step:
-            return self.rewind
-        if step < self.rewind_step:
-            return self.replay_pretraining(step)
-        return self.train(self.data, self.training, self.rewind, [s.for_run(1) for s in self.seeds],
-                          self.rewind_step, step, None, "dense run")
+    def states_at(self, steps: Sequence[int]) -> dict[int, list[dict]]:
+        """Every replicate's state_dict at each of `steps` of the dense run, from at most two training passes."""
+        states = {step: self.rewind for step in steps if step == self.rewind_step}
+        early = tuple(step for step in steps if step < self.rewind_step)
+        if early:  # phase 1 replayed from initialisation (at step t_r it reproduces rewind.pt)
+            states |= self.snapshots(self.pretraining_data, self.pretraining, self.init, 0, 0, early,
+                                     "pretraining replay")
+        late = tuple(step for step in steps if step > self.rewind_step)
+        if late:  # level 0's training, continued from the rewind point
+            states |= self.snapshots(self.data, self.training, self.rewind, 1, self.rewind_step, late, "dense run")
+        return states
 
-    def replay_pretraining(self, step: int) -> list[dict]:
-        """Phase 1 replayed from initialisation to `step` (at step t_r it reproduces rewind.pt)."""
-        return self.train(self.pretraining_data, self.pretraining, self.init, [s.for_run(0) for s in self.seeds], 0,
-                          step, None, "pretraining replay")
+    def snapshots(self, data: Dataset, schedule: TrainConfig, states: list[dict], run: int, start: int,
+                  steps: tuple[int, ...], description: str) -> dict[int, list[dict]]:
+        """The states at `steps` of one pass of training run `run` from `start`."""
+        _, log = train_replicates(self.model_name, data, schedule, states, [s.for_run(run) for s in self.seeds],
+                                  start, max(steps), None, self.augmentation, self.vectorize, self.device,
+                                  description, curves=False, snapshot_steps=steps)
+        return log.snapshots
 
-    def train(self, data: Dataset, schedule: TrainConfig, states: list[dict], seeds: list[ReplicateSeeds],
-              start: int, end: int, masks: list[dict] | None, description: str) -> list[dict]:
-        replicas, _ = train_replicates(self.model_name, data, schedule, states, seeds, start, end, masks,
-                                       self.augmentation, self.vectorize, self.device, description)
-        return [replicas.state_dict(r) for r in range(replicas.count)]
+    def copies(self, starts: list[dict], step: int, masks: list[dict] | None, count: int = 2,
+               curves: bool = True) -> tuple[list[list[dict]], dict[str, torch.Tensor]]:
+        """`count` copies of every start, differing only in SGD noise, trained from `step` to the end (all
+        together). Returns the copies' final states (copy-major: [copy][start]) and, with `curves`, their
+        training-stability summary (`TrainingCurves.summary`, per network in the same order)."""
+        seeds = [noise_seeds(s, copy) for copy in range(count) for s in self.seeds]
+        replicas, log = train_replicates(self.model_name, self.data, self.training, starts * count, seeds, step,
+                                         self.training.steps, None if masks is None else masks * count,
+                                         self.augmentation, self.vectorize, self.device, f"copies from step {step}",
+                                         curves)
+        finals = [replicas.state_dict(r) for r in range(replicas.count)]
+        return [finals[c * len(starts):(c + 1) * len(starts)] for c in range(count)], (
+            log.curves.summary() if curves else {})
 
-    def copies(self, starts: list[dict], step: int, masks: list[dict] | None) -> tuple[list[dict], list[dict]]:
-        """Two copies of every start, differing only in SGD noise, trained from `step` to the end (all together)."""
-        seeds = [noise_seeds(s, copy) for copy in (0, 1) for s in self.seeds]
-        finals = self.train(self.data, self.training, starts + starts, seeds, step, self.training.steps,
-                            None if masks is None else masks + masks, f"copies from step {step}")
-        return finals[:len(starts)], finals[len(starts):]
+
+def load_dense_run(config: Config, data: Dataset, pretraining_data: Dataset, pretrain_dir: str | Path,
+                   replicates: int, device) -> DenseRun:
+    """The dense run of IMP's first `replicates` replicates, from the pretrain stage's outputs."""
+    states = {name: [io.load_tensors(io.replicate_dir(pretrain_dir, r) / name) for r in range(replicates)]
+              for name in ("init.pt", "rewind.pt")}
+    return DenseRun(config.model.name, states["init.pt"], states["rewind.pt"], config.pretrain.steps,
+                    replicate_seeds(config.seed, replicates), config.pretraining_schedule(), pretraining_data,
+                    config.train, data, config.data.augment, config.compute.vectorize, device)
 
 
 def copy_barrier(model_name: str, dataset: Dataset, a: dict, b: dict,
@@ -91,21 +111,26 @@ def copy_barrier(model_name: str, dataset: Dataset, a: dict, b: dict,
 
 
 def measure_instability(run: DenseRun, masks_by_level: dict[int, list[dict]], rewind_steps: tuple[int, ...],
-                        evaluation: InterpolationConfig) -> pd.DataFrame:
+                        evaluation: InterpolationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per rewind step, level and replicate: the barrier between two copies trained from
-    the dense run at that step, masked by the level's mask (level 0: dense)."""
-    rows = []
+    the dense run at that step, masked by the level's mask (level 0: dense), with the copies' convergence
+    AUC and forgetting (mean of the two); and the error at every point of each path (Fig. 1 of the third paper)."""
+    rows, paths = [], []
+    betas = path_betas(evaluation.path_points)
+    starts = run.states_at(rewind_steps)
     progress = tqdm(total=len(rewind_steps) * len(masks_by_level), desc="instability", unit="start", leave=False)
     for step in rewind_steps:
-        starts = run.states_at(step)
         for level, masks in masks_by_level.items():  # training applies the mask to the start
-            first, second = run.copies(starts, step, masks)
+            (first, second), stability = run.copies(starts[step], step, masks)
             for r, (a, b) in enumerate(zip(first, second)):
                 barrier, errors = copy_barrier(run.model_name, run.data, a, b, evaluation)
                 rows.append({"rewind_step": step, "level": level, "replicate": r, "barrier": barrier,
                              "error_a": float(errors[0]), "error_b": float(errors[-1]),
                              "max_error": float(errors.max()),
-                             "examples": evaluated_examples(run.data, evaluation)})
+                             "examples": evaluated_examples(run.data, evaluation),
+                             **{name: float(value.view(2, -1)[:, r].mean()) for name, value in stability.items()}})
+                paths += [{"rewind_step": step, "level": level, "replicate": r, "beta": float(beta),
+                           "error": float(error)} for beta, error in zip(betas, errors)]
             progress.update()
     progress.close()
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(paths)

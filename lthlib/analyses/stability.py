@@ -1,100 +1,114 @@
-"""Training-stability measurements of "Training stability and the lottery ticket hypothesis" (the third
-paper): convergence AUC (Eq. 3), forgetting events (Toneva et al. 2019), and the binary search for the
-first rewind step that is stable to SGD noise (Appendix B).
+"""The first rewind step that is stable to SGD noise, by binary search ("Training stability and the lottery
+ticket hypothesis", Appendix B).
 
-Pure functions and one small streaming counter, so that the trainer can feed them the predictions its
-training steps already make; nothing here trains a network.
+For each initialisation (an IMP replicate's dense run), copies trained from the dense run at a candidate
+step with different SGD noise are stable when their mean error barrier is below the threshold (2%,
+Frankle et al. 2020). Stability, once reached, is assumed to persist, so a bisection over the candidate
+steps finds the first stable one. All initialisations search at once: each round trains the copies of
+every initialisation that probes the same step together, and no step is trained twice.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from itertools import combinations
 
-import torch
+import pandas as pd
+from tqdm.auto import tqdm
 
-
-def convergence_auc(accuracies: torch.Tensor) -> torch.Tensor:
-    """Eq. 3: the rescaled area under an accuracy curve, (1/t) sum_{ep=1..t} (acc_ep - acc_0) / (acc_t - acc_0).
-
-    `accuracies` [..., t + 1] holds acc_0 (before training) and the accuracy after each of t epochs.
-    1 means the final accuracy was reached after the first epoch; a curve that rises late is near 0.
-    """
-    if accuracies.shape[-1] < 2:
-        raise ValueError("a convergence curve needs the accuracy before training and after at least one epoch")
-    gain = accuracies[..., 1:] - accuracies[..., :1]
-    return (gain / gain[..., -1:]).mean(-1)
+from lthlib.analyses.instability import DenseRun, copy_barrier
+from lthlib.core.config import InterpolationConfig
+from lthlib.core.interpolate import evaluated_examples
 
 
-@dataclass
-class ForgettingCounter:
-    """Forgetting events of N training examples in R networks, from the predictions of the training steps.
+class BinarySearch:
+    """Appendix B's bisection over sorted candidate steps, driven from outside (`next_step`, `record`).
 
-    Toneva et al. (2019): an example is *forgotten* when it was classified correctly the last time it was
-    seen and incorrectly now; *unforgettable* when it was learned (correct at least once) and never
-    forgotten. Examples never learned are counted apart: they have no forgetting event but are not
-    unforgettable.
+    The first probe checks the last candidate (if it is unstable, no step is); each further probe
+    halves the bracket (last unstable, first stable). With `probes` = ceil(log2 n) + 1 for n + 1
+    candidates the answer is exact (the paper: 9 probes for epochs 0..200); fewer probes leave the
+    bracket's stable end, an upper bound. `known` holds verdicts already measured: they cost no probe.
     """
 
-    last_correct: torch.Tensor  # [R, N] bool: correct at the last presentation
-    learned: torch.Tensor  # [R, N] bool: correct at some presentation
-    events: torch.Tensor  # [R, N] int: forgetting events so far
+    def __init__(self, candidates: Sequence[int], probes: int, known: dict[int, bool] | None = None):
+        if probes < 1:
+            raise ValueError(f"the binary search needs at least one probe, got {probes}")
+        self.steps, self.probes_left = sorted(candidates), probes
+        self.known = {} if known is None else known
 
-    @classmethod
-    def start(cls, replicates: int, examples: int, device="cpu") -> "ForgettingCounter":
-        shape = (replicates, examples)
-        return cls(torch.zeros(shape, dtype=torch.bool, device=device),
-                   torch.zeros(shape, dtype=torch.bool, device=device),
-                   torch.zeros(shape, dtype=torch.int64, device=device))
+    def _bracket(self) -> tuple[int, int]:
+        """Indices (last known unstable, -1 if none; first known stable above it) of the tightest bracket."""
+        low = max((i for i, step in enumerate(self.steps) if self.known.get(step) is False), default=-1)
+        high = min(i for i, step in enumerate(self.steps) if i > low and self.known.get(step))
+        return low, high
 
-    def update(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
-        """One training step: `indices` [R, B] of the examples each network saw, `correct` [R, B] its predictions.
+    def next_step(self) -> int | None:
+        """The step to measure next, or None when the search is over."""
+        last = self.steps[-1]
+        if last not in self.known:
+            return last if self.probes_left > 0 else None
+        if not self.known[last]:
+            return None
+        low, high = self._bracket()
+        return self.steps[(low + high) // 2] if high - low > 1 and self.probes_left > 0 else None
 
-        An example appears at most once per batch (batches are slices of a permutation)."""
-        previous = self.last_correct.gather(1, indices)
-        self.events.scatter_add_(1, indices, (previous & ~correct).long())
-        self.learned.scatter_(1, indices, self.learned.gather(1, indices) | correct)
-        self.last_correct.scatter_(1, indices, correct)
+    def record(self, step: int, stable: bool) -> None:
+        self.probes_left -= step not in self.known
+        self.known[step] = bool(stable)
 
-    def summary(self) -> dict[str, torch.Tensor]:
-        """Per network [R]: mean forgetting events per example, fractions unforgettable and never learned."""
-        return {"forgetting_events": self.events.double().mean(1),
-                "unforgettable": (self.learned & (self.events == 0)).double().mean(1),
-                "never_learned": (~self.learned).double().mean(1)}
+    def result(self) -> tuple[int | None, int | None]:
+        """(first stable step found, or None when none is; last unstable step known, or None)."""
+        if not self.known.get(self.steps[-1], False):
+            return None, self.steps[-1] if self.steps[-1] in self.known else None
+        low, high = self._bracket()
+        return self.steps[high], None if low < 0 else self.steps[low]
 
 
 def first_stable_step(is_stable: Callable[[int], bool], candidates: Sequence[int], probes: int,
                       known: dict[int, bool] | None = None) -> tuple[int | None, int | None]:
-    """Appendix B: the earliest candidate rewind step whose copies are stable, by binary search.
+    """The bisection for one run whose verdict at a step `is_stable` gives (see BinarySearch)."""
+    search = BinarySearch(candidates, probes, known)
+    while (step := search.next_step()) is not None:
+        search.record(step, is_stable(step))
+    return search.result()
 
-    Assumes stability, once reached, persists. The first probe checks the last candidate (if it is
-    unstable, no step is: returns (None, last)); each further probe halves the bracket (last unstable,
-    first stable). With `probes` = ceil(log2 n) + 1 for n candidates the answer is exact (the paper:
-    9 probes for 200 epochs); fewer probes return the bracket's stable end, an upper bound.
-    `known` caches every probed step's verdict, so a repeated or refined search re-trains no copy.
-    Returns (first stable step found, last unstable step known, or None when the first candidate is stable).
+
+def candidate_steps(total_steps: int, every: int) -> list[int]:
+    """0, every, 2 * every, ..., and the end of training (where the copies are the dense network itself)."""
+    return sorted({*range(0, total_steps, every), total_steps})
+
+
+def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: int, copies: int,
+                              threshold: float, evaluation: InterpolationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first stable step of every initialisation of `run`, and one row per pair of copies measured.
+
+    Each round, every unfinished search names its next step; the dense states at those steps come
+    from one pass, and the copies of all initialisations probing one step train together.
     """
-    if probes < 1:
-        raise ValueError(f"the binary search needs at least one probe, got {probes}")
-    steps = sorted(candidates)
-    known = {} if known is None else known
-
-    def stable(index: int) -> bool:
-        nonlocal probes
-        step = steps[index]
-        if step not in known:
-            probes -= 1
-            known[step] = bool(is_stable(step))
-        return known[step]
-
-    if not stable(len(steps) - 1):
-        return None, steps[-1]
-    # the bracket: steps[low] unstable (-1: before the first candidate), steps[high] stable; start from
-    # the tightest one the cache already proves
-    low = max((i for i, step in enumerate(steps) if known.get(step) is False), default=-1)
-    high = min(i for i, step in enumerate(steps) if i > low and known.get(step))
-    while high - low > 1 and (probes > 0 or steps[(low + high) // 2] in known):
-        middle = (low + high) // 2
-        low, high = (low, middle) if stable(middle) else (middle, high)
-    return steps[high], None if low < 0 else steps[low]
-
+    searches = [BinarySearch(candidates, probes) for _ in run.seeds]
+    pairs = []
+    progress = tqdm(desc="first stable step", unit="round", leave=False)
+    while requests := {i: step for i, search in enumerate(searches) if (step := search.next_step()) is not None}:
+        starts = run.states_at(sorted(set(requests.values())))
+        for step in sorted(set(requests.values())):
+            inits = [i for i, requested in requests.items() if requested == step]
+            trained, _ = dataclasses.replace(run, seeds=[run.seeds[i] for i in inits]).copies(
+                [starts[step][i] for i in inits], step, None, copies, curves=False)
+            for position, init in enumerate(inits):
+                barriers = [copy_barrier(run.model_name, run.data, trained[a][position], trained[b][position],
+                                         evaluation)[0] for a, b in combinations(range(copies), 2)]
+                stable = sum(barriers) / len(barriers) < threshold
+                searches[init].record(step, stable)
+                pairs += [{"init": init, "step": step, "copy_a": a, "copy_b": b, "barrier": barrier,
+                           "stable": stable} for (a, b), barrier in zip(combinations(range(copies), 2), barriers)]
+        progress.update()
+    progress.close()
+    epoch = len(run.data.train_y) // run.training.batch_size
+    results = []
+    for i, search in enumerate(searches):
+        first, last_unstable = search.result()
+        results.append({"init": i, "first_stable_step": first, "last_unstable_step": last_unstable,
+                        "first_stable_epoch": None if first is None else first / epoch, "probes": len(search.known),
+                        "examples": evaluated_examples(run.data, evaluation)})
+    return pd.DataFrame(results), pd.DataFrame(pairs)

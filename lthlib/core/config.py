@@ -64,6 +64,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0 to lr
     eval_batch_size: int = 2000
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
+    curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)
@@ -80,6 +81,7 @@ class TrainConfig:
         _require(0 <= self.warmup_steps < self.steps, "train.warmup_steps", "must be in [0, train.steps)",
                  self.warmup_steps)
         _require(self.eval_batch_size >= 1, "train.eval_batch_size", "must be >= 1", self.eval_batch_size)
+        _require(self.curve_steps >= 0, "train.curve_steps", "must be >= 0 (0 = every epoch)", self.curve_steps)
 
 
 @dataclass(frozen=True)
@@ -228,6 +230,12 @@ class InstabilityConfig:
     levels: tuple[int, ...] = (0,)  # 0 = dense; L > 0 applies the IMP mask of level L to the starting point
     replicates: int = 0  # how many replicates to measure; 0 = all
     stable_threshold: float = 0.02  # Frankle et al. (2020): stable when the error barrier is below 2%
+    # Appendix B of "Training stability and the LTH": the first stable rewind step, by binary search over
+    # the candidate steps 0, search_every, 2 * search_every, ..., train.steps (0 = every epoch)
+    search_every: int = 0
+    search_probes: int = 9  # the paper: ceil(log2 200) + 1 = 9 for 201 candidate epochs
+    search_copies: int = 3  # noise copies per initialisation (the paper: 3 x 3); stable when their mean barrier is
+    # below stable_threshold
 
     def validate(self) -> None:
         _require(all(s >= 0 for s in self.rewind_steps), "instability.rewind_steps", "must be steps >= 0",
@@ -236,6 +244,11 @@ class InstabilityConfig:
                  list(self.levels))
         _require(self.replicates >= 0, "instability.replicates", "must be >= 0", self.replicates)
         _require(self.stable_threshold >= 0, "instability.stable_threshold", "must be >= 0", self.stable_threshold)
+        _require(self.search_every >= 0, "instability.search_every", "must be >= 0 (0 = every epoch)",
+                 self.search_every)
+        _require(self.search_probes >= 1, "instability.search_probes", "must be >= 1", self.search_probes)
+        _require(self.search_copies >= 2, "instability.search_copies", "must be >= 2 (a barrier needs a pair)",
+                 self.search_copies)
 
 
 @dataclass(frozen=True)

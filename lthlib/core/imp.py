@@ -32,10 +32,13 @@ from lthlib.core.pruning import dense_mask, fraction_remaining, magnitude_prune
 from lthlib.core.pruning_schedule import ratio_rule
 from lthlib.core.train import Replicas, evaluate, initial_states, replicate_seeds, train_replicates
 
+# Training stability (the third paper, Sec. 3.2): convergence AUC (Eq. 3) and forgetting events of the level's run
+CURVE_COLUMNS = ["train_auc", "test_auc", "forgetting_events", "forgetting_events_std", "unforgettable",
+                 "never_learned"]
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
-           "test_examples"]
+           "test_examples", *CURVE_COLUMNS]
 # params sections that determine a level (the rest belong to other stages, or to `compute`)
 _LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning", "adaptive")
 
@@ -58,6 +61,7 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
         with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
             io.save_tensors(states[r], folder / "init.pt")
             io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
+            io.save_csv(log.curves.table(r), folder / "curves.csv")
             io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
                           "lr": schedule.lr, "examples": examples,
                           "passes": config.pretrain.steps * config.train.batch_size / examples},
@@ -118,6 +122,7 @@ def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
     train_loss, train_accuracy = evaluate(replicas, dataset, "train", config.train.eval_batch_size,
                                           config.compute.vectorize)
     last_epoch = log.losses[-min(len(log.losses), len(dataset.train_y) // config.train.batch_size):]
+    stability = log.curves.summary()
     records = [{
         "replicate": r, "level": level, "fraction_remaining": fraction_remaining(masks[r]),
         "pruning_ratio": ratios[r], "test_accuracy": float(test_accuracy[r]), "test_loss": float(test_loss[r]),
@@ -127,8 +132,10 @@ def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
         "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
         "train_steps": config.train.steps - config.pretrain.steps,
         "test_examples": len(dataset.test_y),  # the resolution of test accuracy is 1 / test_examples
+        **{name: float(stability[name][r]) for name in CURVE_COLUMNS},
     } for r in range(config.replicates)]
-    return replicas, [dict(rec, train_losses=log.losses[:, r]) for r, rec in enumerate(records)]
+    return replicas, [dict(rec, train_losses=log.losses[:, r], curves=log.curves.table(r),
+                           forgetting=log.curves.forgetting.per_example(r)) for r, rec in enumerate(records)]
 
 
 def _save_level(out_dir, level, replicas, masks, records, fingerprint):
@@ -137,6 +144,8 @@ def _save_level(out_dir, level, replicas, masks, records, fingerprint):
             io.save_tensors(masks[r], folder / "mask.pt")
             io.save_tensors(replicas.state_dict(r), folder / "final.pt")
             io.save_tensors(record.pop("train_losses"), folder / "train_losses.pt")
+            io.save_csv(record.pop("curves"), folder / "curves.csv")
+            io.save_tensors(record.pop("forgetting"), folder / "forgetting.pt")
             io.save_json({**record, "fingerprint": fingerprint}, folder / "level.json")
 
 

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from lthlib.core.config import TrainConfig
+from lthlib.core.curves import TrainingCurves
 from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed
 from lthlib.core.models import build_model
 from lthlib.core.pruning import apply_mask
@@ -125,16 +126,21 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 class TrainLog:
     losses: torch.Tensor  # [steps run, R] training loss of every batch
     seconds: float
+    curves: TrainingCurves | None  # accuracy curves and forgetting events (None when not recorded)
+    snapshots: dict[int, list[dict]]  # step -> every replicate's state_dict at that step
 
 
 def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list[ReplicateSeeds],
           start_step: int, end_step: int, masks: dict[str, torch.Tensor] | None = None,
-          augmentation: bool = False, vectorize: bool = True, description: str = "train") -> TrainLog:
+          augmentation: bool = False, vectorize: bool = True, description: str = "train",
+          curves: bool = True, snapshot_steps: tuple[int, ...] = ()) -> TrainLog:
     """Train every replicate in place from `start_step` to `end_step` of the schedule.
 
     Each call starts a fresh optimizer (the reference codebases' choice on rewinding). Batch
     order and augmentation of replicate r come from seeds[r], so a run is reproducible from
-    its seeds alone. `masks` (stacked [R, ...]) keep pruned weights exactly zero.
+    its seeds alone. `masks` (stacked [R, ...]) keep pruned weights exactly zero. With `curves`,
+    the run records its accuracy curves (every `config.curve_steps`, default an epoch) and
+    forgetting events; the replicates' states at `snapshot_steps` (in [start_step, end_step]) are kept.
     """
     if vectorize:
         replicas.store_in_gradient_layout()
@@ -145,34 +151,62 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
     device = dataset.train_y.device
     losses = torch.zeros(end_step - start_step, replicas.count, device=device)
+    interval = config.curve_steps or orders[0].steps_per_epoch
     apply_mask(replicas.params, masks)
+    log = TrainLog(losses, 0.0, _start_curves(replicas, dataset, config, start_step) if curves else None, {})
     replicas.model.train()
     started = time.perf_counter()
     for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
+        if step in snapshot_steps:
+            log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
         index = torch.stack([order.indices(step) for order in orders]).to(device)
         images = dataset.train_x[index]
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
-        losses[step - start_step] = _sgd_step(replicas, optimizer, dataset.normalize(images), dataset.train_y[index],
-                                              masks, learning_rate(step, config), vectorize, config.mixed_precision)
-    return TrainLog(losses.cpu(), time.perf_counter() - started)
+        labels = dataset.train_y[index]
+        losses[step - start_step], predictions = _sgd_step(
+            replicas, optimizer, dataset.normalize(images), labels, masks, learning_rate(step, config), vectorize,
+            config.mixed_precision)
+        if log.curves is not None:
+            log.curves.record_batch(index, predictions == labels)
+            if (step + 1 - start_step) % interval == 0 or step + 1 == end_step:
+                log.curves.record_point(step + 1, _test_accuracy(replicas, dataset, config))
+    if end_step in snapshot_steps:
+        log.snapshots[end_step] = [replicas.state_dict(r) for r in range(replicas.count)]
+    log.losses, log.seconds = losses.cpu(), time.perf_counter() - started
+    return log
+
+
+def _start_curves(replicas: Replicas, dataset: Dataset, config: TrainConfig, start_step: int) -> TrainingCurves:
+    return TrainingCurves.start(replicas.count, len(dataset.train_y), start_step,
+                                _test_accuracy(replicas, dataset, config), dataset.train_y.device)
+
+
+def _test_accuracy(replicas: Replicas, dataset: Dataset, config: TrainConfig) -> torch.Tensor:
+    """Test accuracy [R] on the device, in the middle of training (the model is left in training mode)."""
+    accuracy = evaluate(replicas, dataset, "test", config.eval_batch_size, on_device=True)[1]
+    replicas.model.train()
+    return accuracy
 
 
 def train_replicates(model_name: str, dataset: Dataset, config: TrainConfig, states: list[dict],
                      seeds: list[ReplicateSeeds], start_step: int, end_step: int, masks: list[dict] | None = None,
                      augmentation: bool = False, vectorize: bool = True, device="cpu",
-                     description: str = "train") -> tuple[Replicas, TrainLog]:
+                     description: str = "train", curves: bool = True,
+                     snapshot_steps: tuple[int, ...] = ()) -> tuple[Replicas, TrainLog]:
     """Train one network per start state (each with its seeds and, optionally, its mask) from
     `start_step` to `end_step` of the schedule, all together. Pretraining, IMP levels, EL2N's
     networks and the instability copies are all this call."""
     model = build_model(model_name, dataset.input_shape, dataset.num_classes)
     replicas = Replicas.from_state_dicts(model, states, device)
     stacked = None if masks is None else {name: torch.stack([m[name] for m in masks]).to(device) for name in masks[0]}
-    log = train(replicas, dataset, config, seeds, start_step, end_step, stacked, augmentation, vectorize, description)
+    log = train(replicas, dataset, config, seeds, start_step, end_step, stacked, augmentation, vectorize, description,
+                curves, snapshot_steps)
     return replicas, log
 
 
-def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_precision) -> torch.Tensor:
+def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_precision):
+    """One SGD step of every replicate; returns the batch losses [R] and the predictions [R, B] it made."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
@@ -186,23 +220,24 @@ def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_p
             replicas.params[name].grad.mul_(mask)
     optimizer.step()
     apply_mask(replicas.params, masks)  # exact zeros after every step, whatever weight decay did
-    return losses.detach()
+    return losses.detach(), logits.detach().argmax(-1)
 
 
 @torch.no_grad()
 def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
-             vectorize: bool = True, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+             vectorize: bool = True, limit: int | None = None, on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of every replicate on a split (its first `limit` examples)."""
     replicas.model.eval()
     return evaluate_logits(lambda x: replicas.forward(x, shared=True, vectorize=vectorize), dataset, split,
-                           batch_size, limit)
+                           batch_size, limit, on_device)
 
 
 @torch.no_grad()
-def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int,
-                    limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int, limit: int | None = None,
+                    on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of R networks whose logits [R, B, classes] `forward` gives
-    for a normalised batch [B, ...] of the split (its first `limit` examples)."""
+    for a normalised batch [B, ...] of the split (its first `limit` examples); on the CPU unless
+    `on_device` (which spares a GPU a synchronisation)."""
     images, labels = dataset.split(split)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -214,4 +249,5 @@ def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int,
         loss_sum = loss_sum + F.cross_entropy(logits.flatten(0, 1), y.repeat(count), reduction="none").view(
             count, -1).sum(1)
         correct = correct + (logits.argmax(-1) == y).sum(1)
-    return (loss_sum / len(labels)).cpu(), (correct / len(labels)).cpu()
+    results = loss_sum / len(labels), correct / len(labels)
+    return results if on_device else tuple(r.cpu() for r in results)

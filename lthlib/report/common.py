@@ -16,6 +16,10 @@ import yaml  # noqa: E402
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import Config, parse_config  # noqa: E402
 
+# per-run training-stability columns of imp.csv (the third paper): summarised as mean and `<column>_spread`,
+# the std over replicates (forgetting_events_std is the std over examples within a run, as Table 1 reports)
+STABILITY_COLUMNS = ("train_auc", "test_auc", "forgetting_events", "forgetting_events_std", "unforgettable",
+                     "never_learned")
 # a threshold that rests on fewer replicates than this is flagged next to its verdict
 MIN_REPLICATES = 3
 
@@ -25,7 +29,8 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
     compute to reach it as the paper counts it (Sec. 2.2): `trainings` (the dense one included),
     `retrains` (after the dense one) and cumulative training steps. Replicates whose adaptive
     ratios differ reach different sparsities at one level: levels are averaged by index, with
-    the spread of the weights remaining in `fraction_remaining_std`."""
+    the spread of the weights remaining in `fraction_remaining_std`. Training-stability columns, where
+    the runs recorded them, get their mean and their spread over replicates (`<column>_spread`)."""
     summary = frame.groupby("level").agg(
         fraction_remaining=("fraction_remaining", "mean"),
         fraction_remaining_std=("fraction_remaining", "std"),
@@ -38,8 +43,12 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
         train_steps=("train_steps", "mean"),
         test_examples=("test_examples", "min"),
     ).reset_index()
-    summary[["fraction_remaining_std", "test_accuracy_std"]] = summary[
-        ["fraction_remaining_std", "test_accuracy_std"]].fillna(0.0)
+    stability = {f"{column}{suffix}": (column, statistic) for column in STABILITY_COLUMNS if column in frame
+                 for suffix, statistic in (("", "mean"), ("_spread", "std"))}
+    if stability:
+        summary = summary.merge(frame.groupby("level").agg(**stability).reset_index(), on="level")
+    spreads = ["fraction_remaining_std", "test_accuracy_std", *(c for c in summary if c.endswith("_spread"))]
+    summary[spreads] = summary[spreads].fillna(0.0)
     summary["matching"] = summary["test_accuracy"] >= matching_threshold(summary)
     summary["trainings"] = summary["level"] + 1
     summary["retrains"] = summary["level"]

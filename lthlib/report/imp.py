@@ -69,6 +69,46 @@ def plot_accuracy_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> 
     save_figure(figure, path)
 
 
+def plot_convergence_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) -> None:
+    """Fig. 4 analogue: convergence AUC (Eq. 3) of train and test accuracy at every level, ± std over replicates."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    percent = 100 * summary["fraction_remaining"]
+    for column, label in (("test_auc", "test accuracy"), ("train_auc", "train accuracy")):
+        axes.errorbar(percent, summary[column], yerr=summary[f"{column}_spread"], fmt="o-", capsize=3,
+                      label=f"AUC of {label}")
+    sparsity_axis(axes)
+    axes.set_ylabel("convergence AUC (Eq. 3)")
+    axes.set_title(f"Convergence speed, {title}")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend()
+    save_figure(figure, path)
+
+
+def stability_markdown(summary: pd.DataFrame) -> str:
+    """Training stability of every level's run (the third paper, Table 1 and Fig. 4, per level)."""
+    rows = "\n".join(
+        f"| {int(r.level)} | {_remaining(r)} | {r.train_auc:.4f} ± {r.train_auc_spread:.4f} | "
+        f"{r.test_auc:.4f} ± {r.test_auc_spread:.4f} | {r.forgetting_events:.2f} ± {r.forgetting_events_std:.2f} | "
+        f"{100 * r.unforgettable:.2f} ± {100 * r.unforgettable_spread:.2f} | {100 * r.never_learned:.2f} |"
+        for r in summary.itertuples())
+    return f"""
+## Training stability of every level
+Recorded during each level's own training (from t_r to the end), from the predictions its training steps
+made: *convergence AUC* (Eq. 3 of "Training stability and the LTH": 1 when the final accuracy is reached after
+the first epoch, lower when it comes late; train accuracy is the running accuracy over each epoch's batches),
+*forgetting events* per training example (Toneva et al.: correct at one presentation, wrong at the next; mean ±
+std over examples), *unforgettable* examples (learned and never forgotten) and examples *never learned*.
+AUC and unforgettable are mean ± std over replicates. Per-epoch curves are in `data/imp/rep_<r>/level_<L>/curves.csv`,
+per-example counts in its `forgetting.pt`.
+
+| level | weights remaining (%) | train AUC | test AUC | forgetting events | unforgettable (%) | never learned (%) |
+|---|---|---|---|---|---|---|
+{rows}
+
+![convergence AUC vs weights remaining](figures/imp_convergence.png)
+"""
+
+
 def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
                      sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
     """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`
@@ -78,10 +118,14 @@ def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
     metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
     io.save_csv(summary, out_dir / "imp_summary.csv")
     io.save_json(metrics, out_dir / "metrics.json")
-    plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png",
-                              f"IMP, {config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}")
+    title = f"{config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}"
+    plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png", f"IMP, {title}")
+    stability = ""
+    if "test_auc" in summary:
+        plot_convergence_vs_sparsity(summary, out_dir / "figures" / "imp_convergence.png", title)
+        stability = stability_markdown(summary)
     with io.atomic_path(out_dir / "report.md") as tmp:
-        tmp.write_text("\n".join((_markdown(config, summary, metrics), *sections)))
+        tmp.write_text("\n".join((_markdown(config, summary, metrics), stability, *sections)))
 
 
 def _remaining(row) -> str:

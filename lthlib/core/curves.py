@@ -1,0 +1,117 @@
+"""What a training run records about itself as it goes ("Training stability and the lottery ticket
+hypothesis", Sec. 3.2): accuracy curves, their convergence AUC (Eq. 3), and forgetting events
+(Toneva et al. 2019).
+
+Train accuracy and forgetting come from the predictions the training steps already make (no extra
+pass over the data); test accuracy from one evaluation of the device-resident test set per point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+
+def convergence_auc(accuracies: torch.Tensor) -> torch.Tensor:
+    """Eq. 3: the rescaled area under an accuracy curve, (1/t) sum_{ep=1..t} (acc_ep - acc_0) / (acc_t - acc_0).
+
+    `accuracies` [..., t + 1] holds acc_0 (before training) and the accuracy after each of t epochs.
+    1 means the final accuracy was reached after the first epoch; a curve that rises late is near 0.
+    """
+    if accuracies.shape[-1] < 2:
+        raise ValueError("a convergence curve needs the accuracy before training and after at least one epoch")
+    gain = accuracies[..., 1:] - accuracies[..., :1]
+    return (gain / gain[..., -1:]).mean(-1)
+
+
+@dataclass
+class ForgettingCounter:
+    """Forgetting events of N training examples in R networks, from the predictions of the training steps.
+
+    Toneva et al. (2019): an example is *forgotten* when it was classified correctly the last time it was
+    seen and incorrectly now; *unforgettable* when it was learned (correct at least once) and never
+    forgotten. Examples never learned are counted apart: they have no forgetting event but are not
+    unforgettable.
+    """
+
+    last_correct: torch.Tensor  # [R, N] bool: correct at the last presentation
+    learned: torch.Tensor  # [R, N] bool: correct at some presentation
+    events: torch.Tensor  # [R, N] int: forgetting events so far
+
+    @classmethod
+    def start(cls, replicates: int, examples: int, device="cpu") -> "ForgettingCounter":
+        shape = (replicates, examples)
+        return cls(torch.zeros(shape, dtype=torch.bool, device=device),
+                   torch.zeros(shape, dtype=torch.bool, device=device),
+                   torch.zeros(shape, dtype=torch.int32, device=device))
+
+    def update(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
+        """One training step: `indices` [R, B] of the examples each network saw, `correct` [R, B] its predictions.
+
+        An example appears at most once per batch (batches are slices of a permutation)."""
+        previous = self.last_correct.gather(1, indices)
+        self.events.scatter_add_(1, indices, (previous & ~correct).int())
+        self.learned.scatter_(1, indices, self.learned.gather(1, indices) | correct)
+        self.last_correct.scatter_(1, indices, correct)
+
+    def summary(self) -> dict[str, torch.Tensor]:
+        """Per network [R]: forgetting events per example (mean, std), fractions unforgettable and never learned."""
+        events = self.events.double()
+        return {"forgetting_events": events.mean(1), "forgetting_events_std": events.std(1),
+                "unforgettable": (self.learned & (self.events == 0)).double().mean(1),
+                "never_learned": (~self.learned).double().mean(1)}
+
+    def per_example(self, replicate: int) -> dict[str, torch.Tensor]:
+        """One network's counts [N], for selecting examples by forgetting score later."""
+        return {"events": self.events[replicate].cpu(), "learned": self.learned[replicate].cpu()}
+
+
+@dataclass
+class TrainingCurves:
+    """Accuracy of R networks at points of one run: the start, then every `interval` steps and the end.
+
+    Train accuracy at a point is the fraction of correct predictions the training steps made since
+    the previous point (at the start: the first batch's, made before any update); test accuracy is
+    measured on the whole test set at the point. A run of no step has only its start, and no train accuracy.
+    """
+
+    forgetting: ForgettingCounter
+    steps: list[int] = field(default_factory=list)
+    train_accuracy: list[torch.Tensor] = field(default_factory=list)  # [R] per point, on the device
+    test_accuracy: list[torch.Tensor] = field(default_factory=list)
+    _correct: torch.Tensor | int = 0  # correct predictions since the last point [R]
+    _seen: int = 0
+
+    @classmethod
+    def start(cls, replicates: int, examples: int, step: int, test_accuracy: torch.Tensor,
+              device="cpu") -> "TrainingCurves":
+        unknown = torch.full_like(test_accuracy, float("nan"))
+        return cls(ForgettingCounter.start(replicates, examples, device), [step], [unknown], [test_accuracy])
+
+    def record_batch(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
+        """The predictions [R, B] one training step made on the examples `indices` [R, B]."""
+        if self._seen == 0 and len(self.steps) == 1:  # the first step: its predictions precede any update
+            self.train_accuracy[0] = correct.float().mean(1)
+        self.forgetting.update(indices, correct)
+        self._correct = self._correct + correct.sum(1)
+        self._seen += correct.shape[1]
+
+    def record_point(self, step: int, test_accuracy: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.train_accuracy.append(self._correct / self._seen)
+        self.test_accuracy.append(test_accuracy)
+        self._correct, self._seen = 0, 0
+
+    def table(self, replicate: int) -> pd.DataFrame:
+        """One row per point: step, train_accuracy, test_accuracy (the file curves.csv)."""
+        return pd.DataFrame({"step": self.steps,
+                             "train_accuracy": [float(a[replicate]) for a in self.train_accuracy],
+                             "test_accuracy": [float(a[replicate]) for a in self.test_accuracy]})
+
+    def summary(self) -> dict[str, torch.Tensor]:
+        """Per network [R]: convergence AUC of train and test accuracy (Eq. 3) and the forgetting statistics."""
+        return {"train_auc": convergence_auc(torch.stack(self.train_accuracy, 1).cpu().double()),
+                "test_auc": convergence_auc(torch.stack(self.test_accuracy, 1).cpu().double()),
+                **{name: value.cpu() for name, value in self.forgetting.summary().items()}}

@@ -1,0 +1,230 @@
+"""Training stability ("Training stability and the lottery ticket hypothesis"): the per-run section (first
+stable rewind step, error along the copies' paths) and the cross-run study over momentum x batch size
+(Tables 1, 2 and 6, Fig. 1), drawn from saved tables only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from lthlib.core import io
+from lthlib.core.config import Config
+from lthlib.report.common import exported_runs, plt, save_figure, threshold_caveat
+
+
+def epochs_text(values: pd.Series) -> str:
+    """Mean ± std over initialisations of first stable epochs; 'never' for a search that found none."""
+    found = values.dropna()
+    never = len(values) - len(found)
+    if found.empty:
+        return "never stable"
+    spread = f" ± {found.std(ddof=0):.2f}" if len(found) > 1 else ""
+    return f"{found.mean():.2f}{spread}" + (f" ({never} of {len(values)} never stable)" if never else "")
+
+
+def plot_copy_paths(paths: pd.DataFrame, path: Path, title: str) -> None:
+    """Fig. 1: test error along the linear path between two copies, mean ± std over replicates, per start."""
+    figure, axes = plt.subplots(figsize=(6, 4))
+    for (step, level), rows in paths.groupby(["rewind_step", "level"]):
+        curve = rows.groupby("beta")["error"].agg(["mean", "std"]).fillna(0.0)
+        label = f"from step {step}" + ("" if level == 0 else f", level {level} mask")
+        axes.plot(curve.index, 100 * curve["mean"], "o-", ms=3, label=label)
+        axes.fill_between(curve.index, 100 * (curve["mean"] - curve["std"]), 100 * (curve["mean"] + curve["std"]),
+                          alpha=0.2)
+    axes.set_xlabel("interpolation β between the two copies")
+    axes.set_ylabel("test error (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    save_figure(figure, path)
+
+
+def first_stable_section(config: Config, first_stable: pd.DataFrame, paths: pd.DataFrame, out_dir: str | Path) -> str:
+    """The report.md section: the first stable rewind step of every initialisation, and Fig. 1 of this run."""
+    settings = config.instability
+    candidates = f"every {settings.search_every} steps" if settings.search_every else "every epoch"
+    plot_copy_paths(paths, Path(out_dir) / "figures" / "instability_paths.png",
+                    f"Copies differing in SGD noise, {config.model.name}")
+    rows = "\n".join(f"| {int(r.init)} | {_step(r.first_stable_step)} | {_step(r.last_unstable_step)} | "
+                     f"{'-' if pd.isna(r.first_stable_epoch) else f'{r.first_stable_epoch:.2f}'} | {int(r.probes)} |"
+                     for r in first_stable.itertuples())
+    caveat = threshold_caveat(len(first_stable), settings.stable_threshold, int(first_stable["examples"].min()))
+    return f"""
+## First stable rewind step (Appendix B of "Training stability and the LTH")
+From the dense run at a candidate step ({candidates}), {settings.search_copies}
+copies per initialisation train to the end with different SGD noise; the step is stable when their mean
+error barrier is below {100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
+probes per initialisation finds the first stable step (assuming stability persists once reached).
+First stable epoch over {len(first_stable)} initialisations: **{epochs_text(first_stable['first_stable_epoch'])}**{caveat}.
+
+| initialisation | first stable step | last unstable step | first stable epoch | probes |
+|---|---|---|---|---|
+{rows}
+
+![error along the copies' paths](figures/instability_paths.png)
+"""
+
+
+def _step(value) -> str:
+    return "-" if pd.isna(value) else str(int(value))
+
+
+# ---- the cross-run study: one exported DVC experiment per configuration and rewinding setting ----
+
+STUDY_TABLES = ("imp_summary.csv", "instability.csv", "instability_paths.csv", "first_stable.csv")
+
+
+def configuration_name(momentum: float, batch_size: int) -> str:
+    return f"mu{momentum:g}-bs{batch_size}"
+
+
+def load_stability_runs(runs_dir: str | Path) -> dict[str, pd.DataFrame]:
+    """The exported runs' tables, each with columns `run`, `configuration`, `momentum`, `batch_size` and
+    `t_r` (pretrain.steps; 0 = no late rewinding) added."""
+    tables = {name: [] for name in STUDY_TABLES}
+    for folder, config in exported_runs(runs_dir, STUDY_TABLES):
+        keys = {"run": folder.name, "configuration": configuration_name(config.train.momentum, config.train.batch_size),
+                "momentum": config.train.momentum, "batch_size": config.train.batch_size,
+                "t_r": config.pretrain.steps}
+        for name, frames in tables.items():
+            frames.append(io.load_csv(folder / name).assign(**keys))
+    return {name: pd.concat(frames, ignore_index=True).sort_values(["momentum", "batch_size"], kind="stable")
+            for name, frames in tables.items()}
+
+
+def forgetting_table(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Table 1: the dense network (level 0) trained from initialisation (runs without late rewinding)."""
+    dense = summaries[(summaries["level"] == 0) & (summaries["t_r"] == 0)]
+    return dense[["configuration", "momentum", "batch_size", "test_accuracy", "test_accuracy_std",
+                  "forgetting_events", "forgetting_events_std", "unforgettable", "unforgettable_spread",
+                  "never_learned", "train_auc", "train_auc_spread", "test_auc", "test_auc_spread"]]
+
+
+def ticket_table(summaries: pd.DataFrame) -> pd.DataFrame:
+    """Table 2: test accuracy (mean ± std) per configuration and rewinding, one column per level's sparsity."""
+    frame = summaries.assign(
+        rewinding=summaries["t_r"].map(lambda step: "no" if step == 0 else f"t_r={step}"),
+        cell=[f"{100 * a:.2f} ± {100 * s:.2f}" for a, s in zip(summaries["test_accuracy"],
+                                                              summaries["test_accuracy_std"])],
+        sparsity=[f"{100 * (1 - f):.2f}%" for f in summaries["fraction_remaining"]])
+    table = frame.pivot_table(index=["configuration", "rewinding"], columns="sparsity", values="cell",
+                              aggfunc="first", sort=False)
+    return table[sorted(table.columns, key=lambda c: float(c.rstrip("%")))]
+
+
+def stable_epoch_table(first_stable: pd.DataFrame) -> pd.DataFrame:
+    """Table 6: first stable epoch per configuration (mean ± std over initialisations), from the dense
+    run from initialisation (runs without late rewinding; all runs if none)."""
+    runs = first_stable[first_stable["t_r"] == 0]
+    runs = first_stable if runs.empty else runs
+    return runs.groupby("configuration", sort=False)["first_stable_epoch"].apply(epochs_text).rename(
+        "first stable epoch").to_frame()
+
+
+def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
+    """Fig. 1: error along the path between two dense copies per configuration, without (left) and with
+    (right) late rewinding: copies from initialisation, and copies from t_r."""
+    dense = paths[paths["level"] == 0]
+    panels = [("from initialisation (no late rewinding)", dense[(dense["t_r"] == 0) & (dense["rewind_step"] == 0)]),
+              ("from t_r (late rewinding)", dense[(dense["t_r"] > 0) & (dense["rewind_step"] == dense["t_r"])])]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, (title, rows) in zip(axes, panels):
+        for configuration, curve_rows in rows.groupby("configuration", sort=False):
+            curve = curve_rows.groupby("beta")["error"].agg(["mean", "std"]).fillna(0.0)
+            ax.plot(curve.index, 100 * curve["mean"], "o-", ms=3, label=configuration)
+            ax.fill_between(curve.index, 100 * (curve["mean"] - curve["std"]),
+                            100 * (curve["mean"] + curve["std"]), alpha=0.15)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("interpolation β")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("test error (%)")
+    save_figure(figure, path)
+
+
+def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
+    """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, and the verdicts in words."""
+    out_dir = Path(out_dir)
+    tables = load_stability_runs(runs_dir)
+    summaries, first_stable = tables["imp_summary.csv"], tables["first_stable.csv"]
+    paths = tables["instability_paths.csv"]  # `rewind_step`: where the copies started; `t_r`: the run's
+    plot_study_paths(paths, out_dir / "stability_paths.png")
+    forgetting, tickets, stable = forgetting_table(summaries), ticket_table(summaries), stable_epoch_table(first_stable)
+    instability = tables["instability.csv"]
+    barriers = instability[(instability["level"] == 0) & (instability["t_r"] == 0)]
+    text = _study_markdown(summaries, forgetting, tickets, stable, barriers)
+    with io.atomic_path(out_dir / "stability.md") as tmp:
+        tmp.write_text(text)
+    return out_dir / "stability.md"
+
+
+def _study_markdown(summaries, forgetting, tickets, stable, barriers) -> str:
+    table1 = "\n".join(
+        f"| {r.configuration} | {100 * r.test_accuracy:.2f} ± {100 * r.test_accuracy_std:.2f} | "
+        f"{r.forgetting_events:.2f} ± {r.forgetting_events_std:.2f} | {100 * r.unforgettable:.2f} | "
+        f"{100 * r.never_learned:.2f} | {r.train_auc:.4f} ± {r.train_auc_spread:.4f} | "
+        f"{r.test_auc:.4f} ± {r.test_auc_spread:.4f} |" for r in forgetting.itertuples())
+    table2 = "\n".join(f"| {configuration} | {rewinding} | " + " | ".join(str(v) if isinstance(v, str) else "-"
+                                                                      for v in row) + " |"
+                       for (configuration, rewinding), row in tickets.iterrows())
+    table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} |" for configuration, row in stable.iterrows())
+    barrier = barriers.groupby(["configuration", "rewind_step"], sort=False)["barrier"].agg(["mean", "std"]).fillna(0.0)
+    table_barriers = "\n".join(f"| {configuration} | {'initialisation' if start == 0 else f'step {start}'} | "
+                               f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} |"
+                               for (configuration, start), row in barrier.iterrows())
+    setup = summaries.drop_duplicates("run")
+    return f"""# Training stability and the lottery ticket (momentum x batch size)
+
+{len(setup)} runs: configurations {', '.join(dict.fromkeys(setup['configuration']))}, each with and without late
+rewinding (t_r > 0 vs 0). Every number is a mean over the runs' replicates (± std over replicates, except the
+forgetting events' ± which is the std over training examples, as the paper's Table 1 reports).
+
+## Table 1: forgetting and convergence of the dense network (trained from initialisation)
+| configuration | test accuracy (%) | forgetting events | unforgettable (%) | never learned (%) | train AUC | test AUC |
+|---|---|---|---|---|---|---|
+{table1}
+
+## Table 2: ticket test accuracy (%) by sparsity
+| configuration | late rewinding | {' | '.join(tickets.columns)} |
+|---|---|{'---|' * len(tickets.columns)}
+{table2}
+
+## Table 6: first stable epoch (Appendix B)
+| configuration | first stable epoch |
+|---|---|
+{table6}
+
+## Fig. 1: error along the path between two dense copies
+Runs without late rewinding; the error barrier as in Frankle et al. (2020), mean ± std over replicates.
+
+| configuration | copies from | error barrier (%) |
+|---|---|---|
+{table_barriers}
+
+![paths](stability_paths.png)
+
+## In words
+{_verdicts(forgetting, summaries, barrier)}
+"""
+
+
+def _verdicts(forgetting: pd.DataFrame, summaries: pd.DataFrame, barrier: pd.DataFrame) -> str:
+    """Which configuration was most stable, and whether stability ordered the tickets' accuracy."""
+    from_init = barrier.xs(0, level="rewind_step")["mean"] if 0 in barrier.index.get_level_values("rewind_step") else None
+    if from_init is None or from_init.empty:
+        return "No run measured copies from initialisation; no verdict."
+    most_stable = from_init.idxmin()
+    sparsest = summaries[summaries["t_r"] == 0].groupby("configuration")["level"].max().min()
+    at_sparsest = summaries[(summaries["t_r"] == 0) & (summaries["level"] == sparsest)].set_index(
+        "configuration")["test_accuracy"]
+    best_ticket = at_sparsest.idxmax()
+    order = from_init.sort_values().index.tolist()
+    rank = at_sparsest.reindex(order).rank(ascending=False).tolist()
+    agrees = "predicted" if best_ticket == most_stable else "did not predict"
+    fewest = forgetting.set_index("configuration")["forgetting_events"].idxmin()
+    return (f"- Most stable to SGD noise from initialisation (lowest barrier between dense copies): **{most_stable}** "
+            f"({100 * from_init[most_stable]:.2f}%); fewest forgetting events: **{fewest}**.\n"
+            f"- Without late rewinding, the best ticket at the sparsest common level ({sparsest}) came from "
+            f"**{best_ticket}** ({100 * at_sparsest[best_ticket]:.2f}%): stability {agrees} ticket quality on this run. "
+            f"Ranks of ticket accuracy in order of increasing barrier: {', '.join(f'{r:g}' for r in rank)}.")

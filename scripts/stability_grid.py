@@ -1,0 +1,70 @@
+"""The stability study of "Training stability and the lottery ticket hypothesis" as DVC experiments.
+
+    python scripts/stability_grid.py run       # one experiment after another, in the workspace
+    python scripts/stability_grid.py queue     # or queue them: then `dvc queue start -j N`
+    python scripts/stability_grid.py collect   # export finished runs, write reports/stability/stability.md
+
+Each configuration (mu<momentum>-bs<batch size>) runs twice: IMP rewinding to initialisation and to
+`--rewind-epochs`. Both carry the whole pipeline: IMP with its curves and forgetting, instability from
+initialisation and t_r, the first-stable search. Everything else comes from params.yaml. Run `dvc repro`
+once first: the experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
+"""
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import typer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lthlib.analyses.stability_grid import Configuration, experiment_overrides  # noqa: E402
+from lthlib.cli import user_errors_exit  # noqa: E402
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import load_config  # noqa: E402
+from lthlib.report.stability import write_stability_report  # noqa: E402
+
+PREFIX = "st-"
+DEFAULT = "mu0-bs128,mu0-bs512,mu0.9-bs128,mu0.9-bs512"
+
+
+@user_errors_exit
+def main(action: str = typer.Argument(..., help="run | queue | collect"),
+         configurations: str = typer.Option(DEFAULT, help="comma-separated mu<momentum>-bs<batch size>"),
+         epochs: float = typer.Option(3.0, help="training epochs per run"),
+         rewind_epochs: float = typer.Option(0.5, help="late rewinding point t_r, in epochs"),
+         replicates: int = typer.Option(3, help="replicates = initialisations of every run"),
+         levels: int = typer.Option(6, help="IMP levels (pruning.ratio from params.yaml)"),
+         threads: int = typer.Option(1, help="compute.threads of every run"),
+         runs: str = "runs/stability", out: str = "reports/stability",
+         dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them")):
+    if action == "collect":
+        subprocess.run(["bash", "scripts/collect_experiments.sh", PREFIX, runs], check=True)
+        print(write_stability_report(runs, out))
+        return
+    if action not in ("run", "queue"):
+        raise ValueError(f"action must be run, queue or collect, got {action!r}")
+    base = load_config()
+    examples = len(io.load_tensors("data/dataset.pt")["train_y"])
+    grid = [Configuration.parse(name.strip(), examples) for name in configurations.split(",")]  # all checked first
+    for configuration in grid:
+        for rewind in (0.0, rewind_epochs):
+            overrides = {**experiment_overrides(base, configuration, examples, epochs, rewind),
+                         "replicates": replicates, "pruning.levels": levels, "compute.threads": threads,
+                         "landscape.grid_size": 5}
+            name = f"{PREFIX}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")
+            command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if action == "queue" else [])]
+            command += [arg for key, value in overrides.items() for arg in ("-S", f"{key}={_yaml(value)}")]
+            print(shlex.join(command), flush=True)
+            if not dry_run:
+                subprocess.run(command, check=True)
+
+
+def _yaml(value) -> str:
+    return "[" + ",".join(map(str, value)) + "]" if isinstance(value, list) else str(value).lower() \
+        if isinstance(value, bool) else str(value)
+
+
+if __name__ == "__main__":
+    typer.run(main)
