@@ -36,7 +36,8 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
          rewind_epochs: float = typer.Option(0.5, help="late rewinding point t_r, in epochs"),
          replicates: int = typer.Option(3, help="replicates = initialisations of every run"),
          levels: int = typer.Option(6, help="IMP levels (pruning.ratio from params.yaml)"),
-         threads: int = typer.Option(1, help="compute.threads of every run"),
+         threads: int = typer.Option(0, help="compute.threads of every run; 0: params.yaml's for `run`, 1 for "
+                                             "`queue` (parallel workers must not share cores)"),
          runs: str = "runs/stability", out: str = "reports/stability",
          dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them")):
     if action == "collect":
@@ -46,6 +47,7 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
     if action not in ("run", "queue"):
         raise ValueError(f"action must be run, queue or collect, got {action!r}")
     base = load_config()
+    threads = threads or (base.compute.threads if action == "run" else 1)
     examples = len(io.load_tensors("data/dataset.pt")["train_y"])
     grid = [Configuration.parse(name.strip(), examples) for name in configurations.split(",")]  # all checked first
     for configuration in grid:

@@ -3,7 +3,7 @@
 import typer
 
 from lthlib.analyses.instability import load_dense_run
-from lthlib.analyses.stability import candidate_steps, search_first_stable_steps
+from lthlib.analyses.stability import candidate_steps, pairs_from_instability, search_first_stable_steps
 from lthlib.analyses.subsets import pretraining_data
 from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.core import io
@@ -12,6 +12,7 @@ from lthlib.core import io
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", pretrained: str = "data/pretrain",
+         instability: str = "reports/instability.csv",
          table: str = "reports/first_stable.csv", probes: str = "reports/first_stable_probes.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     settings = config.instability
@@ -20,7 +21,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     every = settings.search_every or len(data.train_y) // config.train.batch_size
     results, pairs = search_first_stable_steps(run, candidate_steps(config.train.steps, every),
                                                settings.search_probes, settings.search_copies,
-                                               settings.stable_threshold, config.interpolation)
+                                               settings.stable_threshold, config.interpolation,
+                                               pairs_from_instability(io.load_csv(instability), settings.search_copies))
     io.save_csv(results, table)
     io.save_csv(pairs, probes)
 

@@ -47,24 +47,32 @@ def test_a_run_that_is_never_stable_and_a_bad_probe_count():
         first_stable_step(planted(5, []), range(10), probes=0)
 
 
-def test_every_initialisation_finds_its_planted_first_stable_step_without_training_a_copy_twice(monkeypatch):
-    """Three initialisations on a real dense run, whose copies' barriers are planted: init i is stable
-    from step thresholds[i] on. 13 candidates (every 2 of 24 steps) need ceil(log2 12) + 1 = 5 probes."""
+def planted_run(monkeypatch, thresholds: tuple[int, ...]):
+    """A real dense run of len(thresholds) initialisations (24 steps), whose copies' barriers are planted:
+    init i is stable from step thresholds[i] on. Returns the run and the list of (step, thresholds, copies)
+    of every `copies` call it trains."""
     dataset = tiny_dataset()
-    _, states = random_states(dataset, 3)
+    _, states = random_states(dataset, len(thresholds))
     config = TrainConfig(steps=24, batch_size=16, lr=0.05, momentum=0.9, schedule="constant", eval_batch_size=40)
-    run = DenseRun("lenet_300_100", states, states, 0, replicate_seeds(0, 3), config, dataset, config, dataset)
-    thresholds = {seeds: threshold for seeds, threshold in zip(run.seeds, (0, 9, 100))}
+    run = DenseRun("lenet_300_100", states, states, 0, replicate_seeds(0, len(thresholds)), config, dataset, config,
+                   dataset)
+    planted = dict(zip(run.seeds, thresholds))
     trained, current = [], []
     original = DenseRun.copies
 
     def copies(self, starts, step, masks, count=2, curves=True):
-        trained.append((step, [thresholds[s] for s in self.seeds], count))
-        current[:] = [thresholds[s] >= step + 1 for s in self.seeds for _ in range(count * (count - 1) // 2)]
+        trained.append((step, [planted[s] for s in self.seeds], count))
+        current[:] = [planted[s] >= step + 1 for s in self.seeds for _ in range(count * (count - 1) // 2)]
         return original(self, starts, step, masks, count, curves)
 
     monkeypatch.setattr(DenseRun, "copies", copies)
     monkeypatch.setattr(stability, "copy_barrier", lambda *args: (0.5 if current.pop(0) else 0.0, None))
+    return run, trained
+
+
+def test_every_initialisation_finds_its_planted_first_stable_step_without_training_a_copy_twice(monkeypatch):
+    """Three initialisations; 13 candidates (every 2 of 24 steps) need ceil(log2 12) + 1 = 5 probes."""
+    run, trained = planted_run(monkeypatch, (0, 9, 100))
     results, pairs = search_first_stable_steps(run, candidate_steps(24, 2), probes=5, copies=3, threshold=0.02,
                                                evaluation=InterpolationConfig())
     assert results["first_stable_step"].tolist()[:2] == [0, 10]
@@ -75,6 +83,23 @@ def test_every_initialisation_finds_its_planted_first_stable_step_without_traini
     assert len(probed) == len(set(probed)) == len(pairs) // 3  # no copy trained twice; 3 pairs of 3 copies each
     assert trained[0] == (24, [0, 9, 100], 3)  # the first probe: every initialisation's copies at once
     assert set(pairs.columns) >= {"init", "step", "copy_a", "copy_b", "barrier", "stable"}
+
+
+def test_the_instability_stages_copies_are_reused_and_cost_no_probe(monkeypatch):
+    """Init 0 is known stable at step 0 (from the instability stage): it trains nothing. Init 1 (stable from 9)
+    is known unstable at 0 and stable at 12: the bracket starts there and needs 3 probes (6, then 8, 10)."""
+    run, trained = planted_run(monkeypatch, (0, 9))
+    instability = pd.DataFrame({"rewind_step": [0, 0, 12, 0], "level": [0, 0, 0, 2], "replicate": [0, 1, 1, 0],
+                                "barrier": [0.001, 0.3, 0.0, 0.9]})  # the level-2 row is a masked start: not reused
+    measured = stability.pairs_from_instability(instability, copies=2)
+    results, pairs = search_first_stable_steps(run, candidate_steps(24, 2), probes=5, copies=2, threshold=0.02,
+                                               evaluation=InterpolationConfig(), measured=measured)
+    assert results["first_stable_step"].tolist() == [0, 10]
+    assert results["probes"].tolist() == [0, 3] and results["reused"].tolist() == [1, 2]
+    assert all(inits == [9] for _, inits, _ in trained) and [step for step, _, _ in trained] == [6, 8, 10]
+    assert pairs.groupby("source").size().to_dict() == {"first_stable": 3, "instability": 3}
+    # three copies per initialisation need every pair: the instability stage's one pair is not enough
+    assert stability.pairs_from_instability(instability, copies=3).empty
 
 
 def test_candidate_steps_end_at_the_end_of_training():

@@ -25,10 +25,10 @@ from lthlib.core.interpolate import evaluated_examples
 class BinarySearch:
     """Appendix B's bisection over sorted candidate steps, driven from outside (`next_step`, `record`).
 
-    The first probe checks the last candidate (if it is unstable, no step is); each further probe
-    halves the bracket (last unstable, first stable). With `probes` = ceil(log2 n) + 1 for n + 1
-    candidates the answer is exact (the paper: 9 probes for epochs 0..200); fewer probes leave the
-    bracket's stable end, an upper bound. `known` holds verdicts already measured: they cost no probe.
+    The first probe checks the last candidate (if it is unstable, no step is), unless a stable step is
+    known already; each further probe halves the bracket (last unstable, first stable). With `probes` =
+    ceil(log2 n) + 1 for n + 1 candidates the answer is exact (the paper: 9 probes for epochs 0..200);
+    fewer probes leave the bracket's stable end, an upper bound. `known` holds verdicts already measured: they cost no probe.
     """
 
     def __init__(self, candidates: Sequence[int], probes: int, known: dict[int, bool] | None = None):
@@ -37,21 +37,21 @@ class BinarySearch:
         self.steps, self.probes_left = sorted(candidates), probes
         self.known = {} if known is None else known
 
-    def _bracket(self) -> tuple[int, int]:
-        """Indices (last known unstable, -1 if none; first known stable above it) of the tightest bracket."""
+    def _bracket(self) -> tuple[int, int | None]:
+        """Indices (last known unstable, -1 if none; first known stable above it, None if none) of the
+        tightest bracket."""
         low = max((i for i, step in enumerate(self.steps) if self.known.get(step) is False), default=-1)
-        high = min(i for i, step in enumerate(self.steps) if i > low and self.known.get(step))
+        high = min((i for i, step in enumerate(self.steps) if i > low and self.known.get(step)), default=None)
         return low, high
 
     def next_step(self) -> int | None:
         """The step to measure next, or None when the search is over."""
-        last = self.steps[-1]
-        if last not in self.known:
-            return last if self.probes_left > 0 else None
-        if not self.known[last]:
+        if self.probes_left == 0:
             return None
         low, high = self._bracket()
-        return self.steps[(low + high) // 2] if high - low > 1 and self.probes_left > 0 else None
+        if high is None:  # no stable step known above the unstable ones: is the end of training stable at all?
+            return None if self.steps[-1] in self.known else self.steps[-1]
+        return self.steps[(low + high) // 2] if high - low > 1 else None
 
     def record(self, step: int, stable: bool) -> None:
         self.probes_left -= step not in self.known
@@ -59,10 +59,8 @@ class BinarySearch:
 
     def result(self) -> tuple[int | None, int | None]:
         """(first stable step found, or None when none is; last unstable step known, or None)."""
-        if not self.known.get(self.steps[-1], False):
-            return None, self.steps[-1] if self.steps[-1] in self.known else None
         low, high = self._bracket()
-        return self.steps[high], None if low < 0 else self.steps[low]
+        return None if high is None else self.steps[high], None if low < 0 else self.steps[low]
 
 
 def first_stable_step(is_stable: Callable[[int], bool], candidates: Sequence[int], probes: int,
@@ -80,14 +78,20 @@ def candidate_steps(total_steps: int, every: int) -> list[int]:
 
 
 def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: int, copies: int,
-                              threshold: float, evaluation: InterpolationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+                              threshold: float, evaluation: InterpolationConfig,
+                              measured: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The first stable step of every initialisation of `run`, and one row per pair of copies measured.
 
     Each round, every unfinished search names its next step; the dense states at those steps come
-    from one pass, and the copies of all initialisations probing one step train together.
+    from one pass, and the copies of all initialisations probing one step train together. `measured`
+    holds pairs already measured elsewhere (columns init, step, copy_a, copy_b, barrier; see
+    `pairs_from_instability`): their steps' verdicts cost no training and no probe.
     """
-    searches = [BinarySearch(candidates, probes) for _ in run.seeds]
-    pairs = []
+    reused = _reused_pairs(measured, candidates, threshold)
+    searches = [BinarySearch(candidates, probes, {int(row.step): bool(row.stable) for row in
+                                                  reused[reused["init"] == i].drop_duplicates("step").itertuples()})
+                for i in range(len(run.seeds))]
+    pairs = reused.to_dict("records")
     progress = tqdm(desc="first stable step", unit="round", leave=False)
     while requests := {i: step for i, search in enumerate(searches) if (step := search.next_step()) is not None}:
         starts = run.states_at(sorted(set(requests.values())))
@@ -101,7 +105,8 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
                 stable = sum(barriers) / len(barriers) < threshold
                 searches[init].record(step, stable)
                 pairs += [{"init": init, "step": step, "copy_a": a, "copy_b": b, "barrier": barrier,
-                           "stable": stable} for (a, b), barrier in zip(combinations(range(copies), 2), barriers)]
+                           "stable": stable, "source": "first_stable"}
+                          for (a, b), barrier in zip(combinations(range(copies), 2), barriers)]
         progress.update()
     progress.close()
     epoch = len(run.data.train_y) // run.training.batch_size
@@ -109,6 +114,29 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
     for i, search in enumerate(searches):
         first, last_unstable = search.result()
         results.append({"init": i, "first_stable_step": first, "last_unstable_step": last_unstable,
-                        "first_stable_epoch": None if first is None else first / epoch, "probes": len(search.known),
+                        "first_stable_epoch": None if first is None else first / epoch, "probes": probes - search.probes_left,
+                        "reused": int((reused["init"] == i).sum()),
                         "examples": evaluated_examples(run.data, evaluation)})
     return pd.DataFrame(results), pd.DataFrame(pairs)
+
+
+def _reused_pairs(measured: pd.DataFrame | None, candidates: Sequence[int], threshold: float) -> pd.DataFrame:
+    """The measured pairs at candidate steps, each with its step's verdict (mean barrier < threshold)."""
+    columns = ["init", "step", "copy_a", "copy_b", "barrier"]
+    if measured is None:
+        measured = pd.DataFrame(columns=columns)
+    pairs = measured.loc[measured["step"].isin(candidates), columns].copy()
+    pairs["stable"] = pairs.groupby(["init", "step"])["barrier"].transform("mean") < threshold
+    return pairs.assign(source="instability")
+
+
+def pairs_from_instability(instability: pd.DataFrame, copies: int) -> pd.DataFrame:
+    """The instability stage's dense copies as measured pairs of the search: its two copies per start are
+    the search's copies 0 and 1 (the same noise seeds, `noise_seeds`), trained from the same dense run.
+    With two copies per initialisation, their barrier is the search's verdict; with more, the search
+    needs every pair of its copies, so nothing is reused."""
+    dense = instability[instability["level"] == 0]
+    if copies != 2:
+        dense = dense.iloc[:0]
+    return pd.DataFrame({"init": dense["replicate"], "step": dense["rewind_step"], "copy_a": 0, "copy_b": 1,
+                         "barrier": dense["barrier"]})

@@ -48,9 +48,9 @@ class ForgettingCounter:
                    torch.zeros(shape, dtype=torch.int32, device=device))
 
     def update(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
-        """One training step: `indices` [R, B] of the examples each network saw, `correct` [R, B] its predictions.
-
-        An example appears at most once per batch (batches are slices of a permutation)."""
+        """Presentations `indices` [R, B] of examples, `correct` [R, B] the predictions made on them: one or
+        more training steps of one epoch, so that an example appears at most once (batches are slices of
+        one permutation per epoch)."""
         previous = self.last_correct.gather(1, indices)
         self.events.scatter_add_(1, indices, (previous & ~correct).int())
         self.learned.scatter_(1, indices, self.learned.gather(1, indices) | correct)
@@ -74,41 +74,61 @@ class TrainingCurves:
 
     Train accuracy at a point is the fraction of correct predictions the training steps made since
     the previous point (at the start: the first batch's, made before any update); test accuracy is
-    measured on the whole test set at the point. A run of no step has only its start, and no train accuracy.
+    measured on the whole test set at the point (with its loss, so that the run's final evaluation is the
+    last point). A run of no step has only its start, and no train accuracy.
+
+    The steps' predictions are kept as they come and counted at `flush` (one batched update instead of
+    several small operations per step): the trainer flushes at the end of every epoch, before any
+    example is seen again, and every point flushes.
     """
 
     forgetting: ForgettingCounter
     steps: list[int] = field(default_factory=list)
     train_accuracy: list[torch.Tensor] = field(default_factory=list)  # [R] per point, on the device
     test_accuracy: list[torch.Tensor] = field(default_factory=list)
+    test_loss: list[torch.Tensor] = field(default_factory=list)
+    _pending: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (indices, correct) [R, B]
     _correct: torch.Tensor | int = 0  # correct predictions since the last point [R]
     _seen: int = 0
 
     @classmethod
-    def start(cls, replicates: int, examples: int, step: int, test_accuracy: torch.Tensor,
+    def start(cls, replicates: int, examples: int, step: int, test: tuple[torch.Tensor, torch.Tensor],
               device="cpu") -> "TrainingCurves":
-        unknown = torch.full_like(test_accuracy, float("nan"))
-        return cls(ForgettingCounter.start(replicates, examples, device), [step], [unknown], [test_accuracy])
+        """`test`: (loss, accuracy) [R] on the test set at the start."""
+        loss, accuracy = test
+        unknown = torch.full_like(accuracy, float("nan"))
+        return cls(ForgettingCounter.start(replicates, examples, device), [step], [unknown], [accuracy], [loss])
 
     def record_batch(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
         """The predictions [R, B] one training step made on the examples `indices` [R, B]."""
+        self._pending.append((indices, correct))
+
+    def flush(self) -> None:
+        """Count the predictions recorded since the last flush (all from one epoch)."""
+        if not self._pending:
+            return
+        indices, correct = (torch.cat(parts, 1) for parts in zip(*self._pending))
         if self._seen == 0 and len(self.steps) == 1:  # the first step: its predictions precede any update
-            self.train_accuracy[0] = correct.float().mean(1)
+            self.train_accuracy[0] = self._pending[0][1].float().mean(1)
         self.forgetting.update(indices, correct)
         self._correct = self._correct + correct.sum(1)
         self._seen += correct.shape[1]
+        self._pending.clear()
 
-    def record_point(self, step: int, test_accuracy: torch.Tensor) -> None:
+    def record_point(self, step: int, test: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """A point at `step`, with the (loss, accuracy) [R] on the test set there."""
+        self.flush()
         self.steps.append(step)
         self.train_accuracy.append(self._correct / self._seen)
-        self.test_accuracy.append(test_accuracy)
+        self.test_loss.append(test[0])
+        self.test_accuracy.append(test[1])
         self._correct, self._seen = 0, 0
 
     def table(self, replicate: int) -> pd.DataFrame:
-        """One row per point: step, train_accuracy, test_accuracy (the file curves.csv)."""
+        """One row per point: step, train_accuracy, test_accuracy, test_loss (the file curves.csv)."""
         return pd.DataFrame({"step": self.steps,
-                             "train_accuracy": [float(a[replicate]) for a in self.train_accuracy],
-                             "test_accuracy": [float(a[replicate]) for a in self.test_accuracy]})
+                             **{name: [float(value[replicate]) for value in getattr(self, name)]
+                                for name in ("train_accuracy", "test_accuracy", "test_loss")}})
 
     def summary(self) -> dict[str, torch.Tensor]:
         """Per network [R]: convergence AUC of train and test accuracy (Eq. 3) and the forgetting statistics."""

@@ -117,8 +117,7 @@ def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
     replicas, log = train_replicates(config.model.name, dataset, config.train, rewind,
                                      [s.for_run(level + 1) for s in seeds], config.pretrain.steps, config.train.steps,
                                      masks, config.data.augment, config.compute.vectorize, device, f"level {level}")
-    test_loss, test_accuracy = evaluate(replicas, dataset, "test", config.train.eval_batch_size,
-                                        config.compute.vectorize)
+    test_loss, test_accuracy = log.curves.test_loss[-1].cpu(), log.curves.test_accuracy[-1].cpu()  # the last point
     train_loss, train_accuracy = evaluate(replicas, dataset, "train", config.train.eval_batch_size,
                                           config.compute.vectorize)
     last_epoch = log.losses[-min(len(log.losses), len(dataset.train_y) // config.train.batch_size):]

@@ -153,7 +153,12 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     losses = torch.zeros(end_step - start_step, replicas.count, device=device)
     interval = config.curve_steps or orders[0].steps_per_epoch
     apply_mask(replicas.params, masks)
-    log = TrainLog(losses, 0.0, _start_curves(replicas, dataset, config, start_step) if curves else None, {})
+    # normalised once per run: per evaluation, normalising the test set cost as much as the forward passes (LeNet)
+    test_inputs = dataset.normalize(dataset.test_x) if curves else None
+    log = TrainLog(losses, 0.0, None, {})
+    if curves:
+        log.curves = TrainingCurves.start(replicas.count, len(dataset.train_y), start_step,
+                                          _test_metrics(replicas, dataset, test_inputs, config, vectorize), device)
     replicas.model.train()
     started = time.perf_counter()
     for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
@@ -169,24 +174,23 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
             config.mixed_precision)
         if log.curves is not None:
             log.curves.record_batch(index, predictions == labels)
+            if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
+                log.curves.flush()
             if (step + 1 - start_step) % interval == 0 or step + 1 == end_step:
-                log.curves.record_point(step + 1, _test_accuracy(replicas, dataset, config))
+                log.curves.record_point(step + 1, _test_metrics(replicas, dataset, test_inputs, config, vectorize))
     if end_step in snapshot_steps:
         log.snapshots[end_step] = [replicas.state_dict(r) for r in range(replicas.count)]
     log.losses, log.seconds = losses.cpu(), time.perf_counter() - started
     return log
 
 
-def _start_curves(replicas: Replicas, dataset: Dataset, config: TrainConfig, start_step: int) -> TrainingCurves:
-    return TrainingCurves.start(replicas.count, len(dataset.train_y), start_step,
-                                _test_accuracy(replicas, dataset, config), dataset.train_y.device)
-
-
-def _test_accuracy(replicas: Replicas, dataset: Dataset, config: TrainConfig) -> torch.Tensor:
-    """Test accuracy [R] on the device, in the middle of training (the model is left in training mode)."""
-    accuracy = evaluate(replicas, dataset, "test", config.eval_batch_size, on_device=True)[1]
+def _test_metrics(replicas: Replicas, dataset: Dataset, test_inputs: torch.Tensor, config: TrainConfig,
+                  vectorize: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Test loss and accuracy [R] on the device, in the middle of training (the model is left in training mode)."""
+    metrics = evaluate(replicas, dataset, "test", config.eval_batch_size, vectorize, on_device=True,
+                       normalized=test_inputs)
     replicas.model.train()
-    return accuracy
+    return metrics
 
 
 def train_replicates(model_name: str, dataset: Dataset, config: TrainConfig, states: list[dict],
@@ -225,25 +229,29 @@ def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_p
 
 @torch.no_grad()
 def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
-             vectorize: bool = True, limit: int | None = None, on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+             vectorize: bool = True, limit: int | None = None, on_device: bool = False,
+             normalized: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of every replicate on a split (its first `limit` examples)."""
     replicas.model.eval()
     return evaluate_logits(lambda x: replicas.forward(x, shared=True, vectorize=vectorize), dataset, split,
-                           batch_size, limit, on_device)
+                           batch_size, limit, on_device, normalized)
 
 
 @torch.no_grad()
 def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int, limit: int | None = None,
-                    on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                    on_device: bool = False, normalized: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of R networks whose logits [R, B, classes] `forward` gives
     for a normalised batch [B, ...] of the split (its first `limit` examples); on the CPU unless
-    `on_device` (which spares a GPU a synchronisation)."""
+    `on_device` (which spares a GPU a synchronisation). `normalized`: the split's images already
+    normalised (`dataset.normalize`), for callers that evaluate often."""
     images, labels = dataset.split(split)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     loss_sum = correct = 0
     for start in range(0, len(labels), batch_size):
-        x, y = dataset.normalize(images[start:start + batch_size]), labels[start:start + batch_size]
+        x = (dataset.normalize(images[start:start + batch_size]) if normalized is None
+             else normalized[start:start + batch_size])
+        y = labels[start:start + batch_size]
         logits = forward(x)
         count = logits.shape[0]
         loss_sum = loss_sum + F.cross_entropy(logits.flatten(0, 1), y.repeat(count), reduction="none").view(
