@@ -137,7 +137,8 @@ def main(steps: int = 2574, threads: int = 2, device: str = "auto", replicates: 
     print(f"ratio {replicates} replicates vmap / 1 run:    {vectorised / ours:.2f}x (per-image throughput)")
     for label, after, before in (("1 replicate", ours, ours_bare), (f"{replicates} replicates", vectorised,
                                                                       vectorised_bare)):
-        print(f"cost of the curves, {label + ':':14s} {before / after - 1:+.1%} time ({after / before:.3f}x throughput)")
+        print(f"cost of the curves, {label + ':':14s} {before / after - 1:+.1%} time "
+              f"({after / before:.3f}x throughput)")
 
 
 if __name__ == "__main__":

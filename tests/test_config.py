@@ -33,6 +33,9 @@ def test_default_profile_is_params_yaml():
     ({"replicates": 0}, "replicates must be >= 1, got 0"),
     ({"compute": {"device": "tpu"}}, "compute.device must be auto, cpu, cuda or cuda:N"),
     ({"pruning": "all"}, "pruning must be a mapping"),
+    ({"instability": {"search_probes": 0}}, "instability.search_probes must be >= 1, got 0"),
+    ({"instability": {"search_copies": 1}}, "instability.search_copies must be >= 2 (a barrier needs a pair), got 1"),
+    ({"train": {"curve_steps": -1}}, "train.curve_steps must be >= 0 (0 = every epoch), got -1"),
 ])
 def test_bad_values_name_their_key(raw, message):
     with pytest.raises(ConfigError) as error:

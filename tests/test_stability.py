@@ -71,7 +71,7 @@ def planted_run(monkeypatch, thresholds: tuple[int, ...]):
 
 
 def test_every_initialisation_finds_its_planted_first_stable_step_without_training_a_copy_twice(monkeypatch):
-    """Three initialisations; 13 candidates (every 2 of 24 steps) need ceil(log2 12) + 1 = 5 probes."""
+    """Three initialisations; 13 candidates (every 2 of 24 steps) need 1 + ceil(log2 13) = 5 probes."""
     run, trained = planted_run(monkeypatch, (0, 9, 100))
     results, pairs = search_first_stable_steps(run, candidate_steps(24, 2), probes=5, copies=3, threshold=0.02,
                                                evaluation=InterpolationConfig())

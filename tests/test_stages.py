@@ -49,6 +49,11 @@ def test_a_batch_larger_than_the_training_set_names_the_key(tmp_path):
     assert "train.batch_size must be at most the 96 training examples, got 500" in message
 
 
+def test_a_search_without_probes_names_the_key(tmp_path):
+    message = run_stage(tmp_path, "first_stable", with_("instability", search_probes=0))
+    assert "instability.search_probes must be >= 1, got 0" in message
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_without_a_gpu_names_the_key(tmp_path):
     message = run_stage(tmp_path, "imp", with_("compute", device="cuda"))

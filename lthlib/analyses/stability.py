@@ -11,6 +11,7 @@ every initialisation that probes the same step together, and no step is trained 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from itertools import combinations
 
@@ -26,9 +27,9 @@ class BinarySearch:
     """Appendix B's bisection over sorted candidate steps, driven from outside (`next_step`, `record`).
 
     The first probe checks the last candidate (if it is unstable, no step is), unless a stable step is
-    known already; each further probe halves the bracket (last unstable, first stable). With `probes` =
-    ceil(log2 n) + 1 for n + 1 candidates the answer is exact (the paper: 9 probes for epochs 0..200);
-    fewer probes leave the bracket's stable end, an upper bound. `known` holds verdicts already measured: they cost no probe.
+    known already; each further probe halves the bracket (last unstable, first stable). With
+    `exact_probes(len(candidates))` probes the answer is exact (the paper: 9 for epochs 0..200); fewer
+    leave the bracket's stable end, an upper bound. `known` holds verdicts already measured: they cost no probe.
     """
 
     def __init__(self, candidates: Sequence[int], probes: int, known: dict[int, bool] | None = None):
@@ -61,6 +62,12 @@ class BinarySearch:
         """(first stable step found, or None when none is; last unstable step known, or None)."""
         low, high = self._bracket()
         return None if high is None else self.steps[high], None if low < 0 else self.steps[low]
+
+
+def exact_probes(candidates: int) -> int:
+    """Probes that make the bisection exact over `candidates` steps: the last one, then halving the
+    `candidates` possible answers (Appendix B: 1 + ceil(log2 201) = ceil(log2 200) + 1 = 9)."""
+    return 1 + math.ceil(math.log2(candidates))
 
 
 def first_stable_step(is_stable: Callable[[int], bool], candidates: Sequence[int], probes: int,
@@ -114,7 +121,8 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
     for i, search in enumerate(searches):
         first, last_unstable = search.result()
         results.append({"init": i, "first_stable_step": first, "last_unstable_step": last_unstable,
-                        "first_stable_epoch": None if first is None else first / epoch, "probes": probes - search.probes_left,
+                        "first_stable_epoch": None if first is None else first / epoch,
+                        "probes": probes - search.probes_left,
                         "reused": int((reused["init"] == i).sum()),
                         "examples": evaluated_examples(run.data, evaluation)})
     return pd.DataFrame(results), pd.DataFrame(pairs)

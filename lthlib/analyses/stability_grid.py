@@ -8,10 +8,10 @@ configuration, as in the paper (no scaling with batch size or momentum).
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
+from lthlib.analyses.stability import candidate_steps, exact_probes
 from lthlib.core.config import Config, ConfigError
 
 NAME = re.compile(r"mu(?P<momentum>\d+(?:\.\d+)?)-bs(?P<batch_size>\d+)")
@@ -42,11 +42,6 @@ class Configuration:
         return f"mu{self.momentum:g}-bs{self.batch_size}"
 
 
-def exact_probes(candidates: int) -> int:
-    """Probes that make the bisection exact over `candidates` steps (Appendix B: ceil(log2 200) + 1 = 9)."""
-    return math.ceil(math.log2(max(candidates - 1, 1))) + 1
-
-
 def experiment_overrides(base: Config, configuration: Configuration, training_examples: int, epochs: float,
                          rewind_epochs: float) -> dict[str, object]:
     """params overrides of one run: the configuration trained `epochs` epochs, IMP rewinding to
@@ -65,4 +60,4 @@ def experiment_overrides(base: Config, configuration: Configuration, training_ex
             "train.warmup_steps": round(base.train.warmup_steps * scale),
             "pretrain.steps": rewind, "instability.rewind_steps": sorted({0, rewind}),
             "instability.search_every": every,
-            "instability.search_probes": exact_probes(len(range(0, steps, every)) + 1)}
+            "instability.search_probes": exact_probes(len(candidate_steps(steps, every)))}

@@ -233,7 +233,7 @@ class InstabilityConfig:
     # Appendix B of "Training stability and the LTH": the first stable rewind step, by binary search over
     # the candidate steps 0, search_every, 2 * search_every, ..., train.steps (0 = every epoch)
     search_every: int = 0
-    search_probes: int = 9  # the paper: ceil(log2 200) + 1 = 9 for 201 candidate epochs
+    search_probes: int = 9  # the paper: 9 for 201 candidate epochs (exact: 1 + ceil(log2 201))
     search_copies: int = 3  # noise copies per initialisation (the paper: 3 x 3); stable when their mean barrier is
     # below stable_threshold
 

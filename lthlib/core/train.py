@@ -239,7 +239,8 @@ def evaluate(replicas: Replicas, dataset: Dataset, split: str, batch_size: int,
 
 @torch.no_grad()
 def evaluate_logits(forward, dataset: Dataset, split: str, batch_size: int, limit: int | None = None,
-                    on_device: bool = False, normalized: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                    on_device: bool = False,
+                    normalized: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean cross-entropy and accuracy [R] of R networks whose logits [R, B, classes] `forward` gives
     for a normalised batch [B, ...] of the split (its first `limit` examples); on the CPU unless
     `on_device` (which spares a GPU a synchronisation). `normalized`: the split's images already

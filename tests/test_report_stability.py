@@ -1,0 +1,88 @@
+import pandas as pd
+import yaml
+from conftest import imp_table
+
+from lthlib.core.config import parse_config
+from lthlib.report.common import level_summary
+from lthlib.report.stability import epochs_text, first_stable_section, write_stability_report
+
+BETAS = [0.0, 0.5, 1.0]
+
+
+def stability_columns(frame: pd.DataFrame, forgetting: float) -> pd.DataFrame:
+    """imp_table rows with the curves' columns: replicate 1 forgets 0.2 events per example more than replicate 0."""
+    return frame.assign(train_auc=0.8, test_auc=0.7 + 0.01 * frame["replicate"],
+                        forgetting_events=forgetting + 0.2 * frame["replicate"], forgetting_events_std=0.5,
+                        unforgettable=0.6, never_learned=0.01)
+
+
+def write_run(root, momentum, rewind, accuracies, barrier, first_stable, forgetting):
+    folder = root / f"st-mu{momentum:g}-bs16-t{rewind}"
+    folder.mkdir()
+    (folder / "params.yaml").write_text(yaml.safe_dump({
+        "train": {"momentum": momentum, "batch_size": 16, "steps": 24, "milestones": []},
+        "pretrain": {"steps": rewind}, "pruning": {"levels": 2}, "el2n": {"steps": 8}}))
+    summary = level_summary(stability_columns(imp_table([0.5, 0.5], accuracies), forgetting))
+    summary.to_csv(folder / "imp_summary.csv", index=False)
+    starts = sorted({0, rewind})
+    pd.DataFrame([{"rewind_step": s, "level": 0, "replicate": r, "barrier": barrier + 0.001 * r}
+                  for s in starts for r in range(2)]).to_csv(folder / "instability.csv", index=False)
+    pd.DataFrame([{"rewind_step": s, "level": 0, "replicate": r, "beta": b, "error": 0.1 + barrier * (b == 0.5)}
+                  for s in starts for r in range(2) for b in BETAS]).to_csv(folder / "instability_paths.csv",
+                                                                            index=False)
+    pd.DataFrame([{"init": i, "first_stable_step": step, "last_unstable_step": None,
+                   "first_stable_epoch": None if step is None else step / 6, "probes": 2, "reused": 0,
+                   "examples": 1000} for i, step in enumerate(first_stable)]).to_csv(folder / "first_stable.csv",
+                                                                                    index=False)
+
+
+def test_the_study_report_tells_which_configuration_was_most_stable_and_whether_it_made_better_tickets(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    # momentum 0: stable copies, fewer forgetting events, the better sparsest ticket; momentum 0.9: the reverse
+    write_run(runs, 0.0, 0, [0.88, 0.88, 0.86], barrier=0.005, first_stable=[0, 6], forgetting=1.0)
+    write_run(runs, 0.0, 2, [0.88, 0.88, 0.87], barrier=0.002, first_stable=[0, 0], forgetting=1.0)
+    write_run(runs, 0.9, 0, [0.90, 0.87, 0.80], barrier=0.10, first_stable=[12, None], forgetting=3.0)
+    write_run(runs, 0.9, 2, [0.90, 0.88, 0.84], barrier=0.03, first_stable=[6, 12], forgetting=3.0)
+    report = write_stability_report(runs, tmp_path / "out").read_text()
+    assert "Most stable to SGD noise from initialisation (lowest barrier between dense copies): **mu0-bs16** (0.55%)" \
+        in report
+    assert "fewest forgetting events: **mu0-bs16**" in report
+    assert "best ticket at the sparsest common level (2) came from **mu0-bs16** (86.00%): stability predicted" in report
+    assert "Spearman correlation of barrier and ticket accuracy over 2 configurations: -1.00" in report
+    # Table 1 (dense, from initialisation): forgetting over replicates and the std over examples
+    assert ("| mu0.9-bs16 | 90.00 ± 1.41 | 3.10 ± 0.50 | 60.00 | 1.00 | 0.8000 ± 0.0000 | 0.7050 ± 0.0071 |"
+            in report)
+    # Table 6 from the runs without late rewinding; an initialisation that never became stable is said so
+    assert "| mu0-bs16 | 0.50 ± 0.50 |" in report and "| mu0.9-bs16 | 2.00 (1 of 2 never stable) |" in report
+    assert "| mu0.9-bs16 | initialisation | 10.05 ± 0.07 |" in report
+    assert "| mu0.9-bs16 | step 2 | 3.05 ± 0.07 |" in report  # the late-rewinding run's copies from t_r
+    # Table 2: every configuration with and without late rewinding, a column per sparsity
+    assert "| mu0.9-bs16 | t_r=2 | 90.00 ± 1.41 | 88.00 ± 1.41 | 84.00 ± 1.41 |" in report
+    assert (tmp_path / "out" / "stability_paths.png").stat().st_size > 10_000
+
+
+def test_first_stable_epochs_are_summarised_with_the_searches_that_found_none():
+    assert epochs_text(pd.Series([1.0, 3.0])) == "2.00 ± 1.00"
+    assert epochs_text(pd.Series([None, None])) == "never stable"
+
+
+def test_the_run_report_section_lists_every_initialisation(tmp_path):
+    config = parse_config({"replicates": 2, "instability": {"search_every": 4, "search_copies": 2}})
+    first = pd.DataFrame({"init": [0, 1], "first_stable_step": [4, None], "last_unstable_step": [0, 24],
+                          "first_stable_epoch": [0.5, None], "probes": [3, 1], "examples": [10000, 10000]})
+    paths = pd.DataFrame([{"rewind_step": 0, "level": 0, "replicate": r, "beta": b, "error": 0.1}
+                          for r in range(2) for b in BETAS])
+    section = first_stable_section(config, first, paths, tmp_path)
+    assert "First stable epoch over 2 initialisations: **0.50 (1 of 2 never stable)** (caution:" in section
+    assert "| 0 | 4 | 0 | 0.50 | 3 |" in section and "| 1 | - | 24 | - | 1 |" in section
+    assert (tmp_path / "figures" / "instability_paths.png").exists()
+
+
+def test_a_better_ticket_within_one_std_of_the_most_stable_ones_is_not_a_resolved_verdict(tmp_path):
+    write_run(tmp_path, 0.0, 0, [0.88, 0.88, 0.855], barrier=0.005, first_stable=[0], forgetting=1.0)
+    write_run(tmp_path, 0.9, 0, [0.90, 0.87, 0.86], barrier=0.10, first_stable=[12], forgetting=3.0)
+    report = write_stability_report(tmp_path, tmp_path / "out").read_text()
+    assert ("came from **mu0.9-bs16** (86.00%): stability did not predict ticket quality on this run (but the most "
+            "stable configuration's ticket is only 0.50 points behind, within one std over replicates: not resolved)"
+            in report)

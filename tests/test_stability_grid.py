@@ -1,0 +1,54 @@
+import pytest
+
+from lthlib.analyses.stability import exact_probes, first_stable_step
+from lthlib.analyses.stability_grid import Configuration, experiment_overrides
+from lthlib.core.config import ConfigError, parse_config
+
+BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0}})
+
+
+def test_configuration_names_round_trip():
+    configuration = Configuration.parse("mu0.9-bs256", 60000)
+    assert (configuration.momentum, configuration.batch_size) == (0.9, 256)
+    assert configuration.name == "mu0.9-bs256" and Configuration.parse("mu0-bs32", 60000).name == "mu0-bs32"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("sgd-fast", "unknown configuration 'sgd-fast' (expected mu<momentum>-bs<batch size>"),
+    ("mu1.5-bs128", "momentum of 'mu1.5-bs128' must be in [0, 1)"),
+    ("mu0-bs70000", "batch size of 'mu0-bs70000' must be in [1, 60000] (the training examples)"),
+    ("mu0-bs0", "batch size of 'mu0-bs0' must be in [1, 60000]"),
+])
+def test_bad_configurations_are_one_line_naming_the_key(name, message):
+    with pytest.raises(ConfigError, match="^configurations: ") as error:
+        Configuration.parse(name, 60000)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_overrides_keep_the_epochs_and_the_schedules_shape_at_every_batch_size():
+    """3 epochs at batch 512 of 60000 examples: 117 steps an epoch, 351 steps; milestones at 70% and 90% as in
+    the base; rewinding to half an epoch; candidates every half epoch (0, 58, ..., 348, 351: 8 of them)."""
+    overrides = experiment_overrides(BASE, Configuration(0.0, 512), 60000, epochs=3, rewind_epochs=0.5)
+    assert overrides["train.steps"] == 351 and overrides["train.batch_size"] == 512
+    assert overrides["train.momentum"] == 0.0
+    assert overrides["train.milestones"] == [round(1966 * 351 / 2808), round(2527 * 351 / 2808)]
+    assert overrides["pretrain.steps"] == 58 and overrides["instability.rewind_steps"] == [0, 58]
+    assert overrides["instability.search_every"] == 58 and overrides["instability.search_probes"] == 4
+    assert experiment_overrides(BASE, Configuration(0.9, 128), 60000, 3, 0)["instability.rewind_steps"] == [0]
+    parse_config({key.split(".")[0]: {} for key in overrides})  # every key exists in the params
+    with pytest.raises(ConfigError, match="rewind epochs"):
+        experiment_overrides(BASE, Configuration(0.9, 128), 60000, epochs=1, rewind_epochs=1)
+
+
+@pytest.mark.parametrize("candidates, probes", [(201, 9), (13, 5), (9, 5), (8, 4), (7, 4), (2, 2), (1, 1)])
+def test_exact_probes_find_every_planted_threshold_and_one_fewer_does_not(candidates, probes):
+    """Appendix B's count (9 for 201 epochs), checked against the bisection itself: with exact_probes every
+    first stable step (or none) is found; with one probe fewer some is not."""
+    assert exact_probes(candidates) == probes
+    steps = range(candidates)
+    for count, all_exact in ((probes, True), (probes - 1, False)):
+        if count == 0:
+            continue
+        found = [first_stable_step(lambda step: step >= threshold, steps, count)[0] == (
+            threshold if threshold < candidates else None) for threshold in range(candidates + 1)]
+        assert all(found) == all_exact
