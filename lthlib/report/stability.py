@@ -138,7 +138,10 @@ def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("interpolation β")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if rows.empty:
+            ax.text(0.5, 0.5, "no such runs", ha="center", va="center", transform=ax.transAxes)
+        else:
+            ax.legend(fontsize=7)
     axes[0].set_ylabel("test error (%)")
     save_figure(figure, path)
 
