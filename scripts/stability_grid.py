@@ -19,7 +19,7 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lthlib.analyses.stability_grid import Configuration, experiment_overrides  # noqa: E402
+from lthlib.analyses.stability_grid import Configuration, experiment_config, experiment_overrides  # noqa: E402
 from lthlib.cli import user_errors_exit  # noqa: E402
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import load_config  # noqa: E402
@@ -49,18 +49,22 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
     base = load_config()
     threads = threads or (base.compute.threads if action == "run" else 1)
     examples = len(io.load_tensors("data/dataset.pt")["train_y"])
-    grid = [Configuration.parse(name.strip(), examples) for name in configurations.split(",")]  # all checked first
-    for configuration in grid:
+    grid = [Configuration.parse(name.strip(), examples) for name in configurations.split(",")]
+    commands = []
+    for configuration in grid:  # every run's params validated before the first one runs
         for rewind in (0.0, rewind_epochs):
             overrides = {**experiment_overrides(base, configuration, examples, epochs, rewind),
                          "replicates": replicates, "pruning.levels": levels, "compute.threads": threads,
                          "landscape.grid_size": 5}
+            experiment_config(base, overrides)
             name = f"{PREFIX}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")
             command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if action == "queue" else [])]
-            command += [arg for key, value in overrides.items() for arg in ("-S", f"{key}={_yaml(value)}")]
-            print(shlex.join(command), flush=True)
-            if not dry_run:
-                subprocess.run(command, check=True)
+            commands.append(command + [arg for key, value in overrides.items()
+                                       for arg in ("-S", f"{key}={_yaml(value)}")])
+    for command in commands:
+        print(shlex.join(command), flush=True)
+        if not dry_run:
+            subprocess.run(command, check=True)
 
 
 def _yaml(value) -> str:

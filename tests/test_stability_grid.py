@@ -1,7 +1,7 @@
 import pytest
 
 from lthlib.analyses.stability import exact_probes, first_stable_step
-from lthlib.analyses.stability_grid import Configuration, experiment_overrides
+from lthlib.analyses.stability_grid import Configuration, experiment_config, experiment_overrides
 from lthlib.core.config import ConfigError, parse_config
 
 BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0}})
@@ -35,7 +35,8 @@ def test_overrides_keep_the_epochs_and_the_schedules_shape_at_every_batch_size()
     assert overrides["pretrain.steps"] == 58 and overrides["instability.rewind_steps"] == [0, 58]
     assert overrides["instability.search_every"] == 58 and overrides["instability.search_probes"] == 4
     assert experiment_overrides(BASE, Configuration(0.9, 128), 60000, 3, 0)["instability.rewind_steps"] == [0]
-    parse_config({key.split(".")[0]: {} for key in overrides})  # every key exists in the params
+    config = experiment_config(BASE, overrides)  # every key exists, and the run's params are valid
+    assert (config.train.batch_size, config.el2n.steps, config.instability.search_probes) == (512, 58, 4)
     with pytest.raises(ConfigError, match="rewind epochs"):
         experiment_overrides(BASE, Configuration(0.9, 128), 60000, epochs=1, rewind_epochs=1)
 
@@ -52,3 +53,9 @@ def test_exact_probes_find_every_planted_threshold_and_one_fewer_does_not(candid
         found = [first_stable_step(lambda step: step >= threshold, steps, count)[0] == (
             threshold if threshold < candidates else None) for threshold in range(candidates + 1)]
         assert all(found) == all_exact
+
+
+def test_a_run_whose_params_would_fail_is_refused_before_the_grid_starts():
+    overrides = experiment_overrides(BASE, Configuration(0.9, 512), 60000, epochs=3, rewind_epochs=0.5)
+    with pytest.raises(ConfigError, match="replicates must be >= 1"):
+        experiment_config(BASE, {**overrides, "replicates": 0})

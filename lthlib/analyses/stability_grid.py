@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from lthlib.analyses.stability import candidate_steps, exact_probes
-from lthlib.core.config import Config, ConfigError
+from lthlib.core.config import Config, ConfigError, parse_config, to_dict
 
 NAME = re.compile(r"mu(?P<momentum>\d+(?:\.\d+)?)-bs(?P<batch_size>\d+)")
 
@@ -58,6 +58,19 @@ def experiment_overrides(base: Config, configuration: Configuration, training_ex
     return {"train.momentum": configuration.momentum, "train.batch_size": configuration.batch_size,
             "train.steps": steps, "train.milestones": milestones,
             "train.warmup_steps": round(base.train.warmup_steps * scale),
+            "el2n.steps": min(max(round(base.el2n.steps * scale), 1), steps),
             "pretrain.steps": rewind, "instability.rewind_steps": sorted({0, rewind}),
             "instability.search_every": every,
             "instability.search_probes": exact_probes(len(candidate_steps(steps, every)))}
+
+
+def experiment_config(base: Config, overrides: dict[str, object]) -> Config:
+    """The params of one run, validated: a grid whose run would fail says so before anything runs."""
+    raw = to_dict(base)
+    for key, value in overrides.items():
+        *sections, name = key.split(".")
+        target = raw
+        for section in sections:
+            target = target[section]
+        target[name] = value
+    return parse_config(raw)
