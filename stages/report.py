@@ -7,7 +7,7 @@ import typer
 from lthlib.core import io
 from lthlib.cli import user_errors_exit
 from lthlib.core.config import load_config
-from lthlib.report.imp import write_imp_report
+from lthlib.report.imp import load_level_curves, write_imp_report
 from lthlib.report.adaptive import sweep_metrics, sweep_section
 from lthlib.report.landscape import landscape_section
 from lthlib.report.stability import first_stable_section
@@ -18,7 +18,8 @@ def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str =
          lmc_paths: str = "reports/lmc_paths.csv", lmc_pairs: str = "reports/lmc_pairs.csv",
          landscape: str = "reports/landscape.csv", grids: str = "data/landscape",
          instability: str = "reports/instability.csv", sweep: str = "reports/adaptive_sweep.csv",
-         instability_paths: str = "reports/instability_paths.csv", first_stable: str = "reports/first_stable.csv"):
+         instability_paths: str = "reports/instability_paths.csv", first_stable: str = "reports/first_stable.csv",
+         imp_dir: str = "data/imp"):
     config = load_config(params)
     imp = io.load_csv(table)
     slices = {int(path.stem.split("_")[1]): io.load_npz(path) for path in sorted(Path(grids).glob("level_*.npz"))}
@@ -29,7 +30,7 @@ def main(params: str = "params.yaml", table: str = "reports/imp.csv", out: str =
     if config.pruning.adaptive:
         sweeps = io.load_csv(sweep)
         sections, metrics = (sweep_section(sweeps, out), section, stability), sweep_metrics(sweeps, imp)
-    write_imp_report(config, imp, out, sections, metrics)
+    write_imp_report(config, imp, out, sections, metrics, load_level_curves(imp_dir, imp))
 
 
 if __name__ == "__main__":

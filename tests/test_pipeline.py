@@ -114,6 +114,7 @@ def test_repro_writes_the_stability_measurements(repo):
     report = (repo / "reports/report.md").read_text()
     assert "## First stable rewind step" in report and "## Training stability of every level" in report
     assert (repo / "reports/figures/imp_convergence.png").stat().st_size > 10_000
+    assert "figures/imp_curves.png" in report and (repo / "reports/figures/imp_curves.png").stat().st_size > 10_000
 
 
 def test_repro_writes_the_data_diet(repo):

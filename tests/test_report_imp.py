@@ -1,10 +1,12 @@
 import json
 
+import pandas as pd
 from conftest import imp_table
 
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
-from lthlib.report.imp import imp_metrics, write_imp_report
+from lthlib.core import io
+from lthlib.report.imp import imp_metrics, load_level_curves, write_imp_report
 
 
 def test_metrics_count_trainings_and_retrains_to_the_target():
@@ -23,3 +25,19 @@ def test_the_report_flags_a_matching_verdict_that_rests_on_two_replicates(tmp_pa
     assert "(90.00% ± 1.41%) (caution: the threshold rests on 2 replicates)." in report
     assert "| 2 | 0.50 | 3 | 2 | 300 |" in report  # level, ratio, trainings, retrains, cumulative steps
     assert json.loads((tmp_path / "metrics.json").read_text())["replicates"] == 2
+
+
+def test_the_levels_learning_curves_are_loaded_and_drawn(tmp_path):
+    frame = imp_table([0.5], [0.90, 0.91]).assign(train_auc=0.8, test_auc=0.7, forgetting_events=1.0,
+                                                  forgetting_events_std=0.5, unforgettable=0.6, never_learned=0.0)
+    for r, level in zip(frame["replicate"], frame["level"]):
+        io.save_csv(pd.DataFrame({"step": [2, 8, 12], "train_accuracy": [0.1, 0.5, 0.8],
+                                  "test_accuracy": [0.1, 0.6 + 0.1 * r, 0.9], "test_loss": [2.3, 1.0, 0.4]}),
+                    io.level_dir(tmp_path / "imp", r, level) / "curves.csv")
+    curves = load_level_curves(tmp_path / "imp", frame)
+    assert len(curves) == 4 * 3 and set(curves["level"]) == {0, 1}
+    assert curves[(curves.replicate == 1) & (curves.step == 8)]["test_accuracy"].tolist() == [0.7, 0.7]
+    write_imp_report(parse_config({"replicates": 2, "pruning": {"levels": 1}}), frame, tmp_path / "out",
+                     curves=curves)
+    assert "## Training stability of every level" in (tmp_path / "out" / "report.md").read_text()
+    assert (tmp_path / "out" / "figures" / "imp_curves.png").stat().st_size > 10_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from lthlib.core import io
@@ -84,6 +85,29 @@ def plot_convergence_vs_sparsity(summary: pd.DataFrame, path: Path, title: str) 
     save_figure(figure, path)
 
 
+def load_level_curves(imp_dir: str | Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """curves.csv of every replicate and level in `frame` (imp.csv), with columns replicate and level added."""
+    return pd.concat([io.load_csv(io.level_dir(imp_dir, int(r), int(level)) / "curves.csv").assign(
+        replicate=int(r), level=int(level)) for r, level in zip(frame["replicate"], frame["level"])],
+        ignore_index=True)
+
+
+def plot_learning_curves(curves: pd.DataFrame, summary: pd.DataFrame, path: Path, title: str) -> None:
+    """Test accuracy along every level's training, mean over replicates: the curves behind the AUC (Eq. 3)."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(summary)))
+    for colour, row in zip(colours, summary.itertuples()):
+        mean = curves[curves["level"] == row.level].groupby("step")["test_accuracy"].mean()
+        axes.plot(mean.index, 100 * mean, "o-", ms=2, color=colour,
+                  label=f"level {row.level} ({100 * row.fraction_remaining:.1f}%)")
+    axes.set_xlabel("training step")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(f"Learning curves, {title}", fontsize=9)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=6, ncol=2)
+    save_figure(figure, path)
+
+
 def stability_markdown(summary: pd.DataFrame) -> str:
     """Training stability of every level's run (the third paper, Table 1 and Fig. 4, per level)."""
     rows = "\n".join(
@@ -110,9 +134,11 @@ per-example counts in its `forgetting.pt`.
 
 
 def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
-                     sections: tuple[str, ...] = (), extra_metrics: dict | None = None) -> None:
+                     sections: tuple[str, ...] = (), extra_metrics: dict | None = None,
+                     curves: pd.DataFrame | None = None) -> None:
     """The IMP report, followed by the markdown `sections` of later analyses; `extra_metrics`
-    join the IMP metrics in metrics.json (what `dvc exp show` compares)."""
+    join the IMP metrics in metrics.json (what `dvc exp show` compares); `curves` (`load_level_curves`)
+    are the levels' learning curves."""
     out_dir = Path(out_dir)
     summary = level_summary(frame)
     metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
@@ -124,6 +150,9 @@ def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
     if "test_auc" in summary:
         plot_convergence_vs_sparsity(summary, out_dir / "figures" / "imp_convergence.png", title)
         stability = stability_markdown(summary)
+        if curves is not None:
+            plot_learning_curves(curves, summary, out_dir / "figures" / "imp_curves.png", title)
+            stability += "![test accuracy along each level's training](figures/imp_curves.png)\n"
     with io.atomic_path(out_dir / "report.md") as tmp:
         tmp.write_text("\n".join((_markdown(config, summary, metrics), stability, *sections)))
 
