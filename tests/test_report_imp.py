@@ -3,9 +3,9 @@ import json
 import pandas as pd
 from conftest import imp_table
 
+from lthlib.core import io
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
-from lthlib.core import io
 from lthlib.report.imp import imp_metrics, load_level_curves, write_imp_report
 
 
