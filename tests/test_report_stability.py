@@ -70,12 +70,13 @@ def test_first_stable_epochs_are_summarised_with_the_searches_that_found_none():
 def test_the_run_report_section_lists_every_initialisation(tmp_path):
     config = parse_config({"replicates": 2, "instability": {"search_every": 4, "search_copies": 2}})
     first = pd.DataFrame({"init": [0, 1], "first_stable_step": [4, None], "last_unstable_step": [0, 24],
-                          "first_stable_epoch": [0.5, None], "probes": [3, 1], "examples": [10000, 10000]})
+                          "first_stable_epoch": [0.5, None], "probes": [3, 1], "examples": [10000, 10000],
+                          "reused": [0, 0]})
     paths = pd.DataFrame([{"rewind_step": 0, "level": 0, "replicate": r, "beta": b, "error": 0.1}
                           for r in range(2) for b in BETAS])
     section = first_stable_section(config, first, paths, tmp_path)
     assert "First stable epoch over 2 initialisations: **0.50 (1 of 2 never stable)** (caution:" in section
-    assert "| 0 | 4 | 0 | 0.50 | 3 |" in section and "| 1 | - | 24 | - | 1 |" in section
+    assert "| 0 | 4 | 0 | 0.50 | 3 | 0 |" in section and "| 1 | - | 24 | - | 1 | 0 |" in section
     assert (tmp_path / "figures" / "instability_paths.png").exists()
 
 

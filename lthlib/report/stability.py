@@ -47,19 +47,20 @@ def first_stable_section(config: Config, first_stable: pd.DataFrame, paths: pd.D
     plot_copy_paths(paths, Path(out_dir) / "figures" / "instability_paths.png",
                     f"Copies differing in SGD noise, {config.model.name}")
     rows = "\n".join(f"| {int(r.init)} | {_step(r.first_stable_step)} | {_step(r.last_unstable_step)} | "
-                     f"{'-' if pd.isna(r.first_stable_epoch) else f'{r.first_stable_epoch:.2f}'} | {int(r.probes)} |"
-                     for r in first_stable.itertuples())
+                     f"{'-' if pd.isna(r.first_stable_epoch) else f'{r.first_stable_epoch:.2f}'} | {int(r.probes)} | "
+                     f"{int(r.reused)} |" for r in first_stable.itertuples())
     caveat = threshold_caveat(len(first_stable), settings.stable_threshold, int(first_stable["examples"].min()))
     return f"""
 ## First stable rewind step (Appendix B of "Training stability and the LTH")
 From the dense run at a candidate step ({candidates}), {settings.search_copies}
 copies per initialisation train to the end with different SGD noise; the step is stable when their mean
 error barrier is below {100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
-probes per initialisation finds the first stable step (assuming stability persists once reached).
+probes per initialisation finds the first stable step (assuming stability persists once reached); verdicts
+at the instability stage's starts reuse its copies and cost no probe.
 First stable epoch over {len(first_stable)} initialisations: **{epochs_text(first_stable['first_stable_epoch'])}**{caveat}.
 
-| initialisation | first stable step | last unstable step | first stable epoch | probes |
-|---|---|---|---|---|
+| initialisation | first stable step | last unstable step | first stable epoch | probes trained | verdicts reused |
+|---|---|---|---|---|---|
 {rows}
 
 ![error along the copies' paths](figures/instability_paths.png)
