@@ -55,6 +55,9 @@ def test_curves_agree_with_a_separate_evaluation_of_the_checkpoints():
         torch.testing.assert_close(log.curves.test_accuracy[point], accuracy)
         assert all(log.curves.table(r)["test_accuracy"][point] == pytest.approx(float(accuracy[r])) for r in range(2))
     assert log.curves.test_accuracy[-1].tolist() != log.curves.test_accuracy[0].tolist()  # it learned something
+    # acc_0 of the train curve: the start's accuracy on as many training examples as the test set has (40)
+    start = Replicas.from_state_dicts(model, log.snapshots[0], "cpu")
+    torch.testing.assert_close(log.curves.train_accuracy[0], evaluate(start, dataset, "train", 7, limit=40)[1])
 
 
 def test_train_accuracy_comes_from_the_training_steps_own_predictions():

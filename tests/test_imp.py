@@ -9,6 +9,7 @@ import lthlib.core.imp
 import lthlib.core.train
 from lthlib.core import io
 from lthlib.core.config import parse_config
+from lthlib.core.curves import convergence_auc
 from lthlib.core.imp import COLUMNS, pretrain, run_imp
 from lthlib.core.models import build_model, ignored_names
 from lthlib.core.pruning import fraction_remaining, magnitude_prune
@@ -274,6 +275,10 @@ def test_every_level_records_its_curves_and_forgetting(pipeline, dataset):
             assert row.forgetting_events == pytest.approx(counts["events"].double().mean().item())
             assert row.never_learned == pytest.approx((~counts["learned"]).double().mean().item())
             # Eq. 3 divides by the accuracy gained: undefined (NaN) for a run that gained none
-            flat = curves["test_accuracy"].iloc[-1] == curves["test_accuracy"].iloc[0]
-            assert pd.isna(row.test_auc) == flat
-    assert frame[["train_auc", "unforgettable"]].notna().all().all()
+            for curve in ("train", "test"):
+                accuracy = torch.tensor(curves[f"{curve}_accuracy"].to_numpy(), dtype=torch.float64)
+                flat = accuracy[-1] == accuracy[0]
+                assert pd.isna(row[f"{curve}_auc"]) == flat
+                if not flat:  # the AUC of the saved curve (Eq. 3)
+                    assert row[f"{curve}_auc"] == pytest.approx(float(convergence_auc(accuracy)), abs=1e-6)
+    assert frame["unforgettable"].notna().all()

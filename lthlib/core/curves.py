@@ -73,9 +73,10 @@ class TrainingCurves:
     """Accuracy of R networks at points of one run: the start, then every `interval` steps and the end.
 
     Train accuracy at a point is the fraction of correct predictions the training steps made since
-    the previous point (at the start: the first batch's, made before any update); test accuracy is
-    measured on the whole test set at the point (with its loss, so that the run's final evaluation is the
-    last point). A run of no step has only its start, and no train accuracy.
+    the previous point; at the start, before any step has predicted, it is measured on as many training
+    examples as the test set has (acc_0 of Eq. 3: one batch's accuracy made the rescaled AUC of runs that
+    start from a trained rewind point swing by ±0.9). Test accuracy is measured on the whole test set at
+    the point (with its loss, so that the run's final evaluation is the last point).
 
     The steps' predictions are kept as they come and counted at `flush` (one batched update instead of
     several small operations per step): the trainer flushes at the end of every epoch, before any
@@ -92,12 +93,12 @@ class TrainingCurves:
     _seen: int = 0
 
     @classmethod
-    def start(cls, replicates: int, examples: int, step: int, test: tuple[torch.Tensor, torch.Tensor],
-              device="cpu") -> "TrainingCurves":
-        """`test`: (loss, accuracy) [R] on the test set at the start."""
+    def start(cls, replicates: int, examples: int, step: int, train_accuracy: torch.Tensor,
+              test: tuple[torch.Tensor, torch.Tensor], device="cpu") -> "TrainingCurves":
+        """`train_accuracy` [R] and `test` (loss, accuracy) [R] at the start."""
         loss, accuracy = test
-        unknown = torch.full_like(accuracy, float("nan"))
-        return cls(ForgettingCounter.start(replicates, examples, device), [step], [unknown], [accuracy], [loss])
+        return cls(ForgettingCounter.start(replicates, examples, device), [step], [train_accuracy], [accuracy],
+                   [loss])
 
     def record_batch(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
         """The predictions [R, B] one training step made on the examples `indices` [R, B]."""
@@ -108,8 +109,6 @@ class TrainingCurves:
         if not self._pending:
             return
         indices, correct = (torch.cat(parts, 1) for parts in zip(*self._pending))
-        if self._seen == 0 and len(self.steps) == 1:  # the first step: its predictions precede any update
-            self.train_accuracy[0] = self._pending[0][1].float().mean(1)
         self.forgetting.update(indices, correct)
         self._correct = self._correct + correct.sum(1)
         self._seen += correct.shape[1]

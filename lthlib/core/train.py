@@ -157,7 +157,9 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     test_inputs = dataset.normalize(dataset.test_x) if curves else None
     log = TrainLog(losses, 0.0, None, {})
     if curves:
-        log.curves = TrainingCurves.start(replicas.count, len(dataset.train_y), start_step,
+        train_accuracy = evaluate(replicas, dataset, "train", config.eval_batch_size, vectorize,
+                                  limit=len(dataset.test_y), on_device=True)[1]
+        log.curves = TrainingCurves.start(replicas.count, len(dataset.train_y), start_step, train_accuracy,
                                           _test_metrics(replicas, dataset, test_inputs, config, vectorize), device)
     replicas.model.train()
     started = time.perf_counter()
