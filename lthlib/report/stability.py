@@ -77,6 +77,8 @@ STUDY_TABLES = ("imp_summary.csv", "instability.csv", "instability_paths.csv", "
 
 
 def configuration_name(momentum: float, batch_size: int) -> str:
+    """The grid's name of a configuration (`analyses.stability_grid.Configuration.name`), written here so that
+    the report stage does not depend on the training code that module imports."""
     return f"mu{momentum:g}-bs{batch_size}"
 
 
