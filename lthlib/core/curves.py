@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+# The per-run summary (`TrainingCurves.summary`), as columns of imp.csv: convergence AUC (Eq. 3) of train and test
+# accuracy and the forgetting statistics (forgetting_events_std is the std over examples within a run, as Table 1)
+SUMMARY_COLUMNS = ("train_auc", "test_auc", "forgetting_events", "forgetting_events_std", "unforgettable",
+                   "never_learned")
+
 
 def convergence_auc(accuracies: torch.Tensor) -> torch.Tensor:
     """Eq. 3: the rescaled area under an accuracy curve, (1/t) sum_{ep=1..t} (acc_ep - acc_0) / (acc_t - acc_0).

@@ -25,6 +25,7 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import Config, to_dict
+from lthlib.core.curves import SUMMARY_COLUMNS
 from lthlib.core.data import Dataset
 from lthlib.core.dependencies import ROOT, library_files
 from lthlib.core.models import build_model, ignored_names, prunable_names
@@ -32,13 +33,10 @@ from lthlib.core.pruning import dense_mask, fraction_remaining, magnitude_prune
 from lthlib.core.pruning_schedule import ratio_rule
 from lthlib.core.train import Replicas, evaluate, initial_states, replicate_seeds, train_replicates
 
-# Training stability (the third paper, Sec. 3.2): convergence AUC (Eq. 3) and forgetting events of the level's run
-CURVE_COLUMNS = ["train_auc", "test_auc", "forgetting_events", "forgetting_events_std", "unforgettable",
-                 "never_learned"]
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
-           "test_examples", *CURVE_COLUMNS]
+           "test_examples", *SUMMARY_COLUMNS]  # the last: training stability of the level's run (core/curves.py)
 # params sections that determine a level (the rest belong to other stages, or to `compute`)
 _LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning", "adaptive")
 
@@ -131,7 +129,7 @@ def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
         "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
         "train_steps": config.train.steps - config.pretrain.steps,
         "test_examples": len(dataset.test_y),  # the resolution of test accuracy is 1 / test_examples
-        **{name: float(stability[name][r]) for name in CURVE_COLUMNS},
+        **{name: float(stability[name][r]) for name in SUMMARY_COLUMNS},
     } for r in range(config.replicates)]
     return replicas, [dict(rec, train_losses=log.losses[:, r], curves=log.curves.table(r),
                            forgetting=log.curves.forgetting.per_example(r)) for r, rec in enumerate(records)]

@@ -15,11 +15,8 @@ import yaml  # noqa: E402
 
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import Config, parse_config  # noqa: E402
+from lthlib.core.curves import SUMMARY_COLUMNS  # noqa: E402
 
-# per-run training-stability columns of imp.csv (the third paper): summarised as mean and `<column>_spread`,
-# the std over replicates (forgetting_events_std is the std over examples within a run, as Table 1 reports)
-STABILITY_COLUMNS = ("train_auc", "test_auc", "forgetting_events", "forgetting_events_std", "unforgettable",
-                     "never_learned")
 # a threshold that rests on fewer replicates than this is flagged next to its verdict
 MIN_REPLICATES = 3
 
@@ -43,7 +40,7 @@ def level_summary(frame: pd.DataFrame) -> pd.DataFrame:
         train_steps=("train_steps", "mean"),
         test_examples=("test_examples", "min"),
     ).reset_index()
-    stability = {f"{column}{suffix}": (column, statistic) for column in STABILITY_COLUMNS if column in frame
+    stability = {f"{column}{suffix}": (column, statistic) for column in SUMMARY_COLUMNS if column in frame
                  for suffix, statistic in (("", "mean"), ("_spread", "std"))}
     if stability:
         summary = summary.merge(frame.groupby("level").agg(**stability).reset_index(), on="level")
