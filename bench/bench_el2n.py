@@ -33,7 +33,7 @@ def stand_in(examples: int, channels: int, side: int, device) -> Dataset:
 
 
 def together(data, model, config, networks, steps, device) -> list[Replicas]:
-    return [train_scoring_networks(data, model, config, networks, steps, 0, device)]
+    return [train_scoring_networks(data, model, config, networks, steps, 0, device)[0]]
 
 
 def sequential(data, model, config, networks, steps, device) -> list[Replicas]:

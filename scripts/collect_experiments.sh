@@ -2,7 +2,8 @@
 # Export DVC experiments of the current commit into one folder per run, for cross-run reports.
 #   scripts/collect_experiments.sh PREFIX DEST
 # copies params.yaml, reports/imp_summary.csv and, where present, the wall times reports/imp_timing.json,
-# the landscape tables reports/lmc_paths.csv and lmc_pairs.csv, the data diet's reports/subset.json and the stability
+# the landscape tables reports/lmc_paths.csv and lmc_pairs.csv, the data diet's reports/subset.json, the tickets' tables
+# (baselines, probes, few_shot, transfer .csv) and the stability
 # tables (instability.csv, instability_paths.csv, first_stable.csv) of every
 # experiment whose name starts with PREFIX into DEST/<name>/. They are in Git inside each
 # experiment's commit (refs/exps/...): params.yaml always, the tables because they are
@@ -20,6 +21,7 @@ for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/$
     mkdir -p "$dest/$name"
     git show "$ref:params.yaml" > "$dest/$name/params.yaml"
     for table in imp_summary.csv imp_timing.json lmc_paths.csv lmc_pairs.csv subset.json instability.csv \
+        baselines.csv probes.csv few_shot.csv transfer.csv \
         instability_paths.csv first_stable.csv; do
       if git cat-file -e "$ref:reports/$table" 2>/dev/null; then
         git show "$ref:reports/$table" > "$dest/$name/$table"

@@ -6,7 +6,8 @@
 
 Each configuration (mu<momentum>-bs<batch size>) runs twice: IMP rewinding to initialisation and to
 `--rewind-epochs`. Both carry the whole pipeline: IMP with its curves and forgetting, instability from
-initialisation and t_r, the first-stable search. Everything else comes from params.yaml. Run `dvc repro`
+initialisation and t_r, the first-stable search, the ticket stages (baselines, probes, few-shot) at
+`--ticket-levels`. Everything else comes from params.yaml. Run `dvc repro`
 once first: the experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
 """
 
@@ -36,6 +37,8 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
          rewind_epochs: float = typer.Option(0.5, help="late rewinding point t_r, in epochs"),
          replicates: int = typer.Option(3, help="replicates = initialisations of every run"),
          levels: int = typer.Option(6, help="IMP levels (pruning.ratio from params.yaml)"),
+         ticket_levels: str = typer.Option("3,6", help="tickets.levels of every run: the levels whose baselines, "
+                                                       "probes and few-shot training are measured (at most --levels)"),
          threads: int = typer.Option(0, help="compute.threads of every run; 0: params.yaml's for `run`, 1 for "
                                              "`queue` (parallel workers must not share cores)"),
          runs: str = "runs/stability", out: str = "reports/stability",
@@ -55,6 +58,7 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
         for rewind in (0.0, rewind_epochs):
             overrides = {**experiment_overrides(base, configuration, examples, epochs, rewind),
                          "replicates": replicates, "pruning.levels": levels, "compute.threads": threads,
+                         "tickets.levels": [int(level) for level in ticket_levels.split(",") if level.strip()],
                          "landscape.grid_size": 5}
             experiment_config(base, overrides)
             name = f"{PREFIX}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")

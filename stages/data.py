@@ -1,17 +1,27 @@
-"""Stage `data`: read the raw dataset with torchvision's loader into one tensor file."""
+"""Stage `data`: read the raw dataset (and the transfer target, if any) with torchvision's loaders into tensor files."""
 
 import typer
 
 from lthlib.core import io
 from lthlib.cli import user_errors_exit
 from lthlib.core.config import load_config
-from lthlib.core.data import read_raw
+from lthlib.core.data import conform_input_shape, read_raw, select_classes
 
 
 @user_errors_exit
-def main(params: str = "params.yaml", out: str = "data/dataset.pt"):
+def main(params: str = "params.yaml", out: str = "data/dataset.pt", target: str = "data/transfer.pt"):
     config = load_config(params)
-    io.save_tensors(read_raw(config.data.name, config.data.root), out)
+    source = select_classes(read_raw(config.data.name, config.data.root), config.data.classes, "data.classes")
+    transfer = {}  # no target: an empty file, so that the stage's outputs always exist
+    if config.transfer.name is not None:
+        try:
+            raw = read_raw(config.transfer.name, config.transfer.root)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"transfer.name: {error}") from None
+        transfer = conform_input_shape(select_classes(raw, config.transfer.classes, "transfer.classes"),
+                                       tuple(source["train_x"].shape[1:]))
+    io.save_tensors(source, out)
+    io.save_tensors(transfer, target)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""Stage `subset`: the M examples pretraining sees (all, random class-balanced, easiest or hardest by EL2N)."""
+"""Stage `subset`: the M examples pretraining sees (all, random class-balanced, easiest or hardest by EL2N or by
+forgetting score)."""
 
-import torch
 import typer
 
-from lthlib.analyses.subsets import LabelNoise, choose_subset, subset_size, subset_summary, subset_table
+from lthlib.analyses.subsets import (
+    LabelNoise,
+    choose_subset,
+    ranking_scores,
+    subset_size,
+    subset_summary,
+    subset_table,
+)
 from lthlib.cli import user_errors_exit
 from lthlib.core import io
 from lthlib.core.config import load_config
@@ -18,7 +25,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     raw = io.load_tensors(dataset)
     labels, table = LabelNoise(**io.load_tensors(noise)), io.load_csv(scores)
     count = subset_size(config.subset.size, len(labels.labels))
-    indices = choose_subset(config.subset.kind, count, labels.labels, torch.tensor(table["score"].to_numpy()),
+    indices = choose_subset(config.subset.kind, count, labels.labels, ranking_scores(config.subset.kind, table),
                             config.subset.seed)
     chosen = subset_table(indices, table, labels, raw["train_y"])
     io.save_csv(chosen, out)

@@ -5,7 +5,7 @@ import torchvision
 from conftest import write_cifar, write_idx_mnist
 
 from lthlib.core import io
-from lthlib.core.data import BatchOrder, augment, load_dataset, read_raw
+from lthlib.core.data import BatchOrder, augment, conform_input_shape, load_dataset, read_raw, select_classes
 
 
 def test_fashion_mnist_reads_through_torchvision(tmp_path):
@@ -73,3 +73,36 @@ def test_augment_equals_a_per_sample_crop_and_flip():
         expected = expected.flip(-1) if flips[i] else expected
         assert torch.equal(out[i], expected)
     assert flips.any() and not flips.all()
+
+
+def test_a_class_split_keeps_and_relabels_only_its_classes(tmp_path):
+    write_idx_mnist(tmp_path / "FashionMNIST" / "raw")
+    raw = read_raw("fashion_mnist", tmp_path)
+    split = select_classes(raw, (7, 2, 5), "transfer.classes")
+    assert split["classes"] == [raw["classes"][c] for c in (7, 2, 5)]
+    for prefix in ("train", "test"):
+        original = raw[f"{prefix}_y"]
+        kept = (original == 7) | (original == 2) | (original == 5)
+        assert torch.equal(split[f"{prefix}_x"], raw[f"{prefix}_x"][kept])
+        assert torch.equal(split[f"{prefix}_y"], torch.tensor([0, 0, 1, 0, 0, 2, 0, 0])[original[kept]])
+    assert split["mean"].item() == pytest.approx(split["train_x"].double().div(255).mean().item(), rel=1e-5)
+    assert select_classes(raw, (), "data.classes") is raw
+    with pytest.raises(ValueError, match=r"transfer.classes names class 10, but fashion_mnist has 10 \(0..9\)"):
+        select_classes(raw, (3, 10), "transfer.classes")
+
+
+def test_a_transfer_target_gets_the_sources_input_shape(tmp_path, monkeypatch):
+    write_idx_mnist(tmp_path / "MNIST" / "raw")
+    grey = read_raw("mnist", tmp_path)
+    colour = conform_input_shape(grey, (3, 32, 32))
+    assert colour["train_x"].shape == (64, 3, 32, 32) and colour["train_x"].dtype == torch.uint8
+    assert torch.equal(colour["train_x"][:, 0], colour["train_x"][:, 2])  # grey repeated to every channel
+    assert colour["mean"].shape == (3,) and torch.equal(colour["test_y"], grey["test_y"])
+    write_cifar(tmp_path, 10)
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *args: True)
+    cifar = read_raw("cifar10", tmp_path)
+    small = conform_input_shape(cifar, (1, 28, 28))
+    assert small["test_x"].shape == (20, 1, 28, 28)
+    brightness = cifar["test_x"].double().mean((1, 2, 3))  # resizing and averaging keep each image's brightness
+    assert torch.allclose(small["test_x"].double().mean((1, 2, 3)), brightness, atol=3)
+    assert torch.equal(conform_input_shape(grey, (1, 28, 28))["train_x"], grey["train_x"])  # same shape: unchanged

@@ -39,6 +39,7 @@ def repo(tmp_path_factory):
             shutil.copy(source, repo / name)
     shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
     write_idx_mnist(repo / "data" / "raw" / "FashionMNIST" / "raw", train=256, test=64)
+    write_idx_mnist(repo / "data" / "raw" / "MNIST" / "raw", train=128, test=64, seed=1)  # the transfer target
     (repo / ".gitignore").write_text("__pycache__/\n")
     for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
                     ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
@@ -147,6 +148,32 @@ def test_forcing_every_stage_reproduces_every_output_byte_for_byte(repo):
     before = stage_hashes(repo)
     run(["dvc", "repro", "--force"], repo)  # other wall times, the same numbers
     assert stage_hashes(repo) == before
+
+
+def test_repro_studies_the_tickets_against_baselines_probes_few_shot_and_transfer(repo):
+    imp = pd.read_csv(repo / "reports/imp.csv").set_index(["level", "replicate"])
+    baselines = pd.read_csv(repo / "reports/baselines.csv")
+    assert sorted(zip(baselines.level, baselines.baseline, baselines.replicate)) == [
+        (level, baseline, r) for level in (1, 2) for baseline in ("random_pruning", "random_reinit") for r in (0, 1)]
+    for row in baselines.itertuples():  # the level's sparsity, exactly
+        assert row.fraction_remaining == pytest.approx(imp.loc[(row.level, row.replicate), "fraction_remaining"])
+    probes = pd.read_csv(repo / "reports/probes.csv")
+    assert probes.groupby(["level", "network"]).size().to_dict() == {
+        (0, "ticket"): 4, (1, "permuted"): 4, (1, "ticket"): 4, (2, "permuted"): 4, (2, "ticket"): 4}
+    assert probes.probe_accuracy.min() > 0.3  # ten classes, chance 0.1: frozen random features are still linear-ish
+    few_shot = pd.read_csv(repo / "reports/few_shot.csv")
+    assert sorted(set(zip(few_shot.fraction, few_shot.examples))) == [(0.25, 64), (0.5, 128)]
+    assert sorted(set(few_shot.level)) == [0, 1, 2] and len(few_shot) == 2 * 3 * 2
+    target = torch.load(repo / "data/transfer.pt", weights_only=True)
+    assert target["name"] == "mnist" and tuple(target["train_x"].shape) == (128, 1, 28, 28)
+    transfer = pd.read_csv(repo / "reports/transfer.csv")
+    assert transfer.groupby("network").size().to_dict() == {"dense_finetuned": 2, "dense_retrained": 2, "ticket": 4}
+    assert (transfer.test_examples == 64).all() and transfer.test_accuracy.min() > 0.3
+    report = (repo / "reports/report.md").read_text()
+    for heading in ("## What a ticket knows", "### Linear probes", "### Few-shot training", "### Transfer to mnist"):
+        assert heading in report
+    for figure in ("tickets_baselines", "tickets_probes"):
+        assert (repo / f"reports/figures/{figure}.png").stat().st_size > 10_000
 
 
 def test_deleting_imp_and_rerunning_it_leaves_every_later_stage_up_to_date(repo):

@@ -87,3 +87,42 @@ def test_a_better_ticket_within_one_std_of_the_most_stable_ones_is_not_a_resolve
     assert ("came from **mu0.9-bs16** (86.00%): stability did not predict ticket quality on this run (but the most "
             "stable configuration's ticket is only 0.50 points behind, within one std over replicates: not resolved)"
             in report)
+
+
+def write_ticket_tables(folder, probe_accuracy, few_shot_accuracy):
+    """Planted ticket-stage tables of one exported run (levels 1 and 2; two replicates, ± 0.01)."""
+    rows = lambda **keys: [dict(keys, replicate=r, delta=0.01 * (1 if r else -1)) for r in range(2)]  # noqa: E731
+    probes = pd.DataFrame([dict(row, probe_accuracy=probe_accuracy + row.pop("delta")) for level in (0, 1, 2)
+                           for network in (("ticket",) if level == 0 else ("ticket", "permuted"))
+                           for block in (1, 2) for row in rows(level=level, network=network, block=block)])
+    probes.assign(module="act", test_examples=100).to_csv(folder / "probes.csv", index=False)
+    few_shot = pd.DataFrame([dict(row, test_accuracy=few_shot_accuracy + row.pop("delta")) for level in (0, 2)
+                             for fraction in (0.01, 0.1) for row in rows(level=level, fraction=fraction)])
+    few_shot.assign(examples=10, fraction_remaining=0.25, test_examples=100).to_csv(folder / "few_shot.csv",
+                                                                                    index=False)
+    baselines = pd.DataFrame([dict(row, test_accuracy=0.5 + row.pop("delta")) for level in (2,)
+                              for baseline in ("random_reinit", "random_pruning")
+                              for row in rows(level=level, baseline=baseline)])
+    baselines.assign(fraction_remaining=0.25, test_loss=1.0, test_examples=100).to_csv(folder / "baselines.csv",
+                                                                                       index=False)
+
+
+def test_the_study_report_compares_probes_few_shot_and_baselines_across_configurations(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    write_run(runs, 0.0, 0, [0.88, 0.88, 0.86], barrier=0.005, first_stable=[0, 6], forgetting=1.0)
+    write_run(runs, 0.9, 0, [0.90, 0.87, 0.80], barrier=0.10, first_stable=[12, None], forgetting=3.0)
+    write_ticket_tables(runs / "st-mu0-bs16-t0", probe_accuracy=0.8, few_shot_accuracy=0.7)
+    write_ticket_tables(runs / "st-mu0.9-bs16-t0", probe_accuracy=0.3, few_shot_accuracy=0.4)
+    report = write_stability_report(runs, tmp_path / "out").read_text()
+    # Table 3: a column per sparsity and block (level 1: 50% remaining, level 2: 25%), ticket and permuted rows
+    assert ("| configuration | rewinding | network | 50.00% sparse block 1 | 50.00% sparse block 2 | "
+            "75.00% sparse block 1 | 75.00% sparse block 2 |") in report
+    assert "| mu0-bs16 | no | ticket | 80.00 ± 1.41 | 80.00 ± 1.41 | 80.00 ± 1.41 | 80.00 ± 1.41 |" in report
+    assert "| mu0.9-bs16 | no | permuted mask | 30.00 ± 1.41 |" in report
+    # Table 4: tickets and the dense network per subset size
+    assert "| mu0-bs16 | no | ticket, 75.00% sparse | 70.00 ± 1.41 | 70.00 ± 1.41 |" in report
+    assert "| mu0.9-bs16 | no | dense network | 40.00 ± 1.41 | 40.00 ± 1.41 |" in report
+    # the baselines beside the ticket itself (level 2 of imp_table: 86.00 ± 1.41 for momentum 0)
+    assert "| mu0-bs16 | no | 75.00% sparse | 86.00 ± 1.41 | 50.00 ± 1.41 | 50.00 ± 1.41 |" in report
+    assert "Table 5" not in report  # no run transferred

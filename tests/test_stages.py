@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import tiny_dataset
+from conftest import tiny_dataset, write_idx_mnist
 
 from lthlib.core import io
+from lthlib.core.models import build_model, prunable_names
 from lthlib.core.train import initial_states, replicate_seeds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,3 +79,34 @@ def test_instability_without_the_imp_masks_names_the_missing_mask(tmp_path):
     message = run_stage(tmp_path, "instability", with_("instability", levels=[1]), "--pretrained", "pretrain",
                         "--imp", "nowhere/imp")
     assert "missing artifact nowhere/imp/rep_0/level_01/mask.pt: run the stage that produces it" in message
+
+
+def save_one_ticket(folder: Path) -> None:
+    """pretrain/rep_0/rewind.pt and imp/rep_0/level_01/mask.pt of a LeNet on the tiny dataset."""
+    (state,) = initial_states("lenet_300_100", (1, 6, 6), 4, [replicate_seeds(0, 1)[0].init])
+    io.save_tensors(state, io.replicate_dir(folder / "pretrain", 0) / "rewind.pt")
+    io.save_tensors({name: torch.ones_like(state[name], dtype=torch.bool) for name in prunable_names(
+        build_model("lenet_300_100", (1, 6, 6), 4))}, io.level_dir(folder / "imp", 0, 1) / "mask.pt")
+
+
+@pytest.mark.parametrize("stage, section, values, message", [
+    ("probes", "probes", {"blocks": [1, 5]}, "probes.blocks names block 5, but lenet_300_100 has 2 probe points"),
+    ("few_shot", "few_shot", {"fractions": [0.5, 0.05]},
+     "few_shot.fractions: 0.05 gives 5 training examples, fewer than one batch (train.batch_size=16)"),
+    ("few_shot", "few_shot", {"fractions": [0.0]}, "few_shot.fractions must be fractions in (0, 1], got [0.0]"),
+], ids=["missing-block", "fraction-below-a-batch", "empty-fraction"])
+def test_bad_ticket_study_settings_name_the_key(tmp_path, stage, section, values, message):
+    save_one_ticket(tmp_path)
+    params = {**with_(section, **values), "tickets": {"levels": [1]}}
+    assert message in run_stage(tmp_path, stage, params, "--pretrained", "pretrain", "--imp", "imp")
+
+
+def test_a_missing_transfer_dataset_names_the_key_and_the_folder(tmp_path):
+    write_idx_mnist(tmp_path / "raw" / "FashionMNIST" / "raw")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"data": {"root": "raw"},
+                                                         "transfer": {"name": "mnist", "root": "nowhere"}}))
+    result = subprocess.run([sys.executable, "-m", "stages.data"], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: transfer.name: mnist: no readable files under nowhere/MNIST/raw")
+    assert not (tmp_path / "data").exists()

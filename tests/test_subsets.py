@@ -11,6 +11,7 @@ from lthlib.analyses.subsets import (
     choose_subset,
     pretraining_data,
     randomize_labels,
+    ranking_scores,
     subset_size,
     subset_summary,
     subset_table,
@@ -61,6 +62,34 @@ def test_easy_and_hard_are_the_two_ends_of_the_el2n_ranking():
     assert choose_subset("all", 3, labels).tolist() == list(range(8))
     with pytest.raises(ValueError, match="EL2N"):
         choose_subset("easy", 4, labels)
+    assert choose_subset("easy", 4, labels, scores, seed=5).tolist() == easy.tolist()  # EL2N ties: by index
+
+
+def test_forgetting_easy_and_hard_are_the_two_ends_of_the_forgetting_ranking():
+    # 20 unforgettable examples (0 events) tie; 4 forgotten; 2 never learned by some network (inf)
+    scores = torch.zeros(26)
+    scores[[3, 7, 11, 19, 22, 25]] = torch.tensor([2.0, math.inf, 0.5, 1.0, math.inf, 4.0])
+    labels = torch.zeros(26, dtype=torch.int64)
+    easy = choose_subset("forgetting_easy", 13, labels, scores, seed=1)
+    hard = choose_subset("forgetting_hard", 13, labels, scores, seed=1)
+    assert (scores[easy] == 0).all()  # the fewest forgetting events
+    assert set(hard[:2].tolist()) == {7, 22} and hard[2:6].tolist() == [25, 3, 19, 11]  # the most, hardest first
+    assert (scores[hard[6:]] == 0).all()
+    assert set(easy.tolist()).isdisjoint(hard.tolist()) and len(set(easy.tolist()) | set(hard.tolist())) == 26
+    for kind, subset in (("forgetting_easy", easy), ("forgetting_hard", hard)):
+        assert torch.equal(choose_subset(kind, 13, labels, scores, seed=1), subset)  # reproducible
+        other = choose_subset(kind, 13, labels, scores, seed=2)
+        assert not torch.equal(other, subset)  # another seed, another order among the ties
+        assert sorted(scores[other].tolist()) == sorted(scores[subset].tolist())  # but the same scores
+    assert easy.tolist() != sorted(easy.tolist())  # ties not by index
+
+
+def test_each_ranked_kind_reads_its_own_column_of_the_scores_table():
+    table = pd.DataFrame({"score": [0.3, 0.1], "forgetting": [0.0, math.inf]})
+    assert ranking_scores("easy", table).tolist() == ranking_scores("hard", table).tolist() == [0.3, 0.1]
+    assert ranking_scores("forgetting_easy", table).tolist() == [0.0, math.inf]
+    assert ranking_scores("forgetting_hard", table).tolist() == [0.0, math.inf]
+    assert ranking_scores("all", table) is None and ranking_scores("random", table) is None
 
 
 def test_subset_size_is_a_count_or_a_fraction():
@@ -87,8 +116,10 @@ def test_realised_corruption_rate_is_within_binomial_noise_of_p_times_one_minus_
 def test_subset_table_reports_the_corrupted_fraction_of_the_chosen_examples():
     labels = torch.tensor([0, 1, 2, 0])
     noise = randomize_labels(labels, 3, 1.0, seed=0)
-    table = subset_table(torch.tensor([3, 1]), pd.DataFrame({"score": [0.1, 0.2, 0.3, 0.4]}), noise, labels)
+    scores = pd.DataFrame({"score": [0.1, 0.2, 0.3, 0.4], "forgetting": [0.0, 1.5, 0.0, math.inf]})
+    table = subset_table(torch.tensor([3, 1]), scores, noise, labels)
     assert table["index"].tolist() == [3, 1] and table["score"].tolist() == [0.4, 0.2]
+    assert table["forgetting"].tolist() == [math.inf, 1.5]
     assert table["corrupted"].tolist() == (noise.labels[[3, 1]] != labels[[3, 1]]).tolist()
 
 
@@ -125,6 +156,11 @@ def test_ranked_kinds_refuse_missing_scores_and_the_others_need_none():
     for kind in ("easy", "hard"):
         with pytest.raises(ValueError, match=f"subset.kind='{kind}' needs EL2N scores, and some are missing"):
             choose_subset(kind, 2, labels, missing)
+    for kind in ("forgetting_easy", "forgetting_hard"):
+        with pytest.raises(ValueError, match=f"subset.kind='{kind}' needs forgetting scores, and some are missing"):
+            choose_subset(kind, 2, labels, missing)
+        with pytest.raises(ValueError, match=f"subset.kind='{kind}' needs forgetting scores"):
+            choose_subset(kind, 2, labels)
     assert choose_subset("all", 4, labels, torch.full((4,), float("nan"))).tolist() == [0, 1, 2, 3]
     assert torch.bincount(labels[choose_subset("random", 2, labels, missing)]).tolist() == [1, 1]
 
@@ -133,14 +169,18 @@ def test_subset_summary_counts_and_scores_by_hand():
     labels = torch.tensor([0, 1, 2, 0, 1, 2])
     noise = randomize_labels(labels, 3, 0.0, seed=0)
     noise.labels[4], noise.corrupted[4] = 0, True  # one example's label really changed, by hand
-    scores = pd.DataFrame({"score": [0.1, 0.6, 0.2, 0.9, 0.3, 0.5]})
+    scores = pd.DataFrame({"score": [0.1, 0.6, 0.2, 0.9, 0.3, 0.5], "forgetting": [0, 2, 0, math.inf, 0, 1]})
     summary = subset_summary("hard", 4, subset_table(torch.tensor([3, 1, 5, 4]), scores, noise, labels), 6, 3)
     assert summary == {"kind": "hard", "size": 4, "examples": 4, "fraction_of_training_set": pytest.approx(4 / 6),
                        "corrupted": 1, "corrupted_fraction": 0.25, "score_mean": pytest.approx(0.575),
-                       "score_max": 0.9, "examples_per_class_min": 1, "examples_per_class_max": 2}
-    unscored = pd.DataFrame({"score": [float("nan")] * 6})
+                       "score_max": 0.9, "examples_per_class_min": 1, "examples_per_class_max": 2,
+                       # forgetting 2, 1, 0 and one never learned (inf), counted apart from the mean
+                       "forgetting_mean": 1.0, "unforgettable_fraction": 0.25, "never_learned_fraction": 0.25}
+    unscored = pd.DataFrame({"score": [float("nan")] * 6, "forgetting": [float("nan")] * 6})
     summary = subset_summary("all", 1.0, subset_table(torch.arange(6), unscored, noise, labels), 6, 3)
     assert summary["score_mean"] is None and summary["score_max"] is None  # JSON null, not NaN
+    assert [summary[key] for key in ("forgetting_mean", "unforgettable_fraction", "never_learned_fraction")] == [
+        None, None, None]
 
 
 def test_pretraining_data_is_the_subsets_examples_with_the_noisy_labels(tmp_path):

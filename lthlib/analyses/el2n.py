@@ -1,26 +1,42 @@
-"""EL2N scores: how hard each training example is early in training.
+"""EL2N and forgetting scores: how hard each training example is.
 
 Data diet, Definition 2.1 and Appendix A (after Paul et al., 2021): train K networks from
 independent initialisations for t iterations; the EL2N score of example (x, y) is the mean
 over the K networks of ||softmax(f(x)) - onehot(y)||_2. The K networks train together as
 stacked replicas (one vectorised run, not K runs), and scoring evaluates all K networks on
 each chunk of examples in one batched pass.
+
+"Training stability and the LTH", Appendix D (after Toneva et al., 2019): the forgetting score
+of an example is the mean over the same K networks of its forgetting events during their t
+iterations, which the training steps count from the predictions they make anyway.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 from torch.nn import functional as F
 
+from lthlib.analyses.subsets import RANKINGS
 from lthlib.core.config import TrainConfig
+from lthlib.core.curves import ForgettingCounter
 from lthlib.core.data import Dataset, derive_seed
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train_replicates
 
-# subset kinds that rank examples by EL2N; for the others the el2n stage trains nothing
-RANKED_KINDS = ("easy", "hard")
 # Purpose of the derived seed of the scoring networks: independent of the IMP replicates' streams.
 SCORING_NETWORKS_PURPOSE = 4
+
+
+@dataclass
+class ExampleScores:
+    """What the K scoring networks tell about every training example ([K, N] each, on the CPU)."""
+
+    norms: torch.Tensor  # error norms after the t iterations (EL2N)
+    events: torch.Tensor  # int: forgetting events during the t iterations
+    learned: torch.Tensor  # bool: classified correctly at some presentation
 
 
 def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -34,6 +50,23 @@ def el2n_scores(norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """EL2N score (mean over the K networks) and its spread (standard deviation; 0 when K = 1) from norms [K, N]."""
     spread = norms.std(0) if norms.shape[0] > 1 else torch.zeros_like(norms[0])
     return norms.mean(0), spread
+
+
+def forgetting_scores(events: torch.Tensor, learned: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forgetting score [N] (mean over the K networks) and its per-network terms [K, N] from forgetting events and
+    learned [K, N]: the events, or inf where the network never learned the example (Toneva et al. 2019 rank
+    never-learned examples as the most forgettable, as if forgotten infinitely often)."""
+    per_network = events.double().masked_fill(~learned, math.inf)
+    return per_network.mean(0), per_network
+
+
+def require_forgetting_epochs(subset_kind: str, steps: int, num_examples: int, batch_size: int) -> None:
+    """An example is forgotten between two presentations, so a kind that ranks by forgetting needs `steps`
+    to cover two epochs of floor(N / batch size) steps (as BatchOrder: the last partial batch is dropped)."""
+    needed = 2 * (num_examples // batch_size)
+    if subset_kind in RANKINGS and RANKINGS[subset_kind].column == "forgetting" and steps < needed:
+        raise ValueError(f"el2n.steps must cover at least 2 epochs ({needed} steps) for subset.kind={subset_kind}, "
+                         f"got {steps}")
 
 
 def network_seeds(seed: int, networks: int) -> list[ReplicateSeeds]:
@@ -54,36 +87,43 @@ def score_examples(replicas: Replicas, dataset: Dataset, batch_size: int, vector
 
 
 def train_scoring_networks(dataset: Dataset, model_name: str, train_config: TrainConfig, networks: int, steps: int,
-                           seed: int, device, augment: bool = False, vectorize: bool = True) -> Replicas:
-    """K networks from independent initialisations, trained together for `steps` iterations of the schedule."""
+                           seed: int, device, augment: bool = False, vectorize: bool = True
+                           ) -> tuple[Replicas, ForgettingCounter]:
+    """K networks from independent initialisations, trained together for `steps` iterations of the schedule,
+    and the forgetting events counted on the way."""
     seeds = network_seeds(seed, networks)
     states = initial_states(model_name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
-    replicas, _ = train_replicates(model_name, dataset, train_config, states, seeds, 0, steps, None, augment,
-                                   vectorize, device, "el2n")
-    return replicas
+    replicas, log = train_replicates(model_name, dataset, train_config, states, seeds, 0, steps, None, augment,
+                                     vectorize, device, "el2n")
+    return replicas, log.curves.forgetting
 
 
-def compute_el2n(dataset: Dataset, model_name: str, train_config: TrainConfig, networks: int, steps: int,
-                 seed: int, device, augment: bool = False, vectorize: bool = True) -> torch.Tensor:
-    """Appendix A, steps 1-2: error norms [K, N] of every training example after t = `steps` iterations."""
-    replicas = train_scoring_networks(dataset, model_name, train_config, networks, steps, seed, device, augment,
-                                      vectorize)
-    return score_examples(replicas, dataset, train_config.eval_batch_size, vectorize)
+def compute_scores(dataset: Dataset, model_name: str, train_config: TrainConfig, networks: int, steps: int,
+                   seed: int, device, augment: bool = False, vectorize: bool = True) -> ExampleScores:
+    """Appendix A, steps 1-2: error norms of every training example after t = `steps` iterations; with them the
+    forgetting events of the same K networks over those t iterations."""
+    replicas, forgetting = train_scoring_networks(dataset, model_name, train_config, networks, steps, seed, device,
+                                                  augment, vectorize)
+    norms = score_examples(replicas, dataset, train_config.eval_batch_size, vectorize)
+    return ExampleScores(norms, forgetting.events.cpu(), forgetting.learned.cpu())
 
 
 def scores_needed(subset_kind: str) -> bool:
-    return subset_kind in RANKED_KINDS
+    return subset_kind in RANKINGS
 
 
-def scores_table(norms: torch.Tensor | None, labels: torch.Tensor) -> pd.DataFrame:
-    """The `data/el2n/scores.csv` table: index, label scored against, score, spread, one column per network.
+def scores_table(scores: ExampleScores | None, labels: torch.Tensor) -> pd.DataFrame:
+    """The `data/el2n/scores.csv` table: index, label scored against, EL2N score, its spread, one column per
+    network (`network_<k>`), forgetting score, one column per network (`forgetting_<k>`, inf: never learned).
 
-    Without norms (no subset needs them) the scores are empty (NaN), so a kind that ranks by EL2N
+    Without scores (no subset needs them) the scores are empty (NaN), so a kind that ranks by them
     can never read scores that were not computed."""
-    empty = torch.full((len(labels),), torch.nan)
-    score, spread = (empty, empty) if norms is None else el2n_scores(norms)
-    table = pd.DataFrame({"index": range(len(labels)), "label": labels.cpu().numpy(),
-                          "score": score.numpy(), "score_std": spread.numpy()})
-    for k, row in enumerate([] if norms is None else norms):
-        table[f"network_{k}"] = row.numpy()
-    return table
+    table = pd.DataFrame({"index": range(len(labels)), "label": labels.cpu().numpy()})
+    if scores is None:
+        empty = torch.full((len(labels),), torch.nan).numpy()
+        return table.assign(score=empty, score_std=empty, forgetting=empty)
+    score, spread = el2n_scores(scores.norms)
+    forgetting, per_network = forgetting_scores(scores.events, scores.learned)
+    columns = {"score": score, "score_std": spread, **{f"network_{k}": row for k, row in enumerate(scores.norms)},
+               "forgetting": forgetting, **{f"forgetting_{k}": row for k, row in enumerate(per_network)}}
+    return table.assign(**{name: column.numpy() for name, column in columns.items()})

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from lthlib.core import io
 from lthlib.core.config import Config, InterpolationConfig, TrainConfig
-from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.data import Dataset
 from lthlib.core.interpolate import (error_barrier, evaluate_combinations, evaluated_examples, path_betas,
                                      path_coefficients)
 from lthlib.core.models import build_model, prunable_names
@@ -35,8 +35,7 @@ NOISE = 7919
 
 def noise_seeds(seeds: ReplicateSeeds, copy: int) -> ReplicateSeeds:
     """Copy `copy` of a replicate: the same initialisation seed, its own data order and augmentation."""
-    return ReplicateSeeds(seeds.init, derive_seed(seeds.data_order, NOISE, copy),
-                          derive_seed(seeds.augmentation, NOISE, copy))
+    return seeds.for_run(NOISE, copy)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 Data diet, Section 3: subsets are (i) M random examples, distributed equally among the classes,
 (ii) the M easiest (lowest EL2N score), (iii) the M hardest (highest EL2N score), or all data.
+"Training stability and the LTH", Appendix D (after Toneva et al. 2019): the M examples with the fewest
+or the most forgetting events (Table 7 removes the easiest or the hardest 20 % or 50 %).
 Appendix A: label noise selects a fraction p of the training set uniformly at random and
 redraws each selected label uniformly from the C classes, so about p (1 - 1/C) of the labels
 are really changed; the corruption is drawn once and reused across subsets and replicates.
@@ -11,14 +13,32 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
 from lthlib.core import io
 from lthlib.core.data import Dataset
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """How a subset kind that keeps one end of a ranking orders the training examples."""
+
+    column: str  # of data/el2n/scores.csv
+    name: str  # of the score, in messages
+    keeps_highest: bool  # the hardest examples
+    shuffles_ties: bool  # ties in a random order drawn from subset.seed, instead of by index
+
+
+# EL2N scores are continuous, so ties are rare and go to the lower index. Forgetting events are small counts:
+# most examples tie (0 events, or never learned), and ties broken by index would favour the start of the set.
+RANKINGS = {"easy": Ranking("score", "EL2N scores", False, False),
+            "hard": Ranking("score", "EL2N scores", True, False),
+            "forgetting_easy": Ranking("forgetting", "forgetting scores", False, True),
+            "forgetting_hard": Ranking("forgetting", "forgetting scores", True, True)}
 
 
 @dataclass
@@ -59,25 +79,40 @@ def choose_subset(kind: str, count: int, labels: torch.Tensor, scores: torch.Ten
 
     `all`: every example, in order. `random`: equal counts per class of `labels` (a class
     with too few examples gives its share to the others), sorted. `easy` / `hard`: the
-    lowest / highest EL2N `scores`, easiest / hardest first. Both read one ranking (by score, ties
-    by index) from its two ends, so easy and hard subsets with 2M <= N never overlap.
+    lowest / highest EL2N `scores`, easiest / hardest first; `forgetting_easy` / `forgetting_hard`
+    the same by forgetting score, ties in an order drawn from `seed`. Each pair reads one ranking
+    from its two ends, so its two subsets with 2M <= N never overlap.
     """
     labels = labels.cpu()
     if kind == "all":
         return torch.arange(len(labels))
     if kind == "random":
-        return _class_balanced(labels, count, torch.Generator().manual_seed(seed))
-    if kind in ("easy", "hard"):
+        return class_balanced(labels, count, torch.Generator().manual_seed(seed))
+    if kind in RANKINGS:
+        ranking = RANKINGS[kind]
         if scores is None:
-            raise ValueError(f"subset.kind={kind!r} needs EL2N scores")
+            raise ValueError(f"subset.kind={kind!r} needs {ranking.name}")
         if scores.isnan().any():
-            raise ValueError(f"subset.kind={kind!r} needs EL2N scores, and some are missing (re-run the el2n stage)")
-        ranked = torch.sort(scores.cpu(), stable=True).indices
-        return (ranked if kind == "easy" else ranked.flip(0))[:count]
+            raise ValueError(f"subset.kind={kind!r} needs {ranking.name}, and some are missing (re-run the el2n stage)")
+        ranked = rank_examples(scores.cpu(), seed if ranking.shuffles_ties else None)
+        return (ranked.flip(0) if ranking.keeps_highest else ranked)[:count]
     raise ValueError(f"unknown subset kind {kind!r}")
 
 
-def _class_balanced(labels: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+def rank_examples(scores: torch.Tensor, tie_seed: int | None = None) -> torch.Tensor:
+    """Example indices by increasing score [N]; ties by index or, with `tie_seed`, in a random order drawn from it."""
+    if tie_seed is None:
+        return torch.sort(scores, stable=True).indices
+    order = torch.randperm(len(scores), generator=torch.Generator().manual_seed(tie_seed))
+    return order[torch.sort(scores[order], stable=True).indices]
+
+
+def ranking_scores(kind: str, scores: pd.DataFrame) -> torch.Tensor | None:
+    """The column of the el2n stage's table that `kind` ranks by [N]; None for the kinds that rank nothing."""
+    return torch.tensor(scores[RANKINGS[kind].column].to_numpy()) if kind in RANKINGS else None
+
+
+def class_balanced(labels: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
     classes = int(labels.max()) + 1
     available = torch.bincount(labels, minlength=classes)
     quotas = balanced_quotas(available, count, generator)
@@ -107,12 +142,13 @@ def balanced_quotas(available: torch.Tensor, count: int, generator: torch.Genera
 
 def subset_table(indices: torch.Tensor, scores: pd.DataFrame, noise: LabelNoise, true_labels: torch.Tensor
                  ) -> pd.DataFrame:
-    """The chosen examples in subset order: rank, index, label pretraining uses, true label, EL2N score, corrupted."""
+    """The chosen examples in subset order: rank, index, label pretraining uses, true label, EL2N score,
+    forgetting score, corrupted."""
     indices = indices.cpu()
     return pd.DataFrame({
         "rank": range(len(indices)), "index": indices.numpy(), "label": noise.labels[indices].numpy(),
         "true_label": true_labels.cpu()[indices].numpy(), "score": scores["score"].to_numpy()[indices.numpy()],
-        "corrupted": noise.corrupted[indices].numpy(),
+        "forgetting": scores["forgetting"].to_numpy()[indices.numpy()], "corrupted": noise.corrupted[indices].numpy(),
     })
 
 
@@ -125,7 +161,19 @@ def subset_summary(kind: str, size: int | float, table: pd.DataFrame, num_exampl
         # None, not NaN (invalid JSON), when no EL2N scores were computed
         "score_mean": _number(table["score"].mean()), "score_max": _number(table["score"].max()),
         "examples_per_class_min": int(per_class.min()), "examples_per_class_max": int(per_class.max()),
+        **_forgetting_summary(table["forgetting"]),
     }
+
+
+def _forgetting_summary(forgetting: pd.Series) -> dict:
+    """The chosen examples' forgetting: as Table 1, examples never learned (score inf, also not valid JSON) are
+    counted apart from the mean; None when no forgetting scores were computed."""
+    keys = ("forgetting_mean", "unforgettable_fraction", "never_learned_fraction")
+    if forgetting.isna().all():
+        return dict.fromkeys(keys)
+    never_learned = np.isinf(forgetting)
+    return dict(zip(keys, (_number(forgetting[~never_learned].mean()), float((forgetting == 0).mean()),
+                           float(never_learned.mean()))))
 
 
 def _number(value) -> float | None:

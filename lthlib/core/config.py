@@ -22,7 +22,7 @@ class ConfigError(ValueError):
     """A params.yaml value is missing, unknown or out of range; the message names the key."""
 
 
-SUBSET_KINDS = ("all", "random", "easy", "hard")
+SUBSET_KINDS = ("all", "random", "easy", "hard", "forgetting_easy", "forgetting_hard")
 SCHEDULES = ("constant", "step", "cosine")
 METRICS = ("test_error", "train_error", "test_loss", "train_loss")
 BATCHNORM_RULES = ("interpolate", "reestimate")
@@ -37,10 +37,12 @@ class DataConfig:
     # the classes (so about label_noise * (1 - 1/C) are really wrong); pretraining and EL2N only.
     label_noise: float = 0.0
     label_noise_seed: int = 0  # the corruption is drawn once from this seed and reused by every stage
+    classes: tuple[int, ...] = ()  # keep only these classes (relabelled 0..k-1 in this order); () = all
 
     def validate(self) -> None:
         _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
         _require(0 <= self.label_noise <= 1, "data.label_noise", "must be in [0, 1]", self.label_noise)
+        _require_classes(self.classes, "data.classes")
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ class El2nConfig:
 class SubsetConfig:
     """The examples pretraining sees (data diet, Section 3)."""
 
-    kind: str = "all"  # all | random (equal count per class) | easy (lowest EL2N) | hard (highest EL2N)
+    # all | random (equal count per class) | easy / hard (lowest / highest EL2N) | forgetting_easy / forgetting_hard
+    # (fewest / most forgetting events: third paper, Appendix D)
+    kind: str = "all"
     size: int | float = 1.0  # M: an int is a number of examples, a float a fraction; ignored by `all`
     seed: int = 0  # draws the random subset
 
@@ -252,6 +256,63 @@ class InstabilityConfig:
 
 
 @dataclass(frozen=True)
+class TicketsConfig:
+    """Tickets m(L) * w_{t_r} the baselines, probes, few-shot and transfer stages study (third paper, Sec. 5)."""
+
+    levels: tuple[int, ...] = ()  # IMP levels >= 1; () = none of those stages train anything
+    replicates: int = 0  # how many replicates; 0 = all
+
+    def validate(self) -> None:
+        _require(all(level >= 1 for level in self.levels) and len(set(self.levels)) == len(self.levels),
+                 "tickets.levels", "must be distinct IMP levels >= 1", list(self.levels))
+        _require(self.replicates >= 0, "tickets.replicates", "must be >= 0", self.replicates)
+
+
+@dataclass(frozen=True)
+class ProbesConfig:
+    """Linear probes on frozen tickets (Sec. 5.1) and the new heads of transferred tickets (Sec. 5.3)."""
+
+    blocks: tuple[int, ...] = ()  # probe points numbered from 1 (a ResNet's residual blocks, an MLP's layers); () = all
+    epochs: int = 2  # passes over the training set
+    batch_size: int = 256
+    lr: float = 0.001  # Adam's step size; one setting for every probe, as in the paper
+    seed: int = 0  # batch order of the probes and the permuted-mask baseline
+
+    def validate(self) -> None:
+        _require(all(block >= 1 for block in self.blocks), "probes.blocks", "must be block numbers >= 1",
+                 list(self.blocks))
+        _require(self.epochs >= 1, "probes.epochs", "must be >= 1", self.epochs)
+        _require(self.batch_size >= 1, "probes.batch_size", "must be >= 1", self.batch_size)
+        _require(self.lr > 0, "probes.lr", "must be > 0", self.lr)
+
+
+@dataclass(frozen=True)
+class FewShotConfig:
+    """Sec. 5.2: tickets and the dense network trained on the same class-balanced random subsets."""
+
+    fractions: tuple[float, ...] = ()  # of the training set (the paper: 0.01, 0.02, 0.05, 0.1); () = off
+    seed: int = 0  # draws the subsets
+
+    def validate(self) -> None:
+        _require(all(0 < f <= 1 for f in self.fractions), "few_shot.fractions", "must be fractions in (0, 1]",
+                 list(self.fractions))
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Sec. 5.3: frozen tickets with a new linear head on a target dataset (resized to the source's input shape)."""
+
+    name: str | None = None  # a data.name, or null: no transfer
+    root: str = "data/raw"
+    classes: tuple[int, ...] = ()  # the target's classes; () = all (e.g. Fashion-MNIST 5-9 for a source of 0-4)
+
+    def validate(self) -> None:
+        _require(self.name is None or self.name in DATASETS, "transfer.name",
+                 f"must be null or one of {', '.join(DATASETS)}", self.name)
+        _require_classes(self.classes, "transfer.classes")
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int = 0
     replicates: int = 2
@@ -268,6 +329,10 @@ class Config:
     lmc: LmcConfig = field(default_factory=LmcConfig)
     landscape: LandscapeConfig = field(default_factory=LandscapeConfig)
     instability: InstabilityConfig = field(default_factory=InstabilityConfig)
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    probes: ProbesConfig = field(default_factory=ProbesConfig)
+    few_shot: FewShotConfig = field(default_factory=FewShotConfig)
+    transfer: TransferConfig = field(default_factory=TransferConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def pretraining_schedule(self) -> TrainConfig:
@@ -279,7 +344,7 @@ class Config:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,
                         self.adaptive, self.compute, self.interpolation, self.lmc, self.landscape, self.instability,
-                        self.report):
+                        self.tickets, self.probes, self.few_shot, self.transfer, self.report):
             section.validate()
         # checks across sections, once every section is valid on its own
         _require(self.pretrain.steps < self.train.steps, "pretrain.steps",
@@ -294,6 +359,19 @@ class Config:
                  f"must be at most pruning.levels={self.pruning.levels}", list(self.instability.levels))
         _require(self.instability.replicates <= self.replicates, "instability.replicates",
                  f"must be at most replicates={self.replicates}", self.instability.replicates)
+        _require(all(level <= self.pruning.levels for level in self.tickets.levels), "tickets.levels",
+                 f"must be at most pruning.levels={self.pruning.levels}", list(self.tickets.levels))
+        _require(self.tickets.replicates <= self.replicates, "tickets.replicates",
+                 f"must be at most replicates={self.replicates}", self.tickets.replicates)
+        _require(self.transfer.name is None or (self.transfer.name, self.transfer.classes)
+                 != (self.data.name, self.data.classes), "transfer.classes",
+                 "must differ from data.classes when the target is the source dataset (a transfer needs a new task)",
+                 list(self.transfer.classes))
+
+
+def _require_classes(classes: tuple[int, ...], key: str) -> None:
+    _require(len(set(classes)) == len(classes) and all(c >= 0 for c in classes) and len(classes) != 1, key,
+             "must be distinct class indices >= 0, at least two (or empty: all)", list(classes))
 
 
 def _require(ok: bool, key: str, rule: str, value) -> None:

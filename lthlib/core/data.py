@@ -26,6 +26,9 @@ DATASETS = {
 }
 
 
+SPLIT_TENSORS = ("train_x", "train_y", "test_x", "test_y")
+
+
 def read_raw(name: str, root: str | Path) -> dict:
     """Read a dataset with torchvision's loader into uint8 NCHW tensors, plus per-channel statistics."""
     import torchvision
@@ -44,14 +47,50 @@ def read_raw(name: str, root: str | Path) -> dict:
         prefix = "train" if train else "test"
         arrays[f"{prefix}_x"] = images.contiguous().to(torch.uint8)
         arrays[f"{prefix}_y"] = torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)
-    scaled = arrays["train_x"].double() / 255
-    return {
-        "name": name,
-        "classes": list(splits[True].classes),
-        "mean": scaled.mean(dim=(0, 2, 3)).float(),
-        "std": scaled.std(dim=(0, 2, 3)).float(),
-        **arrays,
-    }
+    return with_statistics({"name": name, "classes": list(splits[True].classes), **arrays})
+
+
+def with_statistics(raw: dict) -> dict:
+    """`raw` with the per-channel mean and std of its training images (what `Dataset.normalize` uses)."""
+    scaled = raw["train_x"].double() / 255
+    return {"name": raw["name"], "classes": raw["classes"], "mean": scaled.mean(dim=(0, 2, 3)).float(),
+            "std": scaled.std(dim=(0, 2, 3)).float(), **{key: raw[key] for key in SPLIT_TENSORS}}
+
+
+def select_classes(raw: dict, classes: tuple[int, ...], key: str) -> dict:
+    """Only the examples of `classes`, relabelled 0..k-1 in that order (a class split: a source task and a
+    transfer target from one dataset); () keeps every class. `key` names the setting in errors."""
+    if not classes:
+        return raw
+    unknown = [c for c in classes if c >= len(raw["classes"])]
+    if unknown:
+        raise ValueError(f"{key} names class {unknown[0]}, but {raw['name']} has {len(raw['classes'])} "
+                         f"(0..{len(raw['classes']) - 1})")
+    relabel = torch.full((len(raw["classes"]),), -1, dtype=torch.int64)
+    relabel[list(classes)] = torch.arange(len(classes))
+    selected = {"name": raw["name"], "classes": [raw["classes"][c] for c in classes]}
+    for split in ("train", "test"):
+        keep = relabel[raw[f"{split}_y"]] >= 0
+        selected[f"{split}_x"] = raw[f"{split}_x"][keep]
+        selected[f"{split}_y"] = relabel[raw[f"{split}_y"][keep]]
+    return with_statistics(selected)
+
+
+def conform_input_shape(raw: dict, shape: tuple[int, int, int]) -> dict:
+    """`raw` with images of input shape `shape` (channels, height, width), so that a network of another
+    dataset reads them (transfer): grey images are repeated to colour, colour averaged to grey, sizes resized
+    bilinearly."""
+    channels, height, width = shape
+    converted = dict(raw)
+    for split in ("train", "test"):
+        images = raw[f"{split}_x"].float()
+        if images.shape[1] != channels:
+            images = images.mean(1, keepdim=True).expand(-1, channels, -1, -1)
+        if images.shape[2:] != (height, width):
+            images = torch.nn.functional.interpolate(images, size=(height, width), mode="bilinear",
+                                                     align_corners=False, antialias=True)
+        converted[f"{split}_x"] = images.round().clamp(0, 255).to(torch.uint8).contiguous()
+    return with_statistics(converted)
 
 
 @dataclass

@@ -18,12 +18,14 @@ class LeNet300100(nn.Module):
         super().__init__()
         inputs = int(torch.tensor(input_shape).prod())
         self.fc1 = nn.Linear(inputs, 300)
+        self.act1 = nn.ReLU()  # activations are modules so that linear probes can read them (`probe_points`)
         self.fc2 = nn.Linear(300, 100)
+        self.act2 = nn.ReLU()
         self.output = nn.Linear(100, num_classes)
 
     def forward(self, x):
         x = x.flatten(1)
-        return self.output(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return self.output(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
 class Conv4(nn.Module):
@@ -34,17 +36,20 @@ class Conv4(nn.Module):
         channels, height, width = input_shape
         self.convs = nn.ModuleList([nn.Conv2d(i, o, 3, padding=1) for i, o in
                                     ((channels, 64), (64, 64), (64, 128), (128, 128))])
+        self.conv_acts = nn.ModuleList([nn.ReLU() for _ in self.convs])
         self.fc1 = nn.Linear(128 * (height // 4) * (width // 4), 256)
+        self.act1 = nn.ReLU()
         self.fc2 = nn.Linear(256, 256)
+        self.act2 = nn.ReLU()
         self.output = nn.Linear(256, num_classes)
 
     def forward(self, x):
-        for index, conv in enumerate(self.convs):
-            x = F.relu(conv(x))
+        for index, (conv, act) in enumerate(zip(self.convs, self.conv_acts)):
+            x = act(conv(x))
             if index % 2 == 1:
                 x = F.max_pool2d(x, 2)
         x = x.flatten(1)
-        return self.output(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return self.output(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
 class BasicBlock(nn.Module):
@@ -119,6 +124,14 @@ def prunable_names(model: nn.Module) -> list[str]:
     """Names of the weights of every conv and linear layer, in module order."""
     return [f"{name}.weight" if name else "weight" for name, module in model.named_modules()
             if isinstance(module, (nn.Conv2d, nn.Linear))]
+
+
+def probe_points(model: nn.Module) -> list[str]:
+    """Modules whose outputs linear probes read, in order ("block 1", "block 2", ...; third paper, Sec. 5.1):
+    every residual block of a ResNet, every hidden activation of the plain nets. The last feeds the
+    output layer (after a ResNet's global average pooling): a new head there is a transfer (Sec. 5.3)."""
+    blocks = [name for name, module in model.named_modules() if isinstance(module, BasicBlock)]
+    return blocks or [name for name, module in model.named_modules() if isinstance(module, nn.ReLU)]
 
 
 def ignored_names(model_name: str, model: nn.Module, ignore) -> tuple[str, ...]:

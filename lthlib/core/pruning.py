@@ -57,3 +57,12 @@ def projection(state: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) ->
     """m * w: a state dict with the mask's pruned weights set to zero (the level-L projection
     m(L+1) * w(L) of Fig. 1); tensors without a mask are kept."""
     return {name: tensor * mask[name] if name in mask else tensor for name, tensor in state.items()}
+
+
+def permuted_mask(mask: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Each tensor's mask with its entries randomly permuted: the same per-layer sparsity, random positions.
+
+    Random pruning (Frankle & Carbin's baseline) when applied to the rewind weights, and the permuted-mask
+    baseline of the linear probes (third paper, Sec. 5.1); dense tensors stay dense.
+    """
+    return {name: m.flatten()[torch.randperm(m.numel(), generator=generator)].view_as(m) for name, m in mask.items()}

@@ -41,8 +41,10 @@ class ReplicateSeeds:
     def for_replicate(cls, seed: int, replicate: int) -> "ReplicateSeeds":
         return cls(*(derive_seed(seed, replicate, purpose) for purpose in (INIT, DATA_ORDER, AUGMENTATION)))
 
-    def for_run(self, run: int) -> "ReplicateSeeds":
-        return ReplicateSeeds(self.init, derive_seed(self.data_order, run), derive_seed(self.augmentation, run))
+    def for_run(self, *run: int) -> "ReplicateSeeds":
+        """The same initialisation with the data order and augmentation of run `run` (one or more integers:
+        IMP's runs are one, other analyses tag theirs with a purpose first)."""
+        return ReplicateSeeds(self.init, derive_seed(self.data_order, *run), derive_seed(self.augmentation, *run))
 
 
 def replicate_seeds(seed: int, replicates: int) -> list[ReplicateSeeds]:
@@ -89,15 +91,20 @@ class Replicas:
 
     def forward(self, x: torch.Tensor, shared: bool = False, vectorize: bool = True) -> torch.Tensor:
         """Logits [R, B, classes] for inputs [R, B, ...] (one batch per replicate) or, if `shared`, [B, ...]."""
-        def call(params, buffers, inputs):
-            return functional_call(self.model, (params, buffers), (inputs,))
+        return self.apply(lambda params, buffers, inputs: functional_call(self.model, (params, buffers), (inputs,)),
+                          x, shared, vectorize)
 
+    def apply(self, function, x: torch.Tensor, shared: bool = False, vectorize: bool = True):
+        """`function(params, buffers, inputs)` of every replicate, stacked along a leading [R] dimension (a tensor
+        or a tuple of tensors); inputs as in `forward`."""
         if vectorize and self.count > 1:  # a single network runs faster without vmap's overhead
-            return vmap(call, in_dims=(0, 0, None if shared else 0), randomness="different")(
+            return vmap(function, in_dims=(0, 0, None if shared else 0), randomness="different")(
                 self.params, self.buffers, x)
-        return torch.stack([call({n: p[r] for n, p in self.params.items()},
-                                 {n: b[r] for n, b in self.buffers.items()}, x if shared else x[r])
-                            for r in range(self.count)])
+        outputs = [function({n: p[r] for n, p in self.params.items()}, {n: b[r] for n, b in self.buffers.items()},
+                            x if shared else x[r]) for r in range(self.count)]
+        if isinstance(outputs[0], tuple):
+            return tuple(torch.stack(parts) for parts in zip(*outputs))
+        return torch.stack(outputs)
 
 
 def initial_states(model_name: str, input_shape, num_classes: int, init_seeds: list[int]) -> list[dict]:

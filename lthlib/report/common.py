@@ -82,6 +82,13 @@ def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple
     return [(folder, parse_config(yaml.safe_load((folder / "params.yaml").read_text()))) for folder in folders]
 
 
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-markdown table of `frame`'s columns, cells as they print (reset a meaningful index first)."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def save_figure(figure, path: Path, dpi: int = 120, tight: bool = True) -> None:
     """Write a PNG atomically and free the figure (`tight`: lay it out first; not with a shared colour bar)."""
     if tight:

@@ -1,7 +1,7 @@
 """Per-run figures of the el2n and subset stages: EL2N histograms, the easiest and hardest images.
 
 Kept apart from the cross-run data-diet report, so that editing that report does not re-run EL2N
-training. Without scores (EL2N is computed only for easy / hard subsets) each figure says so.
+training. Without scores (EL2N is computed only for the subset kinds that rank examples) each figure says so.
 """
 
 from __future__ import annotations

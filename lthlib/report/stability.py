@@ -11,6 +11,7 @@ import pandas as pd
 from lthlib.core import io
 from lthlib.core.config import Config
 from lthlib.report.common import exported_runs, plt, save_figure, threshold_caveat
+from lthlib.report.tickets import TICKET_TABLES, cross_run_section
 
 
 def epochs_text(values: pd.Series) -> str:
@@ -85,15 +86,17 @@ def configuration_name(momentum: float, batch_size: int) -> str:
 def load_stability_runs(runs_dir: str | Path) -> dict[str, pd.DataFrame]:
     """The exported runs' tables, each with columns `run`, `configuration`, `momentum`, `batch_size` and
     `t_r` (pretrain.steps; 0 = no late rewinding) added."""
-    tables = {name: [] for name in STUDY_TABLES}
+    tables = {name: [] for name in (*STUDY_TABLES, *TICKET_TABLES)}
     for folder, config in exported_runs(runs_dir, STUDY_TABLES):
         keys = {"run": folder.name, "configuration": configuration_name(config.train.momentum, config.train.batch_size),
                 "momentum": config.train.momentum, "batch_size": config.train.batch_size,
-                "t_r": config.pretrain.steps}
+                "t_r": config.pretrain.steps, "rewinding": "no" if config.pretrain.steps == 0 else
+                f"t_r={config.pretrain.steps}"}
         for name, frames in tables.items():
-            frames.append(io.load_csv(folder / name).assign(**keys))
+            if (folder / name).exists():  # the ticket stages' tables are optional (runs from before them lack them)
+                frames.append(io.load_csv(folder / name).assign(**keys))
     return {name: pd.concat(frames, ignore_index=True).sort_values(["momentum", "batch_size"], kind="stable")
-            for name, frames in tables.items()}
+            for name, frames in tables.items() if frames}
 
 
 def forgetting_table(summaries: pd.DataFrame) -> pd.DataFrame:
@@ -107,7 +110,6 @@ def forgetting_table(summaries: pd.DataFrame) -> pd.DataFrame:
 def ticket_table(summaries: pd.DataFrame) -> pd.DataFrame:
     """Table 2: test accuracy (mean ± std) per configuration and rewinding, one column per level's sparsity."""
     frame = summaries.assign(
-        rewinding=summaries["t_r"].map(lambda step: "no" if step == 0 else f"t_r={step}"),
         cell=[f"{100 * a:.2f} ± {100 * s:.2f}" for a, s in zip(summaries["test_accuracy"],
                                                               summaries["test_accuracy_std"])],
         sparsity=[f"{100 * (1 - f):.2f}%" for f in summaries["fraction_remaining"]])
@@ -150,7 +152,8 @@ def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
 
 
 def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
-    """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, and the verdicts in words."""
+    """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, the verdicts in words, and Tables 3-5 and the
+    baselines where the runs measured them."""
     out_dir = Path(out_dir)
     tables = load_stability_runs(runs_dir)
     summaries, first_stable = tables["imp_summary.csv"], tables["first_stable.csv"]
@@ -161,7 +164,7 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     # Fig. 1's two panels: dense copies from initialisation (runs without late rewinding) and from t_r
     start = instability["rewind_step"] == instability["t_r"]
     barriers = instability[(instability["level"] == 0) & start]
-    text = _study_markdown(summaries, forgetting, tickets, stable, barriers)
+    text = _study_markdown(summaries, forgetting, tickets, stable, barriers) + cross_run_section(tables, summaries)
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"

@@ -1,0 +1,137 @@
+"""Tickets against their baselines, and tickets trained on little data.
+
+A ticket of level L is m(L) * w_{t_r}: the level's mask on the rewind point. "Is it a winning ticket?" is
+answered against two baselines (Frankle & Carbin 2019; OpenLTH's branches), trained exactly like the level
+(the same schedule from t_r, the same data order) so that only the weights or the mask differ:
+- random reinit: the level's mask on a fresh initialisation;
+- random pruning: a random mask with the level's per-layer sparsity on w_{t_r} (`permuted_mask`).
+Few-shot ("Training stability and the LTH", Sec. 5.2): tickets and the dense network at w_{t_r} train on
+the same class-balanced random subsets of the training set, for the level's number of iterations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from lthlib.analyses.subsets import class_balanced
+from lthlib.core import io
+from lthlib.core.config import Config, TrainConfig
+from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.models import build_model, prunable_names
+from lthlib.core.pruning import dense_mask, fraction_remaining, permuted_mask, projection
+from lthlib.core.train import ReplicateSeeds, evaluate, initial_states, replicate_seeds, train_replicates
+
+# purposes of derived seeds, apart from IMP's runs (0 .. levels + 1) and the instability copies
+REINIT, RANDOM_MASK, FEW_SHOT = 7001, 7002, 7003
+BASELINES = ("random_reinit", "random_pruning")
+BASELINE_COLUMNS = ["level", "baseline", "replicate", "fraction_remaining", "test_accuracy", "test_loss",
+                    "test_examples"]
+FEW_SHOT_COLUMNS = ["fraction", "examples", "level", "replicate", "fraction_remaining", "test_accuracy",
+                    "test_examples"]
+
+
+@dataclass
+class Tickets:
+    """What the ticket stages read from IMP: every studied replicate's rewind point, init seeds and masks."""
+
+    model_name: str
+    seed: int
+    rewind_step: int
+    rewind: list[dict]  # w_{t_r} per replicate
+    seeds: list[ReplicateSeeds]
+    masks: dict[int, list[dict]]  # level -> m(L) per replicate
+
+    @property
+    def replicates(self) -> int:
+        return len(self.rewind)
+
+    def ticket(self, level: int, replicate: int) -> dict:
+        """m(L) * w_{t_r} (level 0: the dense network at the rewind point)."""
+        state = self.rewind[replicate]
+        return state if level == 0 else projection(state, self.masks[level][replicate])
+
+    def random_pruning_mask(self, level: int, replicate: int) -> dict:
+        """The level's mask with every layer's entries permuted (seeded per level and replicate)."""
+        generator = torch.Generator().manual_seed(derive_seed(self.seed, RANDOM_MASK, level, replicate))
+        return permuted_mask(self.masks[level][replicate], generator)
+
+    def randomly_pruned(self, level: int, replicate: int) -> dict:
+        """The random-pruning baseline of a ticket: its permuted mask on w_{t_r}."""
+        return projection(self.rewind[replicate], self.random_pruning_mask(level, replicate))
+
+
+def load_tickets(config: Config, pretrain_dir: str | Path, imp_dir: str | Path) -> Tickets:
+    """The tickets of `tickets.levels` for the first `tickets.replicates` replicates (0: all)."""
+    replicates = config.tickets.replicates or config.replicates
+    rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(replicates)]
+    masks = {level: [io.load_tensors(io.level_dir(imp_dir, r, level) / "mask.pt") for r in range(replicates)]
+             for level in config.tickets.levels}
+    return Tickets(config.model.name, config.seed, config.pretrain.steps, rewind,
+                   replicate_seeds(config.seed, replicates), masks)
+
+
+def reinitialised(tickets: Tickets, dataset: Dataset) -> list[dict]:
+    """A fresh initialisation per replicate, independent of IMP's (seeded from the replicate's init seed)."""
+    seeds = [derive_seed(s.init, REINIT) for s in tickets.seeds]
+    return initial_states(tickets.model_name, dataset.input_shape, dataset.num_classes, seeds)
+
+
+def train_baselines(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, augmentation: bool = False,
+                    vectorize: bool = True, device="cpu") -> pd.DataFrame:
+    """One row per level, baseline and replicate: both baselines of every level trained like the level
+    (level L's run seeds, t_r to the end of `schedule`), the two baselines of a level together."""
+    fresh, rows = reinitialised(tickets, dataset), []
+    for level in tqdm(tickets.masks, desc="baselines", unit="level", leave=False):
+        masks = tickets.masks[level]
+        random_masks = [tickets.random_pruning_mask(level, r) for r in range(tickets.replicates)]
+        seeds = [s.for_run(level + 1) for s in tickets.seeds]
+        replicas, _ = train_replicates(tickets.model_name, dataset, schedule, fresh + tickets.rewind, seeds * 2,
+                                       tickets.rewind_step, schedule.steps, masks + random_masks, augmentation,
+                                       vectorize, device, f"baselines of level {level}", curves=False)
+        loss, accuracy = evaluate(replicas, dataset, "test", schedule.eval_batch_size, vectorize)
+        for index, (baseline, mask) in enumerate(zip([b for b in BASELINES for _ in masks], masks + random_masks)):
+            rows.append({"level": level, "baseline": baseline, "replicate": index % tickets.replicates,
+                         "fraction_remaining": fraction_remaining(mask), "test_accuracy": float(accuracy[index]),
+                         "test_loss": float(loss[index]), "test_examples": len(dataset.test_y)})
+    return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
+
+
+def few_shot_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Sec. 5.2: round(fraction * N) examples, equally many per class, drawn from (seed, their count)."""
+    count = round(fraction * len(labels))
+    return class_balanced(labels, count, torch.Generator().manual_seed(derive_seed(seed, count)))
+
+
+def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, fractions: tuple[float, ...],
+                   seed: int, augmentation: bool = False, vectorize: bool = True, device="cpu") -> pd.DataFrame:
+    """One row per fraction, network (`dense` or a level) and replicate: the dense network at w_{t_r} and every
+    ticket trained together on the same subset, with the same data order per replicate."""
+    levels = [0, *tickets.masks]
+    names = prunable_names(build_model(tickets.model_name, dataset.input_shape, dataset.num_classes))
+    subsets = {fraction: few_shot_subset(dataset.train_y, fraction, seed) for fraction in fractions}
+    for fraction, indices in subsets.items():  # every subset is checked before any trains
+        if len(indices) < schedule.batch_size:
+            raise ValueError(f"few_shot.fractions: {fraction} gives {len(indices)} training examples, fewer than "
+                             f"one batch (train.batch_size={schedule.batch_size})")
+    rows = []
+    for fraction, indices in tqdm(subsets.items(), desc="few-shot", unit="subset", leave=False):
+        subset = dataset.training_subset(indices)
+        masks = [dense_mask({n: state[n] for n in names}) for state in tickets.rewind]
+        masks += [m for level in tickets.masks for m in tickets.masks[level]]
+        seeds = [s.for_run(FEW_SHOT, len(indices)) for s in tickets.seeds] * len(levels)
+        replicas, _ = train_replicates(tickets.model_name, subset, schedule, tickets.rewind * len(levels), seeds,
+                                       tickets.rewind_step, schedule.steps, masks, augmentation, vectorize, device,
+                                       f"few-shot {fraction:g}", curves=False)
+        accuracy = evaluate(replicas, dataset, "test", schedule.eval_batch_size, vectorize)[1]
+        for index, mask in enumerate(masks):
+            level = levels[index // tickets.replicates]
+            rows.append({"fraction": fraction, "examples": len(indices), "level": level,
+                         "replicate": index % tickets.replicates, "fraction_remaining": fraction_remaining(mask),
+                         "test_accuracy": float(accuracy[index]), "test_examples": len(dataset.test_y)})
+    return pd.DataFrame(rows, columns=FEW_SHOT_COLUMNS)
+

@@ -1,0 +1,20 @@
+"""Stage `baselines`: random reinit and random pruning of every studied ticket, trained like its level."""
+
+import typer
+
+from lthlib.analyses.tickets import load_tickets, train_baselines
+from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.core import io
+
+
+@user_errors_exit
+def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
+         imp: str = "data/imp", out: str = "reports/baselines.csv"):
+    config, device, data = load_stage_inputs(params, dataset)
+    tickets = load_tickets(config, pretrained, imp)
+    io.save_csv(train_baselines(tickets, data, config.train, config.data.augment, config.compute.vectorize, device),
+                out)
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,24 @@
+"""Stage `probes`: linear probes on the frozen, untrained tickets, their permuted-mask baselines and the dense
+network at the rewind point."""
+
+import pandas as pd
+import typer
+
+from lthlib.analyses.probes import PROBE_COLUMNS, probe_tickets
+from lthlib.analyses.tickets import load_tickets
+from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.core import io
+
+
+@user_errors_exit
+def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
+         imp: str = "data/imp", out: str = "reports/probes.csv"):
+    config, device, data = load_stage_inputs(params, dataset)
+    tickets = load_tickets(config, pretrained, imp)
+    table = (probe_tickets(tickets, data, config.probes, config.compute.vectorize, device) if tickets.masks
+             else pd.DataFrame(columns=PROBE_COLUMNS))
+    io.save_csv(table, out)
+
+
+if __name__ == "__main__":
+    typer.run(main)

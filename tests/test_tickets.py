@@ -1,0 +1,96 @@
+"""Baselines of a ticket and few-shot training (lthlib/analyses/tickets.py), on a tiny real dataset."""
+
+import pytest
+import torch
+from conftest import random_states, tiny_dataset
+
+from lthlib.analyses.tickets import FEW_SHOT, Tickets, few_shot_subset, train_baselines, train_few_shot
+from lthlib.core.config import TrainConfig
+from lthlib.core.models import prunable_names
+from lthlib.core.pruning import dense_mask, magnitude_prune, permuted_mask
+from lthlib.core.train import evaluate, replicate_seeds, train_replicates
+
+SCHEDULE = TrainConfig(steps=12, batch_size=16, lr=0.05, momentum=0.9, eval_batch_size=64)
+
+
+def tickets_of(dataset, levels=(1, 2), replicates=2) -> Tickets:
+    model, states = random_states(dataset, replicates)
+    names = prunable_names(model)
+    masks, mask = {}, [dense_mask({n: s[n] for n in names}) for s in states]
+    for level in range(1, max(levels) + 1):
+        mask = [magnitude_prune(s, m, 0.5, ("output.weight",)) for s, m in zip(states, mask)]
+        if level in levels:
+            masks[level] = mask
+    return Tickets("lenet_300_100", 0, 2, states, replicate_seeds(0, replicates), masks)
+
+
+def test_permuted_masks_keep_per_layer_counts_and_move_the_weights():
+    generator = torch.Generator().manual_seed(0)
+    mask = {"a": torch.rand(30, 20, generator=generator) < 0.3, "b": torch.ones(5, 4, dtype=torch.bool)}
+    permuted = permuted_mask(mask, torch.Generator().manual_seed(1))
+    assert int(permuted["a"].sum()) == int(mask["a"].sum()) and permuted["a"].shape == mask["a"].shape
+    assert not torch.equal(permuted["a"], mask["a"])
+    assert permuted["b"].all()  # a dense (ignored) tensor stays dense
+
+
+def test_random_pruning_masks_have_the_level_sparsity_per_layer():
+    tickets = tickets_of(tiny_dataset())
+    for level in tickets.masks:
+        for r in range(tickets.replicates):
+            mask, random = tickets.masks[level][r], tickets.random_pruning_mask(level, r)
+            assert {n: int(m.sum()) for n, m in random.items()} == {n: int(m.sum()) for n, m in mask.items()}
+            assert any(not torch.equal(random[n], mask[n]) for n in mask)
+            pruned = tickets.randomly_pruned(level, r)
+            assert all(bool((pruned[n][~random[n]] == 0).all()) for n in random)
+    # seeded: the same baseline every time, different per replicate
+    assert torch.equal(tickets.random_pruning_mask(1, 0)["fc1.weight"], tickets.random_pruning_mask(1, 0)["fc1.weight"])
+    assert not torch.equal(tickets.random_pruning_mask(1, 0)["fc1.weight"],
+                           tickets.random_pruning_mask(1, 1)["fc1.weight"])
+
+
+def test_baselines_train_each_level_masked_like_the_level():
+    dataset = tiny_dataset()
+    tickets = tickets_of(dataset)
+    table = train_baselines(tickets, dataset, SCHEDULE)
+    assert len(table) == 2 * 2 * 2  # levels x baselines x replicates
+    for row in table.itertuples():
+        expected = sum(int(m.sum()) for m in tickets.masks[row.level][row.replicate].values())
+        total = sum(m.numel() for m in tickets.masks[row.level][row.replicate].values())
+        assert row.fraction_remaining == pytest.approx(expected / total)
+    assert table.test_accuracy.between(0, 1).all() and table.test_loss.gt(0).all()
+    assert table.equals(train_baselines(tickets, dataset, SCHEDULE))  # seeded: two runs, the same numbers
+
+
+def test_few_shot_subsets_are_class_balanced_and_seeded():
+    labels = torch.arange(1000) % 10
+    subset = few_shot_subset(labels, 0.05, seed=3)
+    assert len(subset) == 50 and torch.bincount(labels[subset], minlength=10).tolist() == [5] * 10
+    assert torch.equal(subset, few_shot_subset(labels, 0.05, seed=3))
+    assert not torch.equal(subset, few_shot_subset(labels, 0.05, seed=4))
+
+
+def test_few_shot_trains_ticket_and_dense_on_the_same_subset():
+    dataset = tiny_dataset(train=200)
+    tickets = tickets_of(dataset, levels=(2,))
+    table = train_few_shot(tickets, dataset, SCHEDULE, (0.2, 0.5), seed=0)
+    assert sorted(set(table.level)) == [0, 2] and sorted(set(table.fraction)) == [0.2, 0.5]
+    assert (table.groupby("fraction").examples.first() == [40, 100]).all()
+    assert (table[table.level == 0].fraction_remaining == 1).all()
+    assert (table[table.level == 2].fraction_remaining < 0.3).all()
+    with pytest.raises(ValueError, match="few_shot.fractions: 0.05 gives 10 training examples"):
+        train_few_shot(tickets, dataset, SCHEDULE, (0.05,), seed=0)
+
+
+def test_few_shot_ticket_and_dense_each_saw_exactly_the_shared_subset():
+    """Retraining one network alone on few_shot_subset(...) reproduces its row: ticket and dense saw that subset."""
+    dataset = tiny_dataset(train=200)
+    tickets = tickets_of(dataset, levels=(2,))
+    table = train_few_shot(tickets, dataset, SCHEDULE, (0.5,), seed=0, vectorize=False)
+    subset = dataset.training_subset(few_shot_subset(dataset.train_y, 0.5, 0))
+    names = list(tickets.masks[2][0])
+    for level, mask in ((0, dense_mask({n: tickets.rewind[1][n] for n in names})), (2, tickets.masks[2][1])):
+        alone, _ = train_replicates("lenet_300_100", subset, SCHEDULE, [tickets.rewind[1]],
+                                    [tickets.seeds[1].for_run(FEW_SHOT, 100)], 2, SCHEDULE.steps, [mask],
+                                    vectorize=False, curves=False)
+        accuracy = float(evaluate(alone, dataset, "test", 64, vectorize=False)[1][0])
+        assert table.query(f"level == {level} and replicate == 1").test_accuracy.item() == accuracy
