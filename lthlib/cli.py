@@ -3,8 +3,12 @@ non-zero exit instead of tracebacks."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -27,14 +31,41 @@ def user_errors_exit(function):
 
 
 def select_device(device: str, threads: int) -> torch.device:
-    """Resolve `compute.device` ("auto": CUDA when available) and apply `compute.threads`."""
+    """Resolve `compute.device` ("auto": CUDA when available, a GPU of its own on a machine with several) and
+    apply `compute.threads`."""
     if threads:
         torch.set_num_threads(threads)
     if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = "cpu"
+        if torch.cuda.is_available():
+            device = f"cuda:{claim_gpu(torch.cuda.device_count())}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"compute.device is {device!r} but no CUDA device is available (use auto or cpu)")
     return torch.device(device)
+
+
+_claimed = []  # lock files held for the life of the process
+
+
+def claim_gpu(count: int, lock_dir: str | Path | None = None) -> int:
+    """The first of `count` GPUs that no other lthlib process on this machine holds, held until this process
+    ends: parallel workers (`dvc queue start -j N`, several Slurm tasks on one node) each get their own GPU
+    without editing any experiment. GPU 0 when one is visible (Slurm's --gpus-per-task sets
+    CUDA_VISIBLE_DEVICES) or when every GPU is taken."""
+    if count <= 1:
+        return 0
+    folder = Path(lock_dir or os.environ.get("LTHLIB_GPU_LOCKS", Path(tempfile.gettempdir()) / "lthlib-gpus"))
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(folder / f"gpu{index}.lock", "w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _claimed.append(handle)
+        return index
+    return 0
 
 
 def load_stage_inputs(params: str, dataset: str) -> tuple[Config, torch.device, Dataset]:

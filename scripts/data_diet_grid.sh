@@ -4,6 +4,7 @@
 #   scripts/data_diet_grid.sh run       # run the grid one experiment after another in the workspace
 #   scripts/data_diet_grid.sh queue     # or: queue it, then `dvc queue start -j N` (see below)
 #   scripts/data_diet_grid.sh collect   # export each finished run, write reports/data_diet/data_diet.md
+#   scripts/data_diet_grid.sh print     # print the `dvc exp run` lines (for scripts/slurm_grid.py submit)
 #
 # Runs, all from the current params.yaml (take t* = pretrain.steps there, e.g.
 # profiles/data_diet_cifar10_resnet20.yaml with t* = 400):
@@ -33,9 +34,13 @@ THREADS=${THREADS:-1}
 EXTRA=${EXTRA:-}
 RUNS=runs/data_diet
 
-experiment() {  # experiment NAME STEPS KIND SIZE NOISE; $QUEUE is --queue or empty
-  dvc exp run $QUEUE -n "dd-${1//./p}" -S "pretrain.steps=$2" -S "subset.kind=$3" -S "subset.size=$4" \
+experiment() {  # experiment NAME STEPS KIND SIZE NOISE; $QUEUE is --queue or empty; $RUN empty or print_command
+  $RUN dvc exp run $QUEUE -n "dd-${1//./p}" -S "pretrain.steps=$2" -S "subset.kind=$3" -S "subset.size=$4" \
     -S "data.label_noise=$5" -S "compute.threads=$THREADS" $EXTRA
+}
+
+print_command() {
+  printf '%q ' "$@" && echo
 }
 
 grid() {
@@ -63,8 +68,9 @@ collect() {
 }
 
 case "${1:-}" in
-  run) QUEUE="" grid ;;
-  queue) QUEUE=--queue grid && dvc queue status ;;
+  run) QUEUE="" RUN="" grid ;;
+  queue) QUEUE=--queue RUN="" grid && dvc queue status ;;
+  print) QUEUE="" RUN=print_command grid ;;
   collect) collect ;;
-  *) sed -n '2,24p' "$0"; exit 2 ;;
+  *) sed -n '2,25p' "$0"; exit 2 ;;
 esac

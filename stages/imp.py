@@ -10,9 +10,11 @@ from lthlib.core.imp import run_imp
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
          out: str = "data/imp", table: str = "reports/imp.csv", sweep: str = "reports/adaptive_sweep.csv",
-         timing: str = "reports/imp_timing.json"):
+         timing: str = "reports/imp_timing.json",
+         resume: str = typer.Option("", envvar="LTHLIB_IMP_RESUME",
+                                    help="a folder that keeps finished levels across killed experiments")):
     config, device, data = load_stage_inputs(params, dataset)
-    levels, sweeps = run_imp(config, data, pretrained, out, device, timing)
+    levels, sweeps = run_imp(config, data, pretrained, out, device, timing, resume or None)
     io.save_csv(levels, table)
     io.save_csv(sweeps, sweep)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +17,10 @@ import torch
 from lthlib.core.data import Dataset
 from lthlib.core.models import build_model
 from lthlib.core.train import initial_states
+
+ROOT = Path(__file__).resolve().parents[1]
+# what a repository of the project needs to run its pipeline (data/raw is written by the tests)
+PROJECT_FILES = ["dvc.yaml", ".dvcignore", "lthlib", "stages", "scripts"]
 
 
 @pytest.fixture(autouse=True)
@@ -101,3 +108,34 @@ def imp_table(ratios, accuracies, test_examples=10000):
                   "test_loss": 0.3, "train_loss": 0.1, "train_steps": 100, "test_examples": test_examples}
                  for r in range(2)]
     return pd.DataFrame(rows)
+
+
+def run(args, cwd, **env_vars):
+    """Run a command in `cwd`; a failure shows its output."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **env_vars}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({result.returncode}):\n{result.stdout}\n"
+                             f"{result.stderr}")
+    return result
+
+
+def smoke_repo(repo: Path) -> Path:
+    """A git + DVC repository of the project at `repo` with the smoke profile as params.yaml and tiny raw
+    Fashion-MNIST (and MNIST, the smoke profile's transfer target), committed; nothing run yet."""
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, repo / name)
+    shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
+    write_idx_mnist(repo / "data" / "raw" / "FashionMNIST" / "raw", train=256, test=64)
+    write_idx_mnist(repo / "data" / "raw" / "MNIST" / "raw", train=128, test=64, seed=1)  # the transfer target
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
+                    ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        run(command, repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "smoke"], repo)
+    return repo

@@ -126,6 +126,22 @@ def test_a_killed_run_resumes_at_its_first_unfinished_level(pipeline, dataset, m
     pd.testing.assert_frame_equal(resumed, full)
 
 
+def test_a_run_whose_output_folder_was_reset_resumes_from_the_resume_folder(pipeline, dataset, monkeypatch):
+    """What `dvc exp run` does to a killed experiment's data/imp: it is gone (or another run's) at the restart."""
+    config, root = pipeline
+    full = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu", resume_dir=root / "resume")[0]
+    shutil.rmtree(root / "imp")
+    shutil.rmtree(io.level_dir(root / "resume", 0, 3))  # killed while level 3 was being written
+    calls = count_training_runs(monkeypatch)
+    resumed = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu", resume_dir=root / "resume")[0]
+    assert calls == [3]  # level 3 only
+    pd.testing.assert_frame_equal(resumed, full)
+    calls.clear()
+    run_imp(config_with(train={"lr": 0.02}), dataset, root / "pretrain", root / "imp", "cpu",
+            resume_dir=root / "resume")
+    assert calls == [3, 3, 3, 3]  # other settings: nothing in the resume folder fits
+
+
 def test_changed_settings_retrain_every_level_and_leave_no_stale_level(pipeline, dataset, monkeypatch):
     config, root = pipeline
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")

@@ -1,7 +1,6 @@
 """End to end: the real DVC pipeline on the smoke profile, in a temporary git repository."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -12,40 +11,16 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import write_idx_mnist
+from conftest import run, smoke_repo
 
 from lthlib.core.pruning import fraction_remaining
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", ".dvcignore", "lthlib", "stages", "scripts"]
-
-
-def run(args, cwd, **env_vars):
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", **env_vars}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    repo = tmp_path_factory.mktemp("repo")
-    for name in COPIED:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, repo / name)
-    shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
-    write_idx_mnist(repo / "data" / "raw" / "FashionMNIST" / "raw", train=256, test=64)
-    write_idx_mnist(repo / "data" / "raw" / "MNIST" / "raw", train=128, test=64, seed=1)  # the transfer target
-    (repo / ".gitignore").write_text("__pycache__/\n")
-    for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
-                    ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
-        run(command, repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "smoke"], repo)
+    repo = smoke_repo(tmp_path_factory.mktemp("repo"))
     run(["dvc", "repro"], repo)
     return repo
 

@@ -118,11 +118,11 @@ def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, fr
         if len(indices) < schedule.batch_size:
             raise ValueError(f"few_shot.fractions: {fraction} gives {len(indices)} training examples, fewer than "
                              f"one batch (train.batch_size={schedule.batch_size})")
+    masks = [dense_mask({n: state[n] for n in names}) for state in tickets.rewind]
+    masks += [m for level in tickets.masks for m in tickets.masks[level]]
     rows = []
     for fraction, indices in tqdm(subsets.items(), desc="few-shot", unit="subset", leave=False):
         subset = dataset.training_subset(indices)
-        masks = [dense_mask({n: state[n] for n in names}) for state in tickets.rewind]
-        masks += [m for level in tickets.masks for m in tickets.masks[level]]
         seeds = [s.for_run(FEW_SHOT, len(indices)) for s in tickets.seeds] * len(levels)
         replicas, _ = train_replicates(tickets.model_name, subset, schedule, tickets.rewind * len(levels), seeds,
                                        tickets.rewind_step, schedule.steps, masks, augmentation, vectorize, device,

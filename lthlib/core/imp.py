@@ -67,12 +67,16 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
 
 
 def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,
-            timing_path: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+            timing_path: str | Path | None = None,
+            resume_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Phase 2: levels 0..pruning.levels. Returns one row per replicate and level, and the
     adaptive ratio sweeps (empty for fixed-ratio IMP).
 
     After each level, the ratio rule gives every replicate's pruning ratio from its solution.
     The last level is not pruned, so it costs no sweep. Seconds per level go to `timing_path`.
+    With `resume_dir`, every finished level is also copied there, and a level missing from `out_dir`
+    is taken from there when its fingerprint matches: a run killed inside `dvc exp run` resumes even
+    though DVC resets `out_dir` to the baseline's outputs when the experiment starts again.
     """
     rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
     fingerprint = level_fingerprint(config, pretrain_dir)
@@ -86,7 +90,8 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
     for level in range(config.pruning.levels + 1):
-        reusing = reusing and _finished(out_dir, level, config.replicates, fingerprint)
+        reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprint)
+                               or _restored(resume_dir, out_dir, level, config.replicates, fingerprint))
         if reusing:
             finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
             replicas = Replicas.from_state_dicts(model, finals, device)
@@ -98,6 +103,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             replicas, records = _train_level(config, dataset, rewind, masks, ratios, seeds, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
             _save_level(out_dir, level, replicas, masks, records, fingerprint)
+            _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
         if level < config.pruning.levels:
@@ -163,6 +169,22 @@ def _discard_replicates_from(out_dir, replicates) -> None:
     for folder in Path(out_dir).glob("rep_*"):
         if int(folder.name.removeprefix("rep_")) >= replicates:
             shutil.rmtree(folder)
+
+
+def _keep_for_resuming(out_dir, resume_dir, level, replicates) -> None:
+    for r in range(replicates) if resume_dir is not None else ():
+        with io.atomic_dir(io.level_dir(resume_dir, r, level)) as folder:
+            shutil.copytree(io.level_dir(out_dir, r, level), folder, dirs_exist_ok=True)
+
+
+def _restored(resume_dir, out_dir, level, replicates, fingerprint) -> bool:
+    """Copy a finished level from `resume_dir` into `out_dir` if every replicate's fingerprint matches."""
+    if resume_dir is None or not _finished(resume_dir, level, replicates, fingerprint):
+        return False
+    for r in range(replicates):
+        with io.atomic_dir(io.level_dir(out_dir, r, level)) as folder:
+            shutil.copytree(io.level_dir(resume_dir, r, level), folder, dirs_exist_ok=True)
+    return True
 
 
 def _finished(out_dir, level, replicates, fingerprint) -> bool:

@@ -49,8 +49,8 @@ def fraction_remaining(mask: dict[str, torch.Tensor]) -> float:
 @torch.no_grad()
 def apply_mask(params: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> None:
     """Zero pruned weights in place (the mask may carry a leading replicate dimension)."""
-    for name, m in mask.items():
-        params[name].mul_(m)
+    if mask:
+        torch._foreach_mul_([params[name] for name in mask], list(mask.values()))
 
 
 def projection(state: dict[str, torch.Tensor], mask: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

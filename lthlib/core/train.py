@@ -100,11 +100,18 @@ class Replicas:
         if vectorize and self.count > 1:  # a single network runs faster without vmap's overhead
             return vmap(function, in_dims=(0, 0, None if shared else 0), randomness="different")(
                 self.params, self.buffers, x)
-        outputs = [function({n: p[r] for n, p in self.params.items()}, {n: b[r] for n, b in self.buffers.items()},
-                            x if shared else x[r]) for r in range(self.count)]
+        params, buffers = _unstacked(self.params, self.count), _unstacked(self.buffers, self.count)
+        outputs = [function(params[r], buffers[r], x if shared else x[r]) for r in range(self.count)]
         if isinstance(outputs[0], tuple):
             return tuple(torch.stack(parts) for parts in zip(*outputs))
         return torch.stack(outputs)
+
+
+def _unstacked(tensors: dict[str, torch.Tensor], count: int) -> list[dict[str, torch.Tensor]]:
+    """Every replicate's tensors as views; one `unbind` per tensor, whose backward stacks the gradients once
+    (indexing each replicate would allocate and fill a full-size gradient per replicate)."""
+    parts = {name: tensor.unbind(0) for name, tensor in tensors.items()}
+    return [{name: views[r] for name, views in parts.items()} for r in range(count)]
 
 
 def initial_states(model_name: str, input_shape, num_classes: int, init_seeds: list[int]) -> list[dict]:
@@ -228,9 +235,8 @@ def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_p
         labels.shape).mean(1)
     optimizer.zero_grad(set_to_none=True)
     losses.sum().backward()
-    with torch.no_grad():
-        for name, mask in masks.items():  # keeps the momentum of pruned weights at zero
-            replicas.params[name].grad.mul_(mask)
+    if masks:  # keeps the momentum of pruned weights at zero
+        torch._foreach_mul_([replicas.params[name].grad for name in masks], list(masks.values()))
     optimizer.step()
     apply_mask(replicas.params, masks)  # exact zeros after every step, whatever weight decay did
     return losses.detach(), logits.detach().argmax(-1)

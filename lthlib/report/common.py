@@ -108,6 +108,16 @@ def sparsity_axis(axes) -> None:
     axes.set_xlabel("weights remaining (%)")
 
 
+def save_accuracy_figure(figure, axes, title: str, path: Path) -> None:
+    """Finish and write a figure of test accuracy against weights remaining."""
+    sparsity_axis(axes)
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize=7)
+    save_figure(figure, path)
+
+
 def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: str | None = None,
                          target: float | None = None) -> None:
     """Test accuracy vs weights remaining, one curve per `label` (mean ± std over replicates);
@@ -123,9 +133,4 @@ def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: s
                           color=line.get_color(), ha="center")
     if target is not None:
         axes.axvline(100 * target, color="grey", ls=":", label=f"target {100 * target:g}%")
-    sparsity_axis(axes)
-    axes.set_ylabel("test accuracy (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=7)
-    save_figure(figure, path)
+    save_accuracy_figure(figure, axes, title, path)

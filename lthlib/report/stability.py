@@ -164,7 +164,7 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     # Fig. 1's two panels: dense copies from initialisation (runs without late rewinding) and from t_r
     start = instability["rewind_step"] == instability["t_r"]
     barriers = instability[(instability["level"] == 0) & start]
-    text = _study_markdown(summaries, forgetting, tickets, stable, barriers) + cross_run_section(tables, summaries)
+    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers), cross_run_section(tables, summaries)))
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core.config import Config
-from lthlib.report.common import level_summary, markdown_table, plt, save_figure, sparsity_axis
+from lthlib.report.common import level_summary, markdown_table, plt, save_accuracy_figure, save_figure
 
 BASELINE_NAMES = {"random_reinit": "random reinit", "random_pruning": "random pruning"}
 NETWORK_NAMES = {"ticket": "ticket", "permuted": "permuted mask", "dense_finetuned": "finetuned dense network",
@@ -69,12 +69,7 @@ def plot_baselines(imp: pd.DataFrame, baselines: pd.DataFrame, path: Path, title
             spread=("test_accuracy", "std")).fillna(0.0)
         axes.errorbar(100 * rows.remaining, 100 * rows.accuracy, 100 * rows.spread, fmt="s--", ms=4, capsize=2,
                       label=name)
-    sparsity_axis(axes)
-    axes.set_ylabel("test accuracy (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize=7)
-    save_figure(figure, path)
+    save_accuracy_figure(figure, axes, title, path)
 
 
 def plot_probes(probes: pd.DataFrame, remaining: dict[int, float], path: Path, title: str) -> None:
