@@ -12,9 +12,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrain
          imp: str = "data/imp", out: str = "reports/few_shot.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
-    fractions = config.few_shot.fractions if tickets.masks else ()  # no ticket studied: nothing to compare
-    io.save_csv(train_few_shot(tickets, data, config.train, fractions, config.few_shot.seed, config.data.augment,
-                               config.compute.vectorize, device), out)
+    io.save_csv(train_few_shot(tickets, data, config.train, config.few_shot.fractions, config.few_shot.seed,
+                               config.data.augment, config.compute.vectorize, device), out)
 
 
 if __name__ == "__main__":

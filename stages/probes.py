@@ -1,10 +1,9 @@
 """Stage `probes`: linear probes on the frozen, untrained tickets, their permuted-mask baselines and the dense
 network at the rewind point."""
 
-import pandas as pd
 import typer
 
-from lthlib.analyses.probes import PROBE_COLUMNS, probe_tickets
+from lthlib.analyses.probes import probe_tickets
 from lthlib.analyses.tickets import load_tickets
 from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.core import io
@@ -15,9 +14,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrain
          imp: str = "data/imp", out: str = "reports/probes.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
-    table = (probe_tickets(tickets, data, config.probes, config.compute.vectorize, device) if tickets.masks
-             else pd.DataFrame(columns=PROBE_COLUMNS))
-    io.save_csv(table, out)
+    io.save_csv(probe_tickets(tickets, data, config.probes, config.compute.vectorize, device), out)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,8 @@ def test_transfer_gives_tickets_finetuned_and_retrained_dense_networks_on_the_ta
     table = transfer_tickets(tickets, solutions, source, target, dataclasses.replace(PROBES, epochs=1), SCHEDULE)
     assert table.groupby("network").size().to_dict() == {"dense_finetuned": 2, "dense_retrained": 2, "ticket": 2}
     assert table.test_accuracy.between(0, 1).all() and (table.test_examples == 40).all()
+
+
+def test_without_a_studied_level_nothing_is_probed():
+    data = tiny_dataset()
+    assert probe_tickets(tickets_of(data, levels=()), data, PROBES).empty

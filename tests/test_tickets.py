@@ -17,7 +17,7 @@ def tickets_of(dataset, levels=(1, 2), replicates=2) -> Tickets:
     model, states = random_states(dataset, replicates)
     names = prunable_names(model)
     masks, mask = {}, [dense_mask({n: s[n] for n in names}) for s in states]
-    for level in range(1, max(levels) + 1):
+    for level in range(1, max(levels, default=0) + 1):
         mask = [magnitude_prune(s, m, 0.5, ("output.weight",)) for s, m in zip(states, mask)]
         if level in levels:
             masks[level] = mask
@@ -94,3 +94,8 @@ def test_few_shot_ticket_and_dense_each_saw_exactly_the_shared_subset():
                                     vectorize=False, curves=False)
         accuracy = float(evaluate(alone, dataset, "test", 64, vectorize=False)[1][0])
         assert table.query(f"level == {level} and replicate == 1").test_accuracy.item() == accuracy
+
+
+def test_without_a_studied_level_few_shot_trains_nothing():
+    dataset = tiny_dataset()
+    assert train_few_shot(tickets_of(dataset, levels=()), dataset, SCHEDULE, (0.5,), seed=0).empty

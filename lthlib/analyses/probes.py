@@ -147,7 +147,9 @@ def frozen(model_name: str, dataset: Dataset, states: list[dict], device) -> Rep
 def probe_tickets(tickets: Tickets, dataset: Dataset, config: ProbesConfig, vectorize: bool = True,
                   device="cpu") -> pd.DataFrame:
     """One row per network (`ticket` or `permuted` at a level; level 0: the dense network at w_{t_r}),
-    replicate and probe point, with the probe's test accuracy."""
+    replicate and probe point, with the probe's test accuracy; no rows when no level is studied."""
+    if not tickets.masks:
+        return pd.DataFrame(columns=PROBE_COLUMNS)
     networks = [(0, "ticket", r, tickets.ticket(0, r)) for r in range(tickets.replicates)]
     for level in tickets.masks:
         networks += [(level, "ticket", r, tickets.ticket(level, r)) for r in range(tickets.replicates)]

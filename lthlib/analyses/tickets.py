@@ -110,7 +110,9 @@ def few_shot_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.T
 def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, fractions: tuple[float, ...],
                    seed: int, augmentation: bool = False, vectorize: bool = True, device="cpu") -> pd.DataFrame:
     """One row per fraction, network (`dense` or a level) and replicate: the dense network at w_{t_r} and every
-    ticket trained together on the same subset, with the same data order per replicate."""
+    ticket trained together on the same subset, with the same data order per replicate; no rows (and no
+    training) when no level is studied: there is no ticket to compare."""
+    fractions = fractions if tickets.masks else ()
     levels = [0, *tickets.masks]
     names = prunable_names(build_model(tickets.model_name, dataset.input_shape, dataset.num_classes))
     subsets = {fraction: few_shot_subset(dataset.train_y, fraction, seed) for fraction in fractions}
