@@ -3,10 +3,12 @@
     python bench/bench_train.py [--steps 2574] [--threads 2] [--device cpu]
 
 Cases, all LeNet-300-100 at batch 128 on Fashion-MNIST (data/dataset.pt if present, else
-random images of the same shape):
-  1. a plain PyTorch loop over a DataLoader (the baseline most codebases use);
-  2. this project's trainer (`lthlib.core.train.train`), one replicate;
-  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs;
+random images of the same shape); the trainer's networks are pruned like IMP's level 1 (40 % of the
+weights, global magnitude), so masking is part of every step:
+  1. a plain PyTorch loop over a DataLoader (the baseline most codebases use; dense, no masks);
+  2. this project's trainer (`lthlib.core.train.train`), one replicate, eager and with `train.compile`
+     (torch.compile of the step; its compilation is done in the warm-up and timed apart);
+  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs, eager and compiled;
   4. the cost of the curves (per-epoch test accuracy, running train accuracy, forgetting events: the
      third paper's measurements), before/after in one run: the trainer without curves, followed by the one
      test evaluation an IMP level made before the curves existed (its last curve point is that evaluation now).
@@ -26,7 +28,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lthlib.core.config import TrainConfig
 from lthlib.core.data import Dataset, load_dataset
-from lthlib.core.models import build_model
+from lthlib.core.models import build_model, prunable_names
+from lthlib.core.pruning import dense_mask, magnitude_prune
 from lthlib.cli import select_device
 from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, initial_states, train
 
@@ -71,20 +74,30 @@ def dataloader_images_per_second(dataset: Dataset, steps: int, device) -> float:
 
 
 def trainer_images_per_second(dataset: Dataset, steps: int, device, replicates: int, vectorize: bool,
-                              curves: bool = True) -> float:
-    """Images/s of the whole `train` call, the curves' start and per-epoch test evaluations included;
-    without curves, followed by one test evaluation (what an IMP level did before it recorded curves)."""
-    config = TrainConfig(steps=steps, batch_size=BATCH, lr=0.05, milestones=(), eval_batch_size=5000)
+                              curves: bool = True, compiled: bool = False) -> float:
+    """Images/s of the whole `train` call on masked networks, the curves' start and per-epoch test evaluations
+    included; without curves, followed by one test evaluation (what an IMP level did before it recorded curves)."""
+    config = TrainConfig(steps=steps, batch_size=BATCH, lr=0.05, milestones=(), eval_batch_size=5000,
+                         compile=compiled)
     seeds = [ReplicateSeeds.for_replicate(0, r) for r in range(replicates)]
     states = initial_states("lenet_300_100", dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     model = build_model("lenet_300_100", dataset.input_shape, dataset.num_classes)
     replicas = Replicas.from_state_dicts(model, states, device)
+    masks = level_one_masks(model, states, device)
     started = time.perf_counter()
-    train(replicas, dataset, config, seeds, 0, steps, vectorize=vectorize, description="bench", curves=curves)
+    train(replicas, dataset, config, seeds, 0, steps, masks, vectorize=vectorize, description="bench",
+          curves=curves)
     if not curves:
         evaluate(replicas, dataset, "test", config.eval_batch_size, vectorize)
     _sync(device)
     return steps * BATCH * replicates / (time.perf_counter() - started)
+
+
+def level_one_masks(model, states: list[dict], device) -> dict[str, torch.Tensor]:
+    """Stacked masks [R, ...] pruning 40 % of each network's prunable weights by global magnitude."""
+    names = prunable_names(model)
+    masks = [magnitude_prune(state, dense_mask({n: state[n] for n in names}), 0.4) for state in states]
+    return {name: torch.stack([m[name] for m in masks]).to(device) for name in names}
 
 
 def _sync(device):
@@ -109,37 +122,45 @@ def main(steps: int = 2574, threads: int = 2, device: str = "auto", replicates: 
           f"median of {repeats} interleaved repeats")
     peak = matmul_peak_gflops(device)
     flops = flops_per_image(build_model("lenet_300_100", dataset.input_shape, dataset.num_classes))
+    run = trainer_images_per_second
     cases = {
         "plain DataLoader loop": lambda: dataloader_images_per_second(dataset, steps, device),
-        "lthlib trainer, 1 replicate": lambda: trainer_images_per_second(dataset, steps, device, 1, True),
-        f"lthlib, {replicates} replicates, vmap": lambda: trainer_images_per_second(dataset, steps, device,
-                                                                                   replicates, True),
-        f"lthlib, {replicates} replicates, loop": lambda: trainer_images_per_second(dataset, steps, device,
-                                                                                   replicates, False),
-        "1 replicate, before curves": lambda: trainer_images_per_second(dataset, steps, device, 1, True,
-                                                                                    curves=False),
-        f"{replicates} replicates, vmap, before curves": lambda: trainer_images_per_second(
-            dataset, steps, device, replicates, True, curves=False),
+        "lthlib trainer, 1 replicate": lambda: run(dataset, steps, device, 1, True),
+        "1 replicate, train.compile": lambda: run(dataset, steps, device, 1, True, compiled=True),
+        f"lthlib, {replicates} replicates, vmap": lambda: run(dataset, steps, device, replicates, True),
+        f"{replicates} replicates, vmap, train.compile": lambda: run(dataset, steps, device, replicates, True,
+                                                                    compiled=True),
+        f"lthlib, {replicates} replicates, loop": lambda: run(dataset, steps, device, replicates, False),
+        "1 replicate, before curves": lambda: run(dataset, steps, device, 1, True, curves=False),
+        f"{replicates} replicates, vmap, before curves": lambda: run(dataset, steps, device, replicates, True,
+                                                                    curves=False),
     }
-    trainer_images_per_second(dataset, 50, device, 1, True)  # warm-up
+    run(dataset, 50, device, 1, True)  # warm-up
+    started = time.perf_counter()
+    for count in (1, replicates):  # compiles the step for both shapes (torch.compile caches it per process)
+        run(dataset, 50, device, count, True, compiled=True)
+    print(f"train.compile: compiling the step for 1 and {replicates} replicates took "
+          f"{time.perf_counter() - started:.1f} s (once per process)")
     samples = {name: [] for name in cases}
     for _ in range(repeats):  # interleaved, so that a noisy neighbour hurts every case alike
         for name, case in cases.items():
             samples[name].append(case())
     rates = {name: statistics.median(values) for name, values in samples.items()}
     print(f"\nfp32 matmul peak (1024^3): {peak:.1f} GFLOP/s = {peak * 1e9 / flops:,.0f} images/s for this model")
-    print(f"{'case':36s} {'images/s':>10s} {'of peak':>8s}")
+    print(f"{'case':40s} {'images/s':>10s} {'of peak':>8s}")
     for name, rate in rates.items():
-        print(f"{name:36s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
-    baseline, ours, vectorised, looped, ours_bare, vectorised_bare = rates.values()
-    print(f"\nratio lthlib / DataLoader:            {ours / baseline:.2f}x")
-    print(f"ratio {replicates} replicates vmap / loop:     {vectorised / looped:.2f}x")
-    print(f"ratio {replicates} replicates vmap / 1 run:    {vectorised / ours:.2f}x (per-image throughput)")
+        print(f"{name:40s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
+    baseline, ours, ours_compiled, vectorised, vectorised_compiled, looped, ours_bare, vectorised_bare = \
+        rates.values()
+    print(f"\nratio lthlib / DataLoader:                 {ours / baseline:.2f}x (1 masked replicate)")
+    print(f"ratio lthlib, train.compile / DataLoader:  {ours_compiled / baseline:.2f}x (1 masked replicate)")
+    print(f"ratio train.compile / eager, {replicates} replicates: {vectorised_compiled / vectorised:.2f}x")
+    print(f"ratio {replicates} replicates vmap / loop:          {vectorised / looped:.2f}x")
+    print(f"ratio {replicates} replicates vmap / 1 run:         {vectorised / ours:.2f}x (per-image throughput)")
     for label, after, before in (("1 replicate", ours, ours_bare), (f"{replicates} replicates", vectorised,
                                                                       vectorised_bare)):
         print(f"cost of the curves, {label + ':':14s} {before / after - 1:+.1%} time "
               f"({after / before:.3f}x throughput)")
-
 
 if __name__ == "__main__":
     typer.run(main)

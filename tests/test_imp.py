@@ -184,30 +184,28 @@ def test_no_momentum_is_carried_from_one_level_to_the_next(pipeline, dataset, mo
     config, root = pipeline
     optimizers = []
 
-    class RecordedSGD(torch.optim.SGD):
+    class RecordedSGD(lthlib.core.train.MaskedSGD):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             optimizers.append(self)
 
-    monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", RecordedSGD)
+    monkeypatch.setattr(lthlib.core.train, "MaskedSGD", RecordedSGD)
     run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
     assert len(optimizers) == 4  # one per level
     rewind = [io.load_tensors(io.replicate_dir(root / "pretrain", r) / "rewind.pt") for r in range(2)]
     for level in (1, 2):
-        leftover = [optimizers[level - 1].state[p]["momentum_buffer"] for p in optimizers[level - 1].param_groups[0]
-                    ["params"]]
+        leftover = optimizers[level - 1].momentum_buffers
         assert all(buffer.abs().sum() > 0 for buffer in leftover)
 
         class CarriedSGD(RecordedSGD):
             def __init__(self, *args, **kwargs):
                 super().__init__(*args, **kwargs)
-                for param, buffer in zip(self.param_groups[0]["params"], leftover, strict=True):
-                    self.state[param]["momentum_buffer"] = buffer.clone()
+                self.momentum_buffers = [buffer.clone() for buffer in leftover]
 
         masks, finals = load(root, "mask.pt", level), load(root, "final.pt", level)
-        monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", CarriedSGD)
+        monkeypatch.setattr(lthlib.core.train, "MaskedSGD", CarriedSGD)
         carried = retrain(config, dataset, rewind, masks, level + 1)
-        monkeypatch.setattr(lthlib.core.train.torch.optim, "SGD", RecordedSGD)
+        monkeypatch.setattr(lthlib.core.train, "MaskedSGD", RecordedSGD)
         fresh = retrain(config, dataset, rewind, masks, level + 1)
         assert all(same(a, b) for a, b in zip(fresh, finals))
         assert not any(same(a, b) for a, b in zip(carried, finals))
@@ -218,8 +216,9 @@ def test_pruned_weights_are_zero_after_every_optimizer_step(pipeline, dataset, m
     checked = []
     original = lthlib.core.train._sgd_step
 
-    def step_then_check(replicas, optimizer, inputs, labels, masks, *rest):
-        loss = original(replicas, optimizer, inputs, labels, masks, *rest)
+    def step_then_check(replicas, optimizer, *rest):
+        loss = original(replicas, optimizer, *rest)
+        masks = optimizer.masks
         for name, mask in masks.items():
             assert (replicas.params[name][~mask.bool()] == 0).all(), f"{name} revived after a step"
         checked.append(bool(masks) and any((~m.bool()).any() for m in masks.values()))

@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from lthlib.core.config import TrainConfig
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.pruning import dense_mask, magnitude_prune
 from lthlib.core.train import (
+    MaskedSGD,
     Replicas,
     ReplicateSeeds,
     evaluate,
@@ -35,6 +37,67 @@ def pruned_masks(replicas, ratio=0.5):
     masks = [magnitude_prune(replicas.state_dict(r), dense_mask({n: replicas.params[n][r] for n in names}), ratio)
              for r in range(replicas.count)]
     return {n: torch.stack([m[n] for m in masks]) for n in names}
+
+
+@pytest.mark.parametrize("momentum, weight_decay", [(0.9, 5e-3), (0.0, 5e-3), (0.9, 0.0)])
+def test_masked_sgd_gives_the_bits_of_torch_sgd_then_masking(momentum, weight_decay):
+    """The reference: torch's SGD on masked gradients, then pruned weights zeroed (what the trainer did before)."""
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(3, 20, 30, generator=generator), "b": torch.randn(3, 20, generator=generator)}
+    masks = {"w": (torch.rand(3, 20, 30, generator=generator) > 0.5).float()}
+    ours = {name: t.clone().requires_grad_() for name, t in start.items()}
+    reference = {name: t.clone().requires_grad_() for name, t in start.items()}
+    optimizer = MaskedSGD(ours, masks, momentum, weight_decay)
+    torch_sgd = torch.optim.SGD(list(reference.values()), lr=1.0, momentum=momentum, weight_decay=weight_decay,
+                                foreach=True)
+    for step, lr in enumerate((0.1, 0.1, 0.05, 0.01)):
+        grads = {name: torch.randn(t.shape, generator=generator) for name, t in start.items()}
+        for name, grad in grads.items():
+            ours[name].grad = grad.clone()
+            reference[name].grad = grad * masks[name] if name in masks else grad.clone()
+        optimizer.step(lr)
+        torch_sgd.param_groups[0]["lr"] = lr
+        torch_sgd.step()
+        with torch.no_grad():
+            reference["w"].mul_(masks["w"])
+        assert all(torch.equal(ours[name], reference[name]) for name in start), f"step {step}"
+        assert all(p.grad is None for p in ours.values())
+    assert (ours["w"][masks["w"] == 0] == 0).all()
+
+
+def test_the_compiled_update_computes_what_masked_sgd_does():
+    """`train.compile`'s update, run eagerly here, against MaskedSGD: equal up to rounding, masks kept."""
+    generator = torch.Generator().manual_seed(1)
+    start = [torch.randn(3, 20, 30, generator=generator), torch.randn(3, 20, generator=generator)]
+    masks = [(torch.rand(3, 20, 30, generator=generator) > 0.5).float(), None]
+    ours = {str(i): t.clone().requires_grad_() for i, t in enumerate(start)}
+    optimizer = MaskedSGD(ours, {"0": masks[0]}, 0.9, 5e-3)
+    fused, buffers = [t.clone() for t in start], [torch.zeros_like(t) for t in start]
+    for lr in (0.1, 0.1, 0.05):
+        grads = [torch.randn(t.shape, generator=generator) for t in start]
+        for param, grad in zip(ours.values(), grads):
+            param.grad = grad.clone()
+        optimizer.step(lr)
+        lthlib.core.train._masked_sgd_update(fused, grads, buffers, masks, torch.tensor(lr), 0.9, 5e-3)
+        for a, b in zip(ours.values(), fused):
+            torch.testing.assert_close(a.detach(), b, rtol=1e-6, atol=1e-7)
+    assert (fused[0][masks[0] == 0] == 0).all()
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
+def test_a_compiled_run_trains_like_an_eager_one_and_keeps_pruned_weights_at_zero(dataset):
+    config = dataclasses.replace(CONFIG, steps=8, milestones=(4,))
+    runs = {}
+    for compiled in (False, True):
+        replicas, seeds = make_replicas(dataset)
+        masks = pruned_masks(replicas)
+        log = train(replicas, dataset, dataclasses.replace(config, compile=compiled), seeds, 0, 8, masks)
+        runs[compiled] = replicas, log
+        assert all((replicas.params[n][~m] == 0).all() for n, m in masks.items())
+    (eager, eager_log), (compiled, compiled_log) = runs[False], runs[True]
+    torch.testing.assert_close(compiled_log.losses, eager_log.losses, rtol=1e-4, atol=1e-5)
+    for name, tensor in eager.params.items():
+        torch.testing.assert_close(compiled.params[name], tensor, rtol=1e-4, atol=1e-5)
 
 
 def test_training_learns(dataset):

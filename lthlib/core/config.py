@@ -67,6 +67,7 @@ class TrainConfig:
     eval_batch_size: int = 2000
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
     curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
+    compile: bool = False  # torch.compile the training step (faster after a compile; other bits than eager)
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)

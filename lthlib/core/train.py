@@ -3,7 +3,7 @@
 Replicates are independent networks whose tensors are stacked along a leading dimension.
 The forward pass runs them together with `torch.func.vmap` (or one by one with
 `vectorize=False`, which gives the same numbers); the summed loss has, for each replicate,
-exactly that replicate's gradient, so one `torch.optim.SGD` steps all of them.
+exactly that replicate's gradient, so one optimizer (`MaskedSGD`) steps all of them.
 """
 
 from __future__ import annotations
@@ -109,7 +109,10 @@ class Replicas:
 
 def _unstacked(tensors: dict[str, torch.Tensor], count: int) -> list[dict[str, torch.Tensor]]:
     """Every replicate's tensors as views; one `unbind` per tensor, whose backward stacks the gradients once
-    (indexing each replicate would allocate and fill a full-size gradient per replicate)."""
+    (indexing each replicate would allocate and fill a full-size gradient per replicate). A single network's
+    tensors are squeezed instead: a view whose gradient is a view too, with no copy at all."""
+    if count == 1:
+        return [{name: tensor.squeeze(0) for name, tensor in tensors.items()}]
     parts = {name: tensor.unbind(0) for name, tensor in tensors.items()}
     return [{name: views[r] for name, views in parts.items()} for r in range(count)]
 
@@ -136,6 +139,77 @@ def learning_rate(step: int, config: TrainConfig) -> float:
     return config.lr
 
 
+class MaskedSGD:
+    """SGD with momentum and L2 weight decay on stacked parameters whose pruned weights stay exactly zero.
+
+    The arithmetic of `torch.optim.SGD(foreach=True)` (the same bits: tested), with the masks inside: pruned
+    gradients are zeroed before weight decay and momentum (so a pruned weight's momentum stays zero) and pruned
+    weights after the update (whatever weight decay did). Unlike torch's, weight decay is added to the gradients
+    in place: torch allocates a parameter-sized tensor for it every step, and paging in fresh memory cost more
+    than the addition itself (LeNet-300-100, 4 replicates, 2-core VM: 5 ms of a 13 ms step).
+    """
+
+    def __init__(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], momentum: float,
+                 weight_decay: float, compiled: bool = False):
+        self.params, self.masks = list(params.values()), masks
+        self.masked = [params[name] for name in masks]
+        self.mask_of_param = [masks.get(name) for name in params]  # None for tensors never pruned
+        self.momentum, self.weight_decay, self.compiled = momentum, weight_decay, compiled
+        self.momentum_buffers: list[torch.Tensor] | None = None  # fresh per optimizer: none carried across runs
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        """One update from the parameters' gradients, which it then clears."""
+        if self.compiled:
+            self._fused_step(lr)
+        else:
+            self._foreach_step(lr)
+        for p in self.params:
+            p.grad = None
+
+    def _fused_step(self, lr: float) -> None:
+        """`train.compile`: the whole update as one compiled function (other bits than torch's SGD)."""
+        if self.momentum_buffers is None:
+            self.momentum_buffers = [torch.zeros_like(p) if self.momentum else None for p in self.params]
+        _compiled_update(self.params, [p.grad for p in self.params], self.momentum_buffers, self.mask_of_param,
+                         torch.tensor(lr, device=self.params[0].device), self.momentum, self.weight_decay)
+
+    def _foreach_step(self, lr: float) -> None:
+        if self.masks:
+            torch._foreach_mul_([p.grad for p in self.masked], list(self.masks.values()))
+        grads = [p.grad for p in self.params]
+        if self.weight_decay:
+            torch._foreach_add_(grads, self.params, alpha=self.weight_decay)
+        if self.momentum:
+            if self.momentum_buffers is None:
+                self.momentum_buffers = [g.clone() for g in grads]
+            else:
+                torch._foreach_mul_(self.momentum_buffers, self.momentum)
+                torch._foreach_add_(self.momentum_buffers, grads)
+            grads = self.momentum_buffers
+        torch._foreach_add_(self.params, grads, alpha=-lr)
+        if self.masks:
+            torch._foreach_mul_(self.masked, list(self.masks.values()))
+
+
+def _masked_sgd_update(params, grads, buffers, masks, lr: torch.Tensor, momentum: float, weight_decay: float):
+    """MaskedSGD's update written per tensor for torch.compile, which fuses it into one pass over each tensor
+    (`lr` a tensor, so that a schedule does not recompile it; buffers and masks None where absent)."""
+    for param, grad, buffer, mask in zip(params, grads, buffers, masks):
+        if mask is not None:
+            grad = grad * mask
+        grad = grad + weight_decay * param
+        if buffer is not None:
+            buffer.mul_(momentum).add_(grad)
+            grad = buffer
+        param.sub_(lr * grad)
+        if mask is not None:
+            param.mul_(mask)
+
+
+_compiled_update = torch.compile(_masked_sgd_update)
+
+
 @dataclass
 class TrainLog:
     losses: torch.Tensor  # [steps run, R] training loss of every batch
@@ -159,8 +233,7 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     if vectorize:
         replicas.store_in_gradient_layout()
     masks = {name: torch.empty_like(replicas.params[name]).copy_(mask) for name, mask in (masks or {}).items()}
-    optimizer = torch.optim.SGD(list(replicas.params.values()), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay, foreach=True)
+    optimizer = MaskedSGD(replicas.params, masks, config.momentum, config.weight_decay, config.compile)
     orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size) for s in seeds]
     generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
     device = dataset.train_y.device
@@ -181,13 +254,12 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         if step in snapshot_steps:
             log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
         index = torch.stack([order.indices(step) for order in orders]).to(device)
-        images = dataset.train_x[index]
+        images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
-        labels = dataset.train_y[index]
         losses[step - start_step], predictions = _sgd_step(
-            replicas, optimizer, dataset.normalize(images), labels, masks, learning_rate(step, config), vectorize,
-            config.mixed_precision)
+            replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
+            config.mixed_precision, config.compile)
         if log.curves is not None:
             log.curves.record_batch(index, predictions == labels)
             if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
@@ -225,21 +297,31 @@ def train_replicates(model_name: str, dataset: Dataset, config: TrainConfig, sta
     return replicas, log
 
 
-def _sgd_step(replicas, optimizer, inputs, labels, masks, lr, vectorize, mixed_precision):
+def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """tensor[index] for an index [R, B] of rows: index_select gathers a batch of images 10x faster."""
+    return tensor.index_select(0, index.flatten()).view(*index.shape, *tensor.shape[1:])
+
+
+def _sgd_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, compiled=False):
     """One SGD step of every replicate; returns the batch losses [R] and the predictions [R, B] it made."""
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    forward = _compiled_losses if compiled else _losses_and_predictions
+    losses, predictions = forward(replicas.model, replicas.params, replicas.buffers, inputs, labels, vectorize,
+                                  mixed_precision)
+    losses.sum().backward()
+    optimizer.step(lr)
+    return losses.detach(), predictions
+
+
+def _losses_and_predictions(model, params, buffers, inputs, labels, vectorize, mixed_precision):
+    """The batch losses [R] of every replicate and its predictions [R, B] (a function of tensors, to compile)."""
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
-        logits = replicas.forward(inputs, vectorize=vectorize)
+        logits = Replicas(model, params, buffers).forward(inputs, vectorize=vectorize)
     losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none").view(
         labels.shape).mean(1)
-    optimizer.zero_grad(set_to_none=True)
-    losses.sum().backward()
-    if masks:  # keeps the momentum of pruned weights at zero
-        torch._foreach_mul_([replicas.params[name].grad for name in masks], list(masks.values()))
-    optimizer.step()
-    apply_mask(replicas.params, masks)  # exact zeros after every step, whatever weight decay did
-    return losses.detach(), logits.detach().argmax(-1)
+    return losses, logits.detach().argmax(-1)
+
+
+_compiled_losses = torch.compile(_losses_and_predictions)
 
 
 @torch.no_grad()
