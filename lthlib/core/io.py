@@ -18,7 +18,9 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from contextlib import contextmanager
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +78,17 @@ def load_csv(path: str | Path) -> pd.DataFrame:
 
 
 def save_npz(arrays: dict, path: str | Path) -> None:
-    """Numpy arrays (tensors are converted) in one uncompressed .npz, readable with np.load."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: np.savez would append .npz to a name
-        np.savez(handle, **{name: np.asarray(value) for name, value in arrays.items()})
+    """Numpy arrays (tensors are converted) in one uncompressed .npz, readable with np.load.
+
+    Each member is written whole with a fixed zip header, so equal arrays give equal bytes under every
+    Python: np.savez streams its members, whose headers differ between Python releases (3.11.2 and 3.11.7
+    wrote different bytes for the same arrays, so a different Python re-ran everything after `landscape`).
+    """
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            member = BytesIO()
+            np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), member.getvalue())
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
