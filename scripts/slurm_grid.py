@@ -33,19 +33,23 @@ REPORTS = {"stability": ["python", "scripts/stability_grid.py", "collect"],
 app = typer.Typer(add_completion=False)
 
 
+class GridError(Exception):
+    """Bad input to the grid script: printed as one `error:` line (typer's box wraps it over several)."""
+
+
 def experiment_names(commands: Path) -> list[str]:
     """The experiment name of every line of `commands` (each a `dvc exp run -n NAME ...` without --queue)."""
     if not commands.exists():
-        raise typer.BadParameter(f"{commands} does not exist")
+        raise GridError(f"{commands} does not exist")
     names = []
     for number, line in enumerate(commands.read_text().splitlines(), 1):
         words = shlex.split(line)
         if words[:3] != ["dvc", "exp", "run"] or "-n" not in words[:-1] or "--queue" in words:
-            raise typer.BadParameter(f"{commands}:{number} must be `dvc exp run -n NAME ...` without --queue, "
+            raise GridError(f"{commands}:{number} must be `dvc exp run -n NAME ...` without --queue, "
                                      f"got {line!r}")
         names.append(words[words.index("-n") + 1])
     if not names or len(set(names)) != len(names):
-        raise typer.BadParameter(f"{commands} must hold at least one experiment, each with its own name")
+        raise GridError(f"{commands} must hold at least one experiment, each with its own name")
     return names
 
 
@@ -69,7 +73,7 @@ def submit(commands: Path, git_remote: str = typer.Option(..., help="a bare Git 
            sbatch_args: str = typer.Option("", help="more sbatch options, e.g. '--time 1-0 --partition gpu'")):
     names = experiment_names(commands)
     if git("status", "--porcelain", "--untracked-files=no"):
-        raise typer.BadParameter("the workspace has uncommitted changes: commit them (the tasks run HEAD)")
+        raise GridError("the workspace has uncommitted changes: commit them (the tasks run HEAD)")
     commit = git("rev-parse", "HEAD")
     git("push", "-q", git_remote, f"HEAD:refs/heads/grid-{commit[:12]}")
     dvc("remote", "add", "--local", "--force", REMOTE, dvc_remote)
@@ -95,7 +99,7 @@ def collect(commands: Path, git_remote: str = typer.Option(...), dvc_remote: str
             report: str = typer.Option("", help=f"then run the grid's collect step: {', '.join(REPORTS)}")):
     names = experiment_names(commands)
     if report and report not in REPORTS:
-        raise typer.BadParameter(f"--report must be one of {', '.join(REPORTS)}, got {report!r}")
+        raise GridError(f"--report must be one of {', '.join(REPORTS)}, got {report!r}")
     dvc("remote", "add", "--local", "--force", REMOTE, dvc_remote)
     dvc("exp", "pull", "-q", "-r", REMOTE, git_remote, *names)
     print(f"pulled {len(names)} experiment(s): dvc exp show lists them")
@@ -106,6 +110,9 @@ def collect(commands: Path, git_remote: str = typer.Option(...), dvc_remote: str
 if __name__ == "__main__":
     try:
         app()
+    except GridError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     except subprocess.CalledProcessError as error:
         print(f"error: {shlex.join(map(str, error.cmd))} failed with status {error.returncode}"
               f"{': ' + error.stderr.strip() if error.stderr else ''}", file=sys.stderr)
