@@ -151,7 +151,7 @@ class MaskedSGD:
 
     def __init__(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], momentum: float,
                  weight_decay: float, compiled: bool = False):
-        self.params, self.masks = list(params.values()), masks
+        self.named, self.params, self.masks = params, list(params.values()), masks
         self.masked = [params[name] for name in masks]
         self.mask_of_param = [masks.get(name) for name in params]  # None for tensors never pruned
         self.momentum, self.weight_decay, self.compiled = momentum, weight_decay, compiled
@@ -188,8 +188,7 @@ class MaskedSGD:
                 torch._foreach_add_(self.momentum_buffers, grads)
             grads = self.momentum_buffers
         torch._foreach_add_(self.params, grads, alpha=-lr)
-        if self.masks:
-            torch._foreach_mul_(self.masked, list(self.masks.values()))
+        apply_mask(self.named, self.masks)
 
 
 def _masked_sgd_update(params, grads, buffers, masks, lr: torch.Tensor, momentum: float, weight_decay: float):
