@@ -84,12 +84,48 @@ def test_the_compiled_update_computes_what_masked_sgd_does():
     assert (fused[0][masks[0] == 0] == 0).all()
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count):
+    """`train.compile`'s whole step, run eagerly here (gradients from torch.func.grad inside it), against
+    autograd and MaskedSGD on a ResNet: the same losses, predictions, weights and batch-norm statistics."""
+    dataset = tiny_dataset(shape=(3, 8, 8))
+    runs = []
+    for fused in (False, True):
+        replicas, _ = make_replicas(dataset, "resnet20", count)
+        masks = pruned_masks(replicas)
+        optimizer = MaskedSGD(replicas.params, masks, 0.9, 5e-3)
+        replicas.model.train()
+        outputs = []
+        for step in range(3):
+            inputs = dataset.normalize(dataset.train_x[step * 8:(step + 1) * 8]).expand(count, -1, -1, -1, -1)
+            labels = dataset.train_y[step * 8:(step + 1) * 8].expand(count, -1)
+            if fused:
+                buffers = optimizer.momentum_buffers or [torch.zeros_like(p) for p in optimizer.params]
+                optimizer.momentum_buffers = buffers
+                outputs.append(lthlib.core.train._fused_sgd_step(
+                    replicas.model, replicas.params, replicas.buffers, buffers, optimizer.mask_of_param,
+                    inputs.contiguous(), labels.contiguous(), torch.tensor(0.1), 0.9, 5e-3, True, False))
+            else:
+                outputs.append(lthlib.core.train._sgd_step(replicas, optimizer, inputs.contiguous(),
+                                                           labels.contiguous(), 0.1, True, False))
+        runs.append((replicas, outputs))
+    (eager, eager_outputs), (fused, fused_outputs) = runs
+    for (losses, predictions), (fused_losses, fused_predictions) in zip(eager_outputs, fused_outputs):
+        torch.testing.assert_close(fused_losses, losses, rtol=1e-5, atol=1e-6)
+        assert torch.equal(fused_predictions, predictions)
+    for name, tensor in {**eager.params, **eager.buffers}.items():
+        torch.testing.assert_close({**fused.params, **fused.buffers}[name], tensor, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(fused.buffers[n], b) for n, b in make_replicas(dataset, "resnet20", count)[0]
+               .buffers.items()), "the running statistics were not updated"
+
+
 @pytest.mark.skipif(shutil.which("g++") is None, reason="torch.compile on the CPU needs a C++ compiler")
-def test_a_compiled_run_trains_like_an_eager_one_and_keeps_pruned_weights_at_zero(dataset):
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_compiled_run_trains_like_an_eager_one_and_keeps_pruned_weights_at_zero(dataset, count):
     config = dataclasses.replace(CONFIG, steps=8, milestones=(4,))
     runs = {}
     for compiled in (False, True):
-        replicas, seeds = make_replicas(dataset)
+        replicas, seeds = make_replicas(dataset, count=count)
         masks = pruned_masks(replicas)
         log = train(replicas, dataset, dataclasses.replace(config, compile=compiled), seeds, 0, 8, masks)
         runs[compiled] = replicas, log
