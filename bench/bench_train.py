@@ -8,7 +8,8 @@ weights, global magnitude), so masking is part of every step:
   1. a plain PyTorch loop over a DataLoader (the baseline most codebases use; dense, no masks);
   2. this project's trainer (`lthlib.core.train.train`), one replicate, eager and with `train.compile`
      (torch.compile of the step; its compilation is done in the warm-up and timed apart);
-  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs, eager and compiled;
+  3. R replicates vectorised with vmap vs the same R looped, vs R separate runs, eager and compiled; 2R
+     together vs R (what two configurations of a grid that share a model would gain by training together);
   4. the cost of the curves (per-epoch test accuracy, running train accuracy, forgetting events: the
      third paper's measurements), before/after in one run: the trainer without curves, followed by the one
      test evaluation an IMP level made before the curves existed (its last curve point is that evaluation now).
@@ -36,8 +37,8 @@ from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, initial_states
 BATCH = 128
 
 
-def matmul_peak_gflops(device, size: int = 1024, repeats: int = 20) -> float:
-    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+def matmul_peak_gflops(device, size: int = 1024, repeats: int = 20, dtype=torch.float32) -> float:
+    a, b = (torch.randn(size, size, device=device, dtype=dtype) for _ in range(2))
     for _ in range(3):
         a @ b
     _sync(device)
@@ -93,10 +94,11 @@ def trainer_images_per_second(dataset: Dataset, steps: int, device, replicates: 
     return steps * BATCH * replicates / (time.perf_counter() - started)
 
 
-def level_one_masks(model, states: list[dict], device) -> dict[str, torch.Tensor]:
-    """Stacked masks [R, ...] pruning 40 % of each network's prunable weights by global magnitude."""
+def level_one_masks(model, states: list[dict], device, ratio: float = 0.4) -> dict[str, torch.Tensor]:
+    """Stacked masks [R, ...] pruning `ratio` of each network's prunable weights by global magnitude (the
+    default's level 1)."""
     names = prunable_names(model)
-    masks = [magnitude_prune(state, dense_mask({n: state[n] for n in names}), 0.4) for state in states]
+    masks = [magnitude_prune(state, dense_mask({n: state[n] for n in names}), ratio) for state in states]
     return {name: torch.stack([m[name] for m in masks]).to(device) for name in names}
 
 
@@ -131,15 +133,18 @@ def main(steps: int = 2574, threads: int = 2, device: str = "auto", replicates: 
         f"{replicates} replicates, vmap, train.compile": lambda: run(dataset, steps, device, replicates, True,
                                                                     compiled=True),
         f"lthlib, {replicates} replicates, loop": lambda: run(dataset, steps, device, replicates, False),
+        f"{2 * replicates} replicates, vmap": lambda: run(dataset, steps, device, 2 * replicates, True),
+        f"{2 * replicates} replicates, vmap, train.compile": lambda: run(dataset, steps, device, 2 * replicates,
+                                                                        True, compiled=True),
         "1 replicate, before curves": lambda: run(dataset, steps, device, 1, True, curves=False),
         f"{replicates} replicates, vmap, before curves": lambda: run(dataset, steps, device, replicates, True,
                                                                     curves=False),
     }
     run(dataset, 50, device, 1, True)  # warm-up
     started = time.perf_counter()
-    for count in (1, replicates):  # compiles the step for both shapes (torch.compile caches it per process)
+    for count in (1, replicates, 2 * replicates):  # compiles the step per shape (torch.compile caches it per process)
         run(dataset, 50, device, count, True, compiled=True)
-    print(f"train.compile: compiling the step for 1 and {replicates} replicates took "
+    print(f"train.compile: compiling the step for 1, {replicates} and {2 * replicates} replicates took "
           f"{time.perf_counter() - started:.1f} s (once per process)")
     samples = {name: [] for name in cases}
     for _ in range(repeats):  # interleaved, so that a noisy neighbour hurts every case alike
@@ -150,13 +155,15 @@ def main(steps: int = 2574, threads: int = 2, device: str = "auto", replicates: 
     print(f"{'case':40s} {'images/s':>10s} {'of peak':>8s}")
     for name, rate in rates.items():
         print(f"{name:40s} {rate:10,.0f} {rate * flops / peak / 1e9:8.1%}")
-    baseline, ours, ours_compiled, vectorised, vectorised_compiled, looped, ours_bare, vectorised_bare = \
-        rates.values()
+    (baseline, ours, ours_compiled, vectorised, vectorised_compiled, looped, doubled, doubled_compiled, ours_bare,
+     vectorised_bare) = rates.values()
     print(f"\nratio lthlib / DataLoader:                 {ours / baseline:.2f}x (1 masked replicate)")
     print(f"ratio lthlib, train.compile / DataLoader:  {ours_compiled / baseline:.2f}x (1 masked replicate)")
     print(f"ratio train.compile / eager, {replicates} replicates: {vectorised_compiled / vectorised:.2f}x")
     print(f"ratio {replicates} replicates vmap / loop:          {vectorised / looped:.2f}x")
     print(f"ratio {replicates} replicates vmap / 1 run:         {vectorised / ours:.2f}x (per-image throughput)")
+    print(f"ratio {2 * replicates} together / {replicates} twice:            {doubled / vectorised:.2f}x eager, "
+          f"{doubled_compiled / vectorised_compiled:.2f}x train.compile (two configurations in one run)")
     for label, after, before in (("1 replicate", ours, ours_bare), (f"{replicates} replicates", vectorised,
                                                                       vectorised_bare)):
         print(f"cost of the curves, {label + ':':14s} {before / after - 1:+.1%} time "

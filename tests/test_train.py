@@ -85,29 +85,22 @@ def test_the_compiled_update_computes_what_masked_sgd_does():
 
 
 @pytest.mark.parametrize("count", [1, 2])
-def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count):
+def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count, monkeypatch):
     """`train.compile`'s whole step, run eagerly here (gradients from torch.func.grad inside it), against
     autograd and MaskedSGD on a ResNet: the same losses, predictions, weights and batch-norm statistics."""
+    monkeypatch.setattr(lthlib.core.train, "_compiled_step", lthlib.core.train._fused_sgd_step)
     dataset = tiny_dataset(shape=(3, 8, 8))
     runs = []
     for fused in (False, True):
         replicas, _ = make_replicas(dataset, "resnet20", count)
-        masks = pruned_masks(replicas)
-        optimizer = MaskedSGD(replicas.params, masks, 0.9, 5e-3)
+        optimizer = MaskedSGD(replicas.params, pruned_masks(replicas), 0.9, 5e-3)
         replicas.model.train()
         outputs = []
-        for step in range(3):
+        for step, lr in enumerate((0.1, 0.1, 0.05)):
             inputs = dataset.normalize(dataset.train_x[step * 8:(step + 1) * 8]).expand(count, -1, -1, -1, -1)
             labels = dataset.train_y[step * 8:(step + 1) * 8].expand(count, -1)
-            if fused:
-                buffers = optimizer.momentum_buffers or [torch.zeros_like(p) for p in optimizer.params]
-                optimizer.momentum_buffers = buffers
-                outputs.append(lthlib.core.train._fused_sgd_step(
-                    replicas.model, replicas.params, replicas.buffers, buffers, optimizer.mask_of_param,
-                    inputs.contiguous(), labels.contiguous(), torch.tensor(0.1), 0.9, 5e-3, True, False))
-            else:
-                outputs.append(lthlib.core.train._sgd_step(replicas, optimizer, inputs.contiguous(),
-                                                           labels.contiguous(), 0.1, True, False))
+            outputs.append(lthlib.core.train._sgd_step(replicas, optimizer, inputs.contiguous(), labels.contiguous(),
+                                                       lr, True, False, compiled=fused))
         runs.append((replicas, outputs))
     (eager, eager_outputs), (fused, fused_outputs) = runs
     for (losses, predictions), (fused_losses, fused_predictions) in zip(eager_outputs, fused_outputs):

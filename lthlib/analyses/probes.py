@@ -113,11 +113,11 @@ def train_probes(replicas: Replicas, names: list[str], dataset: Dataset, config:
     probes = LinearProbes(feature_statistics(replicas, names, dataset, config.batch_size, vectorize),
                           dataset.num_classes)
     optimizer = torch.optim.Adam(probes.parameters(), lr=config.lr)
-    order = BatchOrder(derive_seed(config.seed), len(dataset.train_y), min(config.batch_size, len(dataset.train_y)))
-    device = dataset.train_y.device
+    order = BatchOrder(derive_seed(config.seed), len(dataset.train_y), min(config.batch_size, len(dataset.train_y)),
+                       dataset.train_y.device)
     for step in tqdm(range(config.epochs * order.steps_per_epoch), desc=description, unit="step", mininterval=2,
                      leave=False):
-        index = order.indices(step).to(device)
+        index = order.indices(step)
         with torch.no_grad():
             features = block_features(replicas, names, dataset.normalize(dataset.train_x[index]), vectorize)
         labels = dataset.train_y[index].repeat(replicas.count)

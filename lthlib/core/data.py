@@ -145,13 +145,15 @@ class BatchOrder:
     Epoch e is a permutation drawn from (seed, e), so any step can be reached without replaying
     earlier ones: step s reads batch s mod steps_per_epoch of epoch s // steps_per_epoch.
     The last partial batch of an epoch is dropped (steps_per_epoch = floor(N / batch_size)).
+    Permutations are drawn on the CPU (the same on every device) and kept on `device`, once per epoch.
     """
 
-    def __init__(self, seed: int, num_examples: int, batch_size: int):
+    def __init__(self, seed: int, num_examples: int, batch_size: int, device: torch.device | str = "cpu"):
         if batch_size > num_examples:
             raise ValueError(f"train.batch_size={batch_size} exceeds the {num_examples} training examples "
                              f"this run sees (a data-diet subset must hold at least one batch)")
         self.seed, self.num_examples, self.batch_size = seed, num_examples, batch_size
+        self.device = torch.device(device)
         self.steps_per_epoch = num_examples // batch_size
         self._epoch, self._permutation = -1, None
 
@@ -159,8 +161,18 @@ class BatchOrder:
         epoch, position = divmod(step, self.steps_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(derive_seed(self.seed, epoch))
-            self._epoch, self._permutation = epoch, torch.randperm(self.num_examples, generator=generator)
+            self._epoch = epoch
+            self._permutation = to_device(torch.randperm(self.num_examples, generator=generator), self.device)
         return self._permutation[position * self.batch_size:(position + 1) * self.batch_size]
+
+
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor on `device` without waiting for it: a plain copy to a GPU blocks the host until the GPU has
+    finished all its queued work, so the training loop could not run ahead of it (pinned memory copies
+    asynchronously)."""
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
@@ -173,8 +185,8 @@ def augment(images: torch.Tensor, generator: torch.Generator, padding: int = 4) 
     flat = images.reshape(-1, c, h, w)
     n, device = flat.shape[0], flat.device
     padded = torch.nn.functional.pad(flat, (padding,) * 4)
-    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(device)
-    flips = (torch.rand(n, generator=generator) < 0.5).to(device)
+    offsets = to_device(torch.randint(0, 2 * padding + 1, (n, 2), generator=generator), device)
+    flips = to_device(torch.rand(n, generator=generator) < 0.5, device)
     rows = (offsets[:, :1] + torch.arange(h, device=device))[:, None, :, None]
     cols = offsets[:, 1:] + torch.arange(w, device=device)
     cols = torch.where(flips[:, None], cols.flip(-1), cols)[:, None, None, :]

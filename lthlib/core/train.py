@@ -156,6 +156,9 @@ class MaskedSGD:
         self.mask_of_param = [masks.get(name) for name in params]  # None for tensors never pruned
         self.momentum, self.weight_decay = momentum, weight_decay
         self.momentum_buffers: list[torch.Tensor] | None = None  # fresh per optimizer: none carried across runs
+        # `train.compile` reads the lr from a tensor (a float would recompile at every new value), filled in place
+        # on the device: a fresh tensor from a float would be a blocking host-to-device copy every step on a GPU
+        self.lr = torch.zeros((), device=self.params[0].device)
 
     @torch.no_grad()
     def step(self, lr: float) -> None:
@@ -170,9 +173,9 @@ class MaskedSGD:
         the batch losses [R] and predictions [R, B]. Other bits than eager: results differ in the last digits."""
         if self.momentum_buffers is None:
             self.momentum_buffers = [torch.zeros_like(p) if self.momentum else None for p in self.params]
+        self.lr.fill_(lr)
         return _compiled_step(replicas.model, self.named, replicas.buffers, self.momentum_buffers, self.mask_of_param,
-                              inputs, labels, torch.tensor(lr, device=inputs.device), self.momentum,
-                              self.weight_decay, vectorize, mixed_precision)
+                              inputs, labels, self.lr, self.momentum, self.weight_decay, vectorize, mixed_precision)
 
     def _foreach_step(self, lr: float) -> None:
         if self.masks:
@@ -193,7 +196,7 @@ class MaskedSGD:
 
 def _masked_sgd_update(params, grads, buffers, masks, lr: torch.Tensor, momentum: float, weight_decay: float):
     """MaskedSGD's update written per tensor for torch.compile, which fuses it into one pass over each tensor
-    (`lr` a tensor, so that a schedule does not recompile it; buffers and masks None where absent)."""
+    (`lr` a 0-dim tensor; buffers and masks None where absent)."""
     for param, grad, buffer, mask in zip(params, grads, buffers, masks, strict=True):
         if mask is not None:
             grad = grad * mask
@@ -230,9 +233,9 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         replicas.store_in_gradient_layout()
     masks = {name: torch.empty_like(replicas.params[name]).copy_(mask) for name, mask in (masks or {}).items()}
     optimizer = MaskedSGD(replicas.params, masks, config.momentum, config.weight_decay)
-    orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size) for s in seeds]
-    generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
     device = dataset.train_y.device
+    orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size, device) for s in seeds]
+    generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
     losses = torch.zeros(end_step - start_step, replicas.count, device=device)
     interval = config.curve_steps or orders[0].steps_per_epoch
     apply_mask(replicas.params, masks)
@@ -249,7 +252,7 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
         if step in snapshot_steps:
             log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
-        index = torch.stack([order.indices(step) for order in orders]).to(device)
+        index = torch.stack([order.indices(step) for order in orders])
         images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
