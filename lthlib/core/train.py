@@ -325,7 +325,7 @@ def _fused_sgd_step(model, params, buffers, momentum_buffers, masks, inputs, lab
                     vectorize, mixed_precision):
     """One whole step as a function of tensors, for torch.compile: the gradients come from `torch.func.grad`
     inside the graph and feed MaskedSGD's update there, so they never leave it (a compiled forward followed by
-    autograd and a compiled update measured 1.14x the DataLoader loop, this 1.61x: bench/bench_train.py).
+    autograd and a compiled update measured 1.14x the DataLoader loop, this 1.61-1.93x: bench/bench_train.py).
     The buffers are an argument, not captured: batch norm updates its running statistics in place."""
     def summed_loss(params, buffers):
         losses, predictions = _losses_and_predictions(model, params, buffers, inputs, labels, vectorize,
