@@ -1,3 +1,4 @@
+import pandas as pd
 import pytest
 import torch
 from conftest import random_states, tiny_dataset
@@ -125,10 +126,11 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
     frame, paths = measure_instability(run, masks, (0, 4), EVALUATION)
     assert [(row.rewind_step, row.level, row.replicate) for row in frame.itertuples()] == [
         (step, level, r) for step in (0, 4) for level in (0, 1) for r in range(2)]
+    assert len(trained) == 2  # one run per step: both levels' copies together
     model_names = prunable_names(random_states(run.data, 1)[0])
     betas = path_betas(5)
-    for row, ((first, second), _) in zip(frame.itertuples(), [pair for pair in trained for _ in range(2)]):
-        a, b = first[row.replicate], second[row.replicate]
+    for row, ((first, second), _) in zip(frame.itertuples(), [pair for pair in trained for _ in range(4)]):
+        a, b = first[row.level * 2 + row.replicate], second[row.level * 2 + row.replicate]
         errors = evaluate_combinations(random_states(run.data, 1)[0], [a, b], path_coefficients(betas), model_names,
                                        run.data, EVALUATION)  # evaluated independently of the stage's code path
         assert row.barrier == pytest.approx(float(error_barrier(errors, betas)))
@@ -138,3 +140,23 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
                      & (paths.replicate == row.replicate)]
         assert path["beta"].tolist() == pytest.approx(betas.tolist())
         assert path["error"].tolist() == pytest.approx(errors.tolist())
+
+
+def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeypatch):
+    """The copies of all levels from one step in one run, against one run per level: the same networks (up to
+    the rounding of a wider vmap), each with its own level's mask."""
+    run, root = imp_run
+    masks = {level: [io.load_tensors(io.level_dir(root / "imp", r, level) / "mask.pt") for r in range(2)]
+             for level in (0, 1)}
+    trained = []
+    original = DenseRun.copies
+    monkeypatch.setattr(DenseRun, "copies", lambda self, *a: trained.append(original(self, *a)) or trained[-1])
+    together, _ = measure_instability(run, masks, (4,), EVALUATION)
+    apart = [measure_instability(run, {level: masks[level]}, (4,), EVALUATION)[0] for level in (0, 1)]
+    (both, _), alone = trained[0], [copies for copies, _ in trained[1:]]
+    for level in (0, 1):
+        for copy in (0, 1):
+            for r in range(2):
+                for name, tensor in alone[level][copy][r].items():
+                    torch.testing.assert_close(both[copy][level * 2 + r][name], tensor, rtol=1e-4, atol=1e-5)
+    assert together["barrier"].tolist() == pytest.approx(pd.concat(apart)["barrier"].tolist(), abs=0.03)

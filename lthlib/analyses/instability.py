@@ -14,7 +14,7 @@ From s, the copies train on the full training set with `train.*`, as every IMP l
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -113,23 +113,25 @@ def measure_instability(run: DenseRun, masks_by_level: dict[int, list[dict]], re
                         evaluation: InterpolationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per rewind step, level and replicate: the barrier between two copies trained from
     the dense run at that step, masked by the level's mask (level 0: dense), with the copies' convergence
-    AUC and forgetting (mean of the two); and the error at every point of each path (Fig. 1 of the third paper)."""
+    AUC and forgetting (mean of the two); and the error at every point of each path (Fig. 1 of the third paper).
+    The copies of every level from one step share a schedule, so they train together: one run of
+    2 x levels x replicates networks per step."""
     rows, paths = [], []
     betas = path_betas(evaluation.path_points)
     starts = run.states_at(rewind_steps)
-    progress = tqdm(total=len(rewind_steps) * len(masks_by_level), desc="instability", unit="start", leave=False)
-    for step in rewind_steps:
-        for level, masks in masks_by_level.items():  # training applies the mask to the start
-            (first, second), stability = run.copies(starts[step], step, masks)
-            for r, (a, b) in enumerate(zip(first, second)):
-                barrier, errors = copy_barrier(run.model_name, run.data, a, b, evaluation)
-                rows.append({"rewind_step": step, "level": level, "replicate": r, "barrier": barrier,
-                             "error_a": float(errors[0]), "error_b": float(errors[-1]),
-                             "max_error": float(errors.max()),
-                             "examples": evaluated_examples(run.data, evaluation),
-                             **{name: float(value.view(2, -1)[:, r].mean()) for name, value in stability.items()}})
-                paths += [{"rewind_step": step, "level": level, "replicate": r, "beta": float(beta),
-                           "error": float(error)} for beta, error in zip(betas, errors)]
-            progress.update()
-    progress.close()
+    levels, replicates = list(masks_by_level), len(run.seeds)
+    every_level = replace(run, seeds=run.seeds * len(levels))
+    masks = [mask for level in levels for mask in masks_by_level[level]]  # training applies them to the starts
+    for step in tqdm(rewind_steps, desc="instability", unit="start", leave=False):
+        (first, second), stability = every_level.copies(starts[step] * len(levels), step, masks)
+        for network, (a, b) in enumerate(zip(first, second)):
+            level, r = levels[network // replicates], network % replicates
+            barrier, errors = copy_barrier(run.model_name, run.data, a, b, evaluation)
+            rows.append({"rewind_step": step, "level": level, "replicate": r, "barrier": barrier,
+                         "error_a": float(errors[0]), "error_b": float(errors[-1]),
+                         "max_error": float(errors.max()),
+                         "examples": evaluated_examples(run.data, evaluation),
+                         **{name: float(value.view(2, -1)[:, network].mean()) for name, value in stability.items()}})
+            paths += [{"rewind_step": step, "level": level, "replicate": r, "beta": float(beta),
+                       "error": float(error)} for beta, error in zip(betas, errors)]
     return pd.DataFrame(rows), pd.DataFrame(paths)
