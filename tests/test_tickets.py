@@ -4,11 +4,19 @@ import pytest
 import torch
 from conftest import random_states, tiny_dataset
 
-from lthlib.analyses.tickets import FEW_SHOT, Tickets, few_shot_subset, train_baselines, train_few_shot
+from lthlib.analyses.tickets import (
+    FEW_SHOT,
+    REINIT,
+    Tickets,
+    few_shot_subset,
+    train_baselines,
+    train_few_shot,
+)
 from lthlib.core.config import TrainConfig
 from lthlib.core.models import prunable_names
 from lthlib.core.pruning import dense_mask, magnitude_prune, permuted_mask
-from lthlib.core.train import evaluate, replicate_seeds, train_replicates
+from lthlib.core.data import derive_seed
+from lthlib.core.train import evaluate, initial_states, replicate_seeds, train_replicates
 
 SCHEDULE = TrainConfig(steps=12, batch_size=16, lr=0.05, momentum=0.9, eval_batch_size=64)
 
@@ -59,6 +67,28 @@ def test_baselines_train_each_level_masked_like_the_level():
         assert row.fraction_remaining == pytest.approx(expected / total)
     assert table.test_accuracy.between(0, 1).all() and table.test_loss.gt(0).all()
     assert table.equals(train_baselines(tickets, dataset, SCHEDULE))  # seeded: two runs, the same numbers
+
+
+def test_each_baseline_trained_alone_reproduces_its_row():
+    """All baselines of all levels train in one run; retraining one alone (level L's run seeds from t_r, the
+    fresh init or w_t_r, the level's or the permuted mask) gives its row's accuracy exactly."""
+    dataset = tiny_dataset()
+    tickets = tickets_of(dataset)
+    table = train_baselines(tickets, dataset, SCHEDULE, vectorize=False)
+    fresh = initial_states("lenet_300_100", dataset.input_shape, dataset.num_classes,
+                           [derive_seed(s.init, REINIT) for s in tickets.seeds])
+    for level, baseline, start, mask in ((2, "random_reinit", fresh[1], tickets.masks[2][1]),
+                                         (1, "random_pruning", tickets.rewind[1], tickets.random_pruning_mask(1, 1))):
+        alone, _ = train_replicates("lenet_300_100", dataset, SCHEDULE, [start], [tickets.seeds[1].for_run(level + 1)],
+                                    2, SCHEDULE.steps, [mask], vectorize=False, curves=False)
+        accuracy = float(evaluate(alone, dataset, "test", 64, vectorize=False)[1][0])
+        row = table.query(f"level == {level} and baseline == '{baseline}' and replicate == 1")
+        assert row.test_accuracy.item() == accuracy
+
+
+def test_without_a_studied_level_no_baseline_trains():
+    dataset = tiny_dataset()
+    assert train_baselines(tickets_of(dataset, levels=()), dataset, SCHEDULE).empty
 
 
 def test_few_shot_subsets_are_class_balanced_and_seeded():

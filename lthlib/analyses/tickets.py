@@ -84,20 +84,24 @@ def reinitialised(tickets: Tickets, dataset: Dataset) -> list[dict]:
 def train_baselines(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, augmentation: bool = False,
                     vectorize: bool = True, device="cpu") -> pd.DataFrame:
     """One row per level, baseline and replicate: both baselines of every level trained like the level
-    (level L's run seeds, t_r to the end of `schedule`), the two baselines of a level together."""
-    fresh, rows = reinitialised(tickets, dataset), []
-    for level in tqdm(tickets.masks, desc="baselines", unit="level", leave=False):
-        masks = tickets.masks[level]
-        random_masks = [tickets.random_pruning_mask(level, r) for r in range(tickets.replicates)]
-        seeds = [s.for_run(level + 1) for s in tickets.seeds]
-        replicas, _ = train_replicates(tickets.model_name, dataset, schedule, fresh + tickets.rewind, seeds * 2,
-                                       tickets.rewind_step, schedule.steps, masks + random_masks, augmentation,
-                                       vectorize, device, f"baselines of level {level}", curves=False)
-        loss, accuracy = evaluate(replicas, dataset, "test", schedule.eval_batch_size, vectorize)
-        for index, (baseline, mask) in enumerate(zip([b for b in BASELINES for _ in masks], masks + random_masks)):
-            rows.append({"level": level, "baseline": baseline, "replicate": index % tickets.replicates,
-                         "fraction_remaining": fraction_remaining(mask), "test_accuracy": float(accuracy[index]),
-                         "test_loss": float(loss[index]), "test_examples": len(dataset.test_y)})
+    (level L's run seeds, t_r to the end of `schedule`), all of them together (one schedule, one vectorised run);
+    no rows (and no training) when no level is studied."""
+    networks = [(level, baseline, r) for level in tickets.masks for baseline in BASELINES
+                for r in range(tickets.replicates)]
+    if not networks:
+        return pd.DataFrame(columns=BASELINE_COLUMNS)
+    fresh = reinitialised(tickets, dataset)
+    starts = [fresh[r] if baseline == "random_reinit" else tickets.rewind[r] for _, baseline, r in networks]
+    masks = [tickets.masks[level][r] if baseline == "random_reinit" else tickets.random_pruning_mask(level, r)
+             for level, baseline, r in networks]
+    seeds = [tickets.seeds[r].for_run(level + 1) for level, _, r in networks]
+    replicas, _ = train_replicates(tickets.model_name, dataset, schedule, starts, seeds, tickets.rewind_step,
+                                   schedule.steps, masks, augmentation, vectorize, device, "baselines", curves=False)
+    loss, accuracy = evaluate(replicas, dataset, "test", schedule.eval_batch_size, vectorize)
+    rows = [{"level": level, "baseline": baseline, "replicate": r, "fraction_remaining": fraction_remaining(mask),
+             "test_accuracy": float(accuracy[index]), "test_loss": float(loss[index]),
+             "test_examples": len(dataset.test_y)}
+            for index, ((level, baseline, r), mask) in enumerate(zip(networks, masks))]
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 
