@@ -116,13 +116,19 @@ def test_noise_seeds_keep_the_initialisation_and_change_the_noise():
     assert len({seeds.augmentation, *(c.augmentation for c in copies)}) == 3
 
 
-def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_run, monkeypatch):
+def recorded(imp_run, monkeypatch):
+    """(the dense run, the masks of levels 0 and 1, a list that receives what every `DenseRun.copies` call returns)."""
     run, root = imp_run
     masks = {level: [io.load_tensors(io.level_dir(root / "imp", r, level) / "mask.pt") for r in range(2)]
              for level in (0, 1)}
     trained = []
     original = DenseRun.copies
     monkeypatch.setattr(DenseRun, "copies", lambda self, *a: trained.append(original(self, *a)) or trained[-1])
+    return run, masks, trained
+
+
+def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_run, monkeypatch):
+    run, masks, trained = recorded(imp_run, monkeypatch)
     frame, paths = measure_instability(run, masks, (0, 4), EVALUATION)
     assert [(row.rewind_step, row.level, row.replicate) for row in frame.itertuples()] == [
         (step, level, r) for step in (0, 4) for level in (0, 1) for r in range(2)]
@@ -145,12 +151,7 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
 def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeypatch):
     """The copies of all levels from one step in one run, against one run per level: the same networks (up to
     the rounding of a wider vmap), each with its own level's mask."""
-    run, root = imp_run
-    masks = {level: [io.load_tensors(io.level_dir(root / "imp", r, level) / "mask.pt") for r in range(2)]
-             for level in (0, 1)}
-    trained = []
-    original = DenseRun.copies
-    monkeypatch.setattr(DenseRun, "copies", lambda self, *a: trained.append(original(self, *a)) or trained[-1])
+    run, masks, trained = recorded(imp_run, monkeypatch)
     together, _ = measure_instability(run, masks, (4,), EVALUATION)
     apart = [measure_instability(run, {level: masks[level]}, (4,), EVALUATION)[0] for level in (0, 1)]
     (both, _), alone = trained[0], [copies for copies, _ in trained[1:]]
