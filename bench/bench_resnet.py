@@ -21,7 +21,7 @@ import torch
 import typer
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench_train import _sync, level_one_masks, matmul_peak_gflops
+from bench_train import _sync, level_one_masks, matmul_peak_gflops, synthetic
 from lthlib.cli import select_device
 from lthlib.core.config import TrainConfig, load_config
 from lthlib.core.data import Dataset
@@ -29,15 +29,6 @@ from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 
 BATCH, SHAPE, CLASSES = 128, (3, 32, 32), 10
-
-
-def cifar_shaped(device) -> Dataset:
-    g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (50000, *SHAPE), generator=g, dtype=torch.uint8).to(device)
-    labels = torch.randint(0, CLASSES, (50000,), generator=g).to(device)
-    statistic = torch.full((3,), 0.5, device=device)
-    return Dataset("cifar-shaped", [str(c) for c in range(CLASSES)], images, labels, images[:10000],
-                   labels[:10000], statistic, statistic)
 
 
 def training_flops_per_image(model_name: str, device) -> float:
@@ -74,7 +65,7 @@ def main(device: str = "auto", models: str = "resnet20,resnet18", steps: int = 1
          profile: str = "profiles/cifar10_resnet20.yaml"):
     device = select_device(device, threads)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    dataset = cifar_shaped(device)
+    dataset = synthetic(device, 50000, SHAPE, CLASSES)
     peak = matmul_peak_gflops(device, dtype=torch.bfloat16, size=8192 if device.type == "cuda" else 1024)
     print(f"{name} ({device}), {steps} timed steps of {BATCH} per case, median of {repeats}; "
           f"bf16 matmul peak {peak / 1e3:.1f} TFLOP/s")

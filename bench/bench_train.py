@@ -107,19 +107,20 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def _synthetic(device) -> Dataset:
+def synthetic(device, examples: int = 60000, shape=(1, 28, 28), classes: int = 10) -> Dataset:
+    """Random uint8 images of a dataset's shape (default: Fashion-MNIST's) on the device; its first 10,000 are
+    the test set."""
     g = torch.Generator().manual_seed(0)
-    images = torch.randint(0, 256, (60000, 1, 28, 28), generator=g, dtype=torch.uint8)
-    labels = torch.randint(0, 10, (60000,), generator=g)
-    return Dataset("synthetic", [str(i) for i in range(10)], images.to(device), labels.to(device),
-                   images[:10000].to(device), labels[:10000].to(device), torch.tensor([0.5], device=device),
-                   torch.tensor([0.29], device=device))
+    images = torch.randint(0, 256, (examples, *shape), generator=g, dtype=torch.uint8).to(device)
+    labels = torch.randint(0, classes, (examples,), generator=g).to(device)
+    return Dataset("synthetic", [str(i) for i in range(classes)], images, labels, images[:10000], labels[:10000],
+                   torch.full((shape[0],), 0.5, device=device), torch.full((shape[0],), 0.29, device=device))
 
 
 def main(steps: int = 2574, threads: int = 2, device: str = "auto", replicates: int = 4, repeats: int = 3):
     device = select_device(device, threads)
     path = Path("data/dataset.pt")
-    dataset = load_dataset(path, device) if path.exists() else _synthetic(device)
+    dataset = load_dataset(path, device) if path.exists() else synthetic(device)
     print(f"device {device}, {torch.get_num_threads()} threads, data: {dataset.name}, {steps} steps of {BATCH}, "
           f"median of {repeats} interleaved repeats")
     peak = matmul_peak_gflops(device)

@@ -34,10 +34,9 @@ def prepared(dataset, device, name="lenet_300_100", count=2, ratio=0.5):
     """`count` replicates with `ratio` of their weights pruned, on `device`: (replicas, seeds, masks)."""
     replicas, seeds = make_replicas(dataset, name, count)
     masks = pruned_masks(replicas, ratio)
-    replicas = Replicas(replicas.model.to(device), {n: p.detach().to(device).requires_grad_()
-                                                     for n, p in replicas.params.items()},
-                        {n: b.to(device) for n, b in replicas.buffers.items()})
-    return replicas, seeds, {n: m.to(device) for n, m in masks.items()}
+    states = [replicas.state_dict(r) for r in range(count)]
+    return (Replicas.from_state_dicts(replicas.model, states, device), seeds,
+            {n: m.to(device) for n, m in masks.items()})
 
 
 def trained(dataset, device, name="lenet_300_100", count=2, augmentation=False, ratio=0.5, **options):
@@ -50,7 +49,7 @@ def trained(dataset, device, name="lenet_300_100", count=2, augmentation=False, 
 
 
 def assert_pruned_weights_are_zero(replicas, masks):
-    assert all((replicas.params[n][~m.to(replicas.params[n].device)] == 0).all() for n, m in masks.items())
+    assert all((replicas.params[n][~m] == 0).all() for n, m in masks.items())
 
 
 def test_the_dataset_stays_uint8_on_the_gpu(tmp_path):
