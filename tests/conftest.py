@@ -7,12 +7,14 @@ import pickle
 import shutil
 import struct
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from lthlib.core.data import Dataset
 from lthlib.core.models import build_model
@@ -120,9 +122,10 @@ def run(args, cwd, **env_vars):
     return result
 
 
-def smoke_repo(repo: Path) -> Path:
-    """A git + DVC repository of the project at `repo` with the smoke profile as params.yaml and tiny raw
-    Fashion-MNIST (and MNIST, the smoke profile's transfer target), committed; nothing run yet."""
+def smoke_project(repo: Path, **sections: dict) -> Path:
+    """The project's pipeline at `repo` with the smoke profile as params.yaml (each keyword replaces keys of
+    that section) and tiny raw Fashion-MNIST (and MNIST, the smoke profile's transfer target); nothing run."""
+    repo.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         source = ROOT / name
         if source.is_dir():
@@ -130,8 +133,19 @@ def smoke_repo(repo: Path) -> Path:
         else:
             shutil.copy(source, repo / name)
     shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
+    if sections:
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        (repo / "params.yaml").write_text(yaml.safe_dump(
+            {**params, **{section: {**params[section], **values} for section, values in sections.items()}},
+            sort_keys=False))
     write_idx_mnist(repo / "data" / "raw" / "FashionMNIST" / "raw", train=256, test=64)
     write_idx_mnist(repo / "data" / "raw" / "MNIST" / "raw", train=128, test=64, seed=1)  # the transfer target
+    return repo
+
+
+def smoke_repo(repo: Path) -> Path:
+    """`smoke_project` as a git + DVC repository, committed; nothing run yet."""
+    smoke_project(repo)
     (repo / ".gitignore").write_text("__pycache__/\n")
     for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
                     ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
@@ -139,3 +153,12 @@ def smoke_repo(repo: Path) -> Path:
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "smoke"], repo)
     return repo
+
+
+def run_stages(repo: Path, **env_vars) -> None:
+    """Every stage of dvc.yaml, in the file's (dependency) order, without DVC: where DVC is not installed."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    for stage in stages.values():
+        program, *arguments = stage["cmd"].split()
+        assert program == "python", stage["cmd"]
+        run([sys.executable, *arguments], repo, PYTHONPATH=str(repo), **env_vars)

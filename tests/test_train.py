@@ -88,7 +88,7 @@ def test_the_compiled_update_computes_what_masked_sgd_does():
 def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count, monkeypatch):
     """`train.compile`'s whole step, run eagerly here (gradients from torch.func.grad inside it), against
     autograd and MaskedSGD on a ResNet: the same losses, predictions, weights and batch-norm statistics."""
-    monkeypatch.setattr(lthlib.core.train, "_compiled_step", lthlib.core.train._fused_sgd_step)
+    monkeypatch.setattr(lthlib.core.train, "_compiled_step", lambda: lthlib.core.train._fused_sgd_step)
     dataset = tiny_dataset(shape=(3, 8, 8))
     runs = []
     for fused in (False, True):
