@@ -1,7 +1,7 @@
 """The GPU path against the CPU one: training (eager, bf16, compiled, vmap and loop), batched evaluation of
-interpolated networks, augmentation and the dataset on the device, and every stage of the pipeline. Skipped where no CUDA device is present;
-`scripts/gpu_check.sh` runs them on a GPU machine. Tolerances allow for other kernels (cuDNN convolutions may
-use TF32), never for other arithmetic."""
+interpolated networks, augmentation and the dataset on the device, and every stage of the pipeline. Skipped where
+no CUDA device is present; `scripts/gpu_check.sh` runs them on a GPU machine. Tolerances allow for other kernels
+(cuDNN convolutions may use TF32), never for other arithmetic."""
 
 import dataclasses
 import warnings
