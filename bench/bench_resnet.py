@@ -73,7 +73,8 @@ def main(device: str = "auto", models: str = "resnet20,resnet18", steps: int = 1
              for bf16 in (False, True) for compiled in ((False, True) if compile else (False,))]
     flops = {model: training_flops_per_image(model, device) for model in models.split(",")}
     rates = {}
-    print(f"{'model':9s} {'replicates':>10s} {'precision':>9s} {'compiled':>8s} {'images/s':>10s} {'of bf16 peak':>12s}")
+    print(f"{'model':9s} {'replicates':>10s} {'precision':>9s} {'compiled':>8s} {'images/s':>10s} "
+          f"{'of bf16 peak':>12s}")
     for case in cases:
         model, count, bf16, compiled = case
         rates[case] = statistics.median(images_per_second(dataset, model, steps, device, count, bf16, compiled)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import itertools
 import os
 import sys
 import tempfile
@@ -48,24 +49,25 @@ _claimed = []  # lock files held for the life of the process
 
 
 def claim_gpu(count: int, lock_dir: str | Path | None = None) -> int:
-    """The first of `count` GPUs that no other lthlib process on this machine holds, held until this process
-    ends: parallel workers (`dvc queue start -j N`, several Slurm tasks on one node) each get their own GPU
-    without editing any experiment. GPU 0 when one is visible (Slurm's --gpus-per-task sets
-    CUDA_VISIBLE_DEVICES) or when every GPU is taken."""
+    """The GPU that the fewest other lthlib processes on this machine hold, held until this process ends:
+    parallel workers (`dvc queue start -j N`, several Slurm tasks on one node) spread over the GPUs without
+    editing any experiment: one each while GPUs are free, then two each, and so on (a small network leaves
+    most of a GPU idle, so a grid may run more workers than GPUs). GPU 0 when one is visible (Slurm's
+    --gpus-per-task sets CUDA_VISIBLE_DEVICES)."""
     if count <= 1:
         return 0
     folder = Path(lock_dir or os.environ.get("LTHLIB_GPU_LOCKS", Path(tempfile.gettempdir()) / "lthlib-gpus"))
     folder.mkdir(parents=True, exist_ok=True)
-    for index in range(count):
-        handle = open(folder / f"gpu{index}.lock", "w")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        _claimed.append(handle)
-        return index
-    return 0
+    for slot in itertools.count():  # slot k of every GPU before slot k + 1 of any
+        for index in range(count):
+            handle = open(folder / f"gpu{index}-{slot}.lock", "w")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            _claimed.append(handle)
+            return index
 
 
 def load_stage_inputs(params: str, dataset: str) -> tuple[Config, torch.device, Dataset]:

@@ -42,7 +42,8 @@ EOF
 
 start() {
   if ! command -v slurmctld >/dev/null; then
-    [ "$(id -u)" = 0 ] || { echo "error: no slurmctld; install Debian's slurm-wlm (sudo apt-get install slurm-wlm)" >&2; exit 1; }
+    [ "$(id -u)" = 0 ] || {
+      echo "error: no slurmctld; install Debian's slurm-wlm (sudo apt-get install slurm-wlm)" >&2; exit 1; }
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null \
       || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm >/dev/null; }
   fi

@@ -78,7 +78,8 @@ def test_repro_writes_the_stability_measurements(repo):
     assert curves.step.tolist() == [4, 12, 20, 24]  # t_r, every epoch of 8 steps, the end
     # pretraining sees the 64-example subset: an epoch is 2 steps
     assert pd.read_csv(repo / "data/pretrain/rep_0/curves.csv").step.tolist() == [0, 2, 4]
-    first, probes = pd.read_csv(repo / "reports/first_stable.csv"), pd.read_csv(repo / "reports/first_stable_probes.csv")
+    first = pd.read_csv(repo / "reports/first_stable.csv")
+    probes = pd.read_csv(repo / "reports/first_stable_probes.csv")
     assert len(first) == 1 and first.probes[0] <= 4
     assert not probes.duplicated(["init", "step"]).any()  # one pair of copies per probed step
     verdicts = probes.set_index("step")["stable"]

@@ -112,17 +112,20 @@ def test_a_missing_transfer_dataset_names_the_key_and_the_folder(tmp_path):
     assert not (tmp_path / "data").exists()
 
 
-def test_parallel_workers_claim_different_gpus_and_free_them_when_done(tmp_path):
-    """claim_gpu's locks (one file per GPU): each process-like claimant gets its own GPU, a freed one is reused."""
+def test_parallel_workers_spread_over_the_gpus_and_free_them_when_done(tmp_path):
+    """claim_gpu's locks: each claimant gets a GPU of its own while one is free, then the least shared one; a
+    freed GPU is reused first."""
     from lthlib import cli
 
     claims = [cli.claim_gpu(3, tmp_path) for _ in range(3)]
     assert claims == [0, 1, 2]
-    assert cli.claim_gpu(3, tmp_path) == 0  # every GPU taken: share the first
-    cli._claimed.pop(1).close()  # the worker on GPU 1 ends
+    assert [cli.claim_gpu(3, tmp_path) for _ in range(4)] == [0, 1, 2, 0]  # every GPU taken: two each, then three
+    cli._claimed.pop(1).close()  # the first worker on GPU 1 ends
     assert cli.claim_gpu(3, tmp_path) == 1
     assert cli.claim_gpu(1, tmp_path) == 0  # one visible GPU (Slurm --gpus-per-task): no lock needed
-    next(h for h in cli._claimed if h.name.endswith("gpu2.lock")).close()  # the worker on GPU 2 ends
+    for handle in [h for h in cli._claimed if "gpu2-" in h.name]:  # the workers on GPU 2 end
+        cli._claimed.remove(handle)
+        handle.close()
     script = "from lthlib import cli; import sys; print(cli.claim_gpu(3, sys.argv[1]))"
     other = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -148,7 +148,8 @@ def plot_accuracy_vs_subset_size(runs: pd.DataFrame, levels: list[int], t_star: 
             frame = frame.sort_values("size")
             color, marker = KIND_STYLES[kind]
             axis.plot(frame["size"], 100 * frame["test_accuracy"], marker=marker, color=color,
-                      ls="-" if noise == 0 else "--" if noise < 0.3 else ":", label=f"{kind}, t_r={step}" + (f", {100 * noise:g}% noise" if noise else ""))
+                      ls="-" if noise == 0 else "--" if noise < 0.3 else ":",
+                      label=f"{kind}, t_r={step}" + (f", {100 * noise:g}% noise" if noise else ""))
         for step, frame in baselines[baselines["level"] == level].groupby("rewind_step"):
             axis.axhline(100 * frame["test_accuracy"].iloc[0], ls="--", color=_baseline_color(step, t_star),
                          label=f"all data, t_r={step}")
@@ -184,7 +185,8 @@ def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int 
         columns={"per_class": "pretraining examples per class", "corrupted": "of them corrupted (%)"}))
     markdown = f"""# Pretraining on a data diet
 
-{runs['run'].nunique()} runs of {' / '.join(runs['setup'].unique())}; t* = {t_star}. A run *dominates* (*weakly dominates*) a reference when,
+{runs['run'].nunique()} runs of {' / '.join(runs['setup'].unique())}; t* = {t_star}. A run *dominates* \
+(*weakly dominates*) a reference when,
 at every pruned level both have, its mean test accuracy is above the reference's by more than
 (not below it by more than) the reference's standard deviation over replicates (Definition 3.1).
 A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Definition 3.2).

@@ -58,7 +58,8 @@ copies per initialisation train to the end with different SGD noise; the step is
 error barrier is below {100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
 probes per initialisation finds the first stable step (assuming stability persists once reached); verdicts
 at the instability stage's starts reuse its copies and cost no probe.
-First stable epoch over {len(first_stable)} initialisations: **{epochs_text(first_stable['first_stable_epoch'])}**{caveat}.
+First stable epoch over {len(first_stable)} initialisations: \
+**{epochs_text(first_stable['first_stable_epoch'])}**{caveat}.
 
 | initialisation | first stable step | last unstable step | first stable epoch | probes trained | verdicts reused |
 |---|---|---|---|---|---|
@@ -164,7 +165,8 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     # Fig. 1's two panels: dense copies from initialisation (runs without late rewinding) and from t_r
     start = instability["rewind_step"] == instability["t_r"]
     barriers = instability[(instability["level"] == 0) & start]
-    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers), cross_run_section(tables, summaries)))
+    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers),
+                      cross_run_section(tables, summaries)))
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"
