@@ -48,6 +48,18 @@ def test_repro_writes_every_artifact_and_they_agree(repo):
     assert (repo / "reports/figures/imp_accuracy.png").stat().st_size > 10_000
 
 
+def test_dvc_plots_show_the_stability_curves_and_every_figure(repo):
+    """dvc.yaml's plots: the curves of every level (two series each) and the report's images, for plots diff."""
+    plots = json.loads(run(["dvc", "plots", "show", "--json"], repo).stdout)["data"]
+    levels = len(pd.read_csv(repo / "reports/imp_summary.csv"))
+    curves = {"convergence_auc": ["test_auc", "train_auc"], "forgetting": ["never_learned", "unforgettable"]}
+    for plot, fields in curves.items():
+        values = plots[plot][0]["content"]["data"]["values"]
+        assert sorted(v["field"] for v in values) == sorted(fields * levels)
+    figures = {f"reports/figures/{path.name}" for path in (repo / "reports/figures").glob("*.png")}
+    assert "reports/figures/imp_accuracy.png" in figures and figures <= set(plots)
+
+
 def test_repro_writes_the_error_landscape(repo):
     paths = pd.read_csv(repo / "reports/lmc_paths.csv")
     assert sorted(set(paths.level)) == [0, 1] and len(paths) == 2 * 11  # levels 0->1, 1->2; 11 betas
