@@ -9,7 +9,7 @@ from lthlib.core import io
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         imp: str = "data/imp", out: str = "reports/baselines.csv"):
+         imp: str = "data/selected/tickets", out: str = "reports/baselines.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
     io.save_csv(train_baselines(tickets, data, config.train, config.data.augment, config.compute.vectorize, device),

@@ -9,7 +9,7 @@ from lthlib.core import io
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         imp: str = "data/imp", out: str = "reports/few_shot.csv"):
+         imp: str = "data/selected/tickets", out: str = "reports/few_shot.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
     io.save_csv(train_few_shot(tickets, data, config.train, config.few_shot.fractions, config.few_shot.seed,

@@ -11,7 +11,7 @@ from lthlib.core import io
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
-         subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/imp",
+         subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/selected/instability",
          table: str = "reports/instability.csv", paths: str = "reports/instability_paths.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     replicates = config.instability.replicates or config.replicates

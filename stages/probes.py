@@ -11,7 +11,7 @@ from lthlib.core import io
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
-         imp: str = "data/imp", out: str = "reports/probes.csv"):
+         imp: str = "data/selected/tickets", out: str = "reports/probes.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
     io.save_csv(probe_tickets(tickets, data, config.probes, config.compute.vectorize, device), out)

@@ -13,7 +13,7 @@ from lthlib.core.data import load_dataset
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", target: str = "data/transfer.pt",
-         pretrained: str = "data/pretrain", imp: str = "data/imp", out: str = "reports/transfer.csv"):
+         pretrained: str = "data/pretrain", imp: str = "data/selected/tickets", out: str = "reports/transfer.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     table = pd.DataFrame(columns=TRANSFER_COLUMNS)
     tickets = load_tickets(config, pretrained, imp)

@@ -151,6 +151,28 @@ def test_changed_settings_retrain_every_level_and_leave_no_stale_level(pipeline,
     assert sorted(p.name for p in (root / "imp" / "rep_0").iterdir()) == ["level_00", "level_01"]
 
 
+def test_a_new_pruning_rule_reuses_the_dense_level_and_matches_a_run_from_scratch(pipeline, dataset, monkeypatch):
+    """The dense level does not depend on how later levels are pruned: an experiment that changes only the rule
+    retrains levels 1.. and gets what a run in an empty folder gets; adaptive settings count only when adaptive."""
+    config, root = pipeline
+    timing = root / "imp_timing.json"
+    run_imp(config, dataset, root / "pretrain", root / "imp", "cpu", timing)
+    dense_seconds = io.load_json(timing)["levels"]["0"]["train_seconds"]
+    calls = count_training_runs(monkeypatch)
+    run_imp(config_with(adaptive={"floor": 0.5}), dataset, root / "pretrain", root / "imp", "cpu", timing)
+    assert calls == []  # adaptive pruning is off: its settings determine no level
+    other_rule = config_with(pruning={"ratio": 0.5})
+    reused = run_imp(other_rule, dataset, root / "pretrain", root / "imp", "cpu", timing)[0]
+    assert calls == [3, 3, 3]  # levels 1 to 3
+    assert io.load_json(timing)["levels"]["0"]["train_seconds"] == dense_seconds
+    calls.clear()
+    scratch = run_imp(other_rule, dataset, root / "pretrain", root / "scratch", "cpu")[0]
+    assert calls == [3, 3, 3, 3]
+    pd.testing.assert_frame_equal(reused, scratch)
+    assert all(same(a, b) for a, b in zip(load(root, "final.pt", 3), [io.load_tensors(
+        io.level_dir(root / "scratch", r, 3) / "final.pt") for r in range(2)]))
+
+
 def retrain(config, dataset, start: list[dict], masks: list[dict], run: int) -> list[dict]:
     """An independent training of m * start from t_r to the end, with a fresh optimizer and run `run`'s seeds."""
     seeds = [s.for_run(run) for s in replicate_seeds(config.seed, config.replicates)]

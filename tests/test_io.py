@@ -44,3 +44,20 @@ def test_npz_members_are_whole_with_fixed_headers_and_load_back(tmp_path):
         assert member.date_time == (1980, 1, 1, 0, 0, 0)
     loaded = io.load_npz(tmp_path / "grid.npz")
     assert np.array_equal(loaded["errors"], arrays["errors"]) and np.array_equal(loaded["betas"], arrays["betas"])
+
+
+def test_selected_level_files_are_byte_copies_and_replace_the_old_selection(tmp_path):
+    for r in range(2):
+        for level in range(3):
+            io.save_tensors({"w": torch.full((3,), float(level + 10 * r))}, io.level_dir(tmp_path / "imp", r, level)
+                            / "mask.pt")
+    io.copy_level_files(tmp_path / "imp", tmp_path / "out", [(0, "mask.pt"), (2, "mask.pt")], 2)
+    io.copy_level_files(tmp_path / "imp", tmp_path / "out", [(2, "mask.pt")], 1)  # a narrower selection
+    files = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files == ["rep_0/level_02/mask.pt", "selection.json"]
+    assert (tmp_path / "out/rep_0/level_02/mask.pt").read_bytes() == \
+        (tmp_path / "imp/rep_0/level_02/mask.pt").read_bytes()
+    assert io.load_json(tmp_path / "out/selection.json") == {"files": [[2, "mask.pt"]], "replicates": 1}
+    with pytest.raises(FileNotFoundError, match="missing artifact .*rep_0/level_03/mask.pt: run the stage"):
+        io.copy_level_files(tmp_path / "imp", tmp_path / "out", [(3, "mask.pt")], 2)
+    assert (tmp_path / "out/rep_0/level_02/mask.pt").exists()  # a failed copy leaves the old selection whole

@@ -181,6 +181,8 @@ def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
     assert all(f"level {level}: reusing" in output for level in range(3))
     assert "level 3: reusing" not in output
+    for stage in ("instability", "baselines", "probes", "few_shot", "transfer"):  # they read levels 0 to 2 only
+        assert f"Running stage '{stage}'" not in output
     assert sorted(set(pd.read_csv(repo / "reports/imp.csv").level)) == [0, 1, 2, 3]
     shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
     assert "dense_test_accuracy" in json.dumps(shown)
@@ -189,6 +191,7 @@ def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
 def test_adaptive_pruning_runs_as_an_experiment_and_compares_with_fixed(repo):
     output = run(["dvc", "exp", "run", "-n", "adaptive-on", "-S", "pruning.adaptive=true"], repo).stdout
     assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
+    assert "level 0: reusing" in output and "level 1: reusing" not in output  # the rule is not the dense level's
     table, sweep = pd.read_csv(repo / "reports/imp.csv"), pd.read_csv(repo / "reports/adaptive_sweep.csv")
     pruned = table[table.level > 0]
     assert len(sweep) == 2 * pruned.level.nunique() * 9 and (pruned.pruning_ratio >= 0.2).all()

@@ -6,10 +6,12 @@ then prunes a fraction of the surviving weights of its solution to get m(L + 1);
 the dense baseline. All replicates of a level train together.
 
 A level is the unit of resumption: its folder is written atomically with a fingerprint of
-everything that determines it (settings, rewind point, the library code it imports). A re-run
-reuses every leading level whose fingerprint matches, so raising `pruning.levels` or resuming a
-killed run trains only the missing levels. Wall times never enter the level folders (equal
-results must be equal bytes): they go to a separate timing file that no stage depends on.
+everything that determines it (the dense level: settings, rewind point, the library code IMP imports;
+level L: level L - 1's fingerprint and the rule that pruned it). A re-run reuses every leading level
+whose fingerprint matches, so raising `pruning.levels` or resuming a killed run trains only the missing
+levels, and an experiment that changes only the pruning rule reuses the dense level. Wall times never
+enter the level folders (equal results must be equal bytes): they go to a separate timing file that no
+stage depends on.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from lthlib.core.train import Replicas, evaluate, initial_states, replicate_seed
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
            "train_accuracy", "train_loss", "last_epoch_loss_mean", "last_epoch_loss_std", "train_steps",
            "test_examples", *SUMMARY_COLUMNS]  # the last: training stability of the level's run (core/curves.py)
-# params sections that determine a level (the rest belong to other stages, or to `compute`)
-_LEVEL_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain", "pruning", "adaptive")
+# params sections that determine the dense level (the rest belong to the pruning rule, other stages, or `compute`)
+_DENSE_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain")
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
@@ -79,8 +81,8 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     though DVC resets `out_dir` to the baseline's outputs when the experiment starts again.
     """
     rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
-    fingerprint = level_fingerprint(config, pretrain_dir)
-    timing = LevelTiming(timing_path, fingerprint, config.replicates, config.pruning.levels)
+    fingerprints = level_fingerprints(config, pretrain_dir)
+    timing = LevelTiming(timing_path, fingerprints, config.replicates)
     _discard_replicates_from(out_dir, config.replicates)
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
@@ -90,8 +92,8 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
     for level in range(config.pruning.levels + 1):
-        reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprint)
-                               or _restored(resume_dir, out_dir, level, config.replicates, fingerprint))
+        reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprints[level])
+                               or _restored(resume_dir, out_dir, level, config.replicates, fingerprints[level]))
         if reusing:
             finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
             replicas = Replicas.from_state_dicts(model, finals, device)
@@ -102,7 +104,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             started = time.perf_counter()
             replicas, records = _train_level(config, dataset, rewind, masks, ratios, seeds, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
-            _save_level(out_dir, level, replicas, masks, records, fingerprint)
+            _save_level(out_dir, level, replicas, masks, records, fingerprints[level])
             _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
@@ -192,32 +194,40 @@ def _finished(out_dir, level, replicates, fingerprint) -> bool:
     return all(p.exists() and io.load_json(p).get("fingerprint") == fingerprint for p in paths)
 
 
-def level_fingerprint(config: Config, pretrain_dir: str | Path) -> str:
-    """Hash of what determines every level: settings (not the level count), rewind point, and the
-    code of every library module IMP imports (the same list the dvc.yaml dependency test derives)."""
-    settings = {section: to_dict(config)[section] for section in _LEVEL_SECTIONS}
-    settings["pruning"].pop("levels")
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+def level_fingerprints(config: Config, pretrain_dir: str | Path) -> list[str]:
+    """Hash of what determines each level, levels 0..pruning.levels. The dense level: its settings, the
+    rewind point, and the code of every library module IMP imports (the same list the dvc.yaml dependency
+    test derives). Level L: level L - 1's hash and the rule that prunes it (`pruning` but its level count;
+    `adaptive` when the rule is adaptive)."""
+    settings = to_dict(config)
+    digest = hashlib.sha256(json.dumps({s: settings[s] for s in _DENSE_SECTIONS}, sort_keys=True).encode())
     for r in range(config.replicates):
         digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
     for path in library_files(__name__):
         digest.update((ROOT / path).read_bytes())
-    return digest.hexdigest()[:16]
+    rule = {"pruning": {k: v for k, v in settings["pruning"].items() if k != "levels"},
+            "adaptive": settings["adaptive"] if config.pruning.adaptive else None}
+    fingerprints = [digest.hexdigest()[:16]]
+    for _ in range(config.pruning.levels):
+        chained = json.dumps({"previous": fingerprints[-1], **rule}, sort_keys=True)
+        fingerprints.append(hashlib.sha256(chained.encode()).hexdigest()[:16])
+    return fingerprints
 
 
 class LevelTiming:
     """Wall seconds per level (training, and the ratio sweep after it), per replicate, in one JSON file.
 
-    Reused levels keep the seconds a previous run recorded for the same fingerprint, so a resumed
+    Reused levels keep the seconds a previous run recorded for the same level fingerprint, so a resumed
     run still accounts for every level. The file is a DVC metric that no stage depends on: timings
     differ between machines, results must not.
     """
 
-    def __init__(self, path: str | Path | None, fingerprint: str, replicates: int, last_level: int):
-        self.path, self.fingerprint, self.replicates = path, fingerprint, replicates
+    def __init__(self, path: str | Path | None, fingerprints: list[str], replicates: int):
+        self.path, self.fingerprints, self.replicates = path, fingerprints, replicates
         previous = io.load_json(path) if path is not None and Path(path).exists() else {}
-        known = previous.get("levels", {}) if previous.get("fingerprint") == fingerprint else {}
-        self.levels = {str(level): known.get(str(level), {}) for level in range(last_level + 1)}
+        known = {fingerprint: previous["levels"].get(str(level), {})
+                 for level, fingerprint in enumerate(previous.get("fingerprints", []))}
+        self.levels = {str(level): known.get(fingerprint, {}) for level, fingerprint in enumerate(fingerprints)}
 
     def record(self, level: int, key: str, seconds: float) -> None:
         """Note one level's seconds (for all replicates together) and rewrite the file: a killed run keeps them."""
@@ -227,5 +237,5 @@ class LevelTiming:
         if self.path is None:
             return
         total = sum(sum(entry.values()) for entry in self.levels.values())
-        io.save_json({"fingerprint": self.fingerprint, "seconds_per_replicate": round(total, 3),
+        io.save_json({"fingerprints": self.fingerprints, "seconds_per_replicate": round(total, 3),
                       "levels": self.levels}, self.path)

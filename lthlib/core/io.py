@@ -8,6 +8,7 @@ Layout (documented in the README):
     data/pretrain/rep_<r>/init.pt, rewind.pt      state_dicts at step 0 and step t_r
     data/imp/rep_<r>/level_<LL>/mask.pt           {parameter name: bool tensor}
     data/imp/rep_<r>/level_<LL>/final.pt          trained state_dict (pruned weights exactly 0)
+    data/selected/<analyses>/rep_<r>/level_<LL>/  copies of the IMP files those analyses read
     reports/imp.csv, reports/metrics.json         tables read by later stages and by dvc
     data/landscape/level_<LL>.npz                 raw 2D error grids (numpy arrays, np.load)
 """
@@ -50,10 +51,7 @@ def save_tensors(obj, path: str | Path) -> None:
 
 
 def load_tensors(path: str | Path, device: str | torch.device = "cpu"):
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"missing artifact {path}: run the stage that produces it (dvc repro)")
-    return torch.load(path, map_location=device, weights_only=True)
+    return torch.load(existing(path), map_location=device, weights_only=True)
 
 
 def save_json(obj, path: str | Path) -> None:
@@ -71,10 +69,7 @@ def save_csv(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def load_csv(path: str | Path) -> pd.DataFrame:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"missing table {path}: run the stage that produces it (dvc repro)")
-    return pd.read_csv(path)
+    return pd.read_csv(existing(path, "table"))
 
 
 def save_npz(arrays: dict, path: str | Path) -> None:
@@ -92,11 +87,16 @@ def save_npz(arrays: dict, path: str | Path) -> None:
 
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(existing(path)) as arrays:
+        return dict(arrays)
+
+
+def existing(path: str | Path, kind: str = "artifact") -> Path:
+    """`path`, or an error that names it and what to run."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"missing artifact {path}: run the stage that produces it (dvc repro)")
-    with np.load(path) as arrays:
-        return dict(arrays)
+        raise FileNotFoundError(f"missing {kind} {path}: run the stage that produces it (dvc repro)")
+    return path
 
 
 @contextmanager
@@ -121,3 +121,17 @@ def replicate_dir(root: str | Path, replicate: int) -> Path:
 
 def level_dir(root: str | Path, replicate: int, level: int) -> Path:
     return replicate_dir(root, replicate) / f"level_{level:02d}"
+
+
+def copy_level_files(imp_dir: str | Path, out_dir: str | Path, files: list[tuple[int, str]], replicates: int) -> None:
+    """The (level, file name) `files` of replicates 0..`replicates` - 1, copied byte for byte from `imp_dir` into
+    the same layout under `out_dir`, which is replaced as a whole, beside selection.json naming them (so the
+    folder exists when nothing is selected). A stage reading them from there depends on them alone, not on every
+    IMP level: unchanged files are unchanged bytes, and DVC skips the stage."""
+    with atomic_dir(out_dir) as folder:
+        for level, name in files:
+            for r in range(replicates):
+                source = existing(level_dir(imp_dir, r, level) / name)
+                level_dir(folder, r, level).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, level_dir(folder, r, level) / name)
+        save_json({"files": [list(file) for file in files], "replicates": replicates}, folder / "selection.json")
