@@ -173,6 +173,30 @@ def test_a_new_pruning_rule_reuses_the_dense_level_and_matches_a_run_from_scratc
         io.level_dir(root / "scratch", r, 3) / "final.pt") for r in range(2)]))
 
 
+def test_a_code_change_retrains_only_the_levels_that_run_that_code(pipeline, dataset, monkeypatch):
+    """The fingerprints hash the library's bytes: the trainer's code determines every level, the rules'
+    module the pruned levels, and the path evaluation (interpolate.py) only adaptive ones."""
+    config, root = pipeline
+    run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    code = root / "code"
+    shutil.copytree(lthlib.core.imp.ROOT / "lthlib", code / "lthlib")
+    monkeypatch.setattr(lthlib.core.imp, "ROOT", code)  # the fingerprints read this copy's bytes
+    calls = count_training_runs(monkeypatch)
+    for module, retrained in (("interpolate", []), ("pruning_schedule", [3, 3, 3]), ("train", [3, 3, 3, 3])):
+        with open(code / "lthlib" / "core" / f"{module}.py", "a") as source:
+            source.write("# edited\n")
+        calls.clear()
+        run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+        assert calls == retrained, module
+    adaptive = config_with(pruning={"adaptive": True})
+    run_imp(adaptive, dataset, root / "pretrain", root / "imp", "cpu")
+    with open(code / "lthlib" / "core" / "interpolate.py", "a") as source:
+        source.write("# edited again\n")
+    calls.clear()
+    run_imp(adaptive, dataset, root / "pretrain", root / "imp", "cpu")
+    assert calls == [3, 3, 3]  # the adaptive rule evaluates paths: its levels retrain, the dense one does not
+
+
 def retrain(config, dataset, start: list[dict], masks: list[dict], run: int) -> list[dict]:
     """An independent training of m * start from t_r to the end, with a fresh optimizer and run `run`'s seeds."""
     seeds = [s.for_run(run) for s in replicate_seeds(config.seed, config.replicates)]

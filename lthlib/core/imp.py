@@ -41,6 +41,7 @@ COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_ac
            "test_examples", *SUMMARY_COLUMNS]  # the last: training stability of the level's run (core/curves.py)
 # params sections that determine the dense level (the rest belong to the pruning rule, other stages, or `compute`)
 _DENSE_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain")
+_RULES = "lthlib.core.pruning_schedule"  # the ratio rules, and the path evaluation only the adaptive rule uses
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
@@ -196,22 +197,32 @@ def _finished(out_dir, level, replicates, fingerprint) -> bool:
 
 def level_fingerprints(config: Config, pretrain_dir: str | Path) -> list[str]:
     """Hash of what determines each level, levels 0..pruning.levels. The dense level: its settings, the
-    rewind point, and the code of every library module IMP imports (the same list the dvc.yaml dependency
-    test derives). Level L: level L - 1's hash and the rule that prunes it (`pruning` but its level count;
-    `adaptive` when the rule is adaptive)."""
+    rewind point, and the code of the library modules IMP imports (the list the dvc.yaml dependency test
+    derives) but the pruning rules'. Level L: level L - 1's hash and the rule that prunes it (`pruning` but
+    its level count; `adaptive` when the rule is adaptive) with the rule's code: the rules' module, and the
+    evaluation code the adaptive rule adds. So editing that evaluation retrains no fixed-ratio level."""
     settings = to_dict(config)
+    rule_code = [path for path in library_files(_RULES) if path not in library_files("lthlib.core.train")]
     digest = hashlib.sha256(json.dumps({s: settings[s] for s in _DENSE_SECTIONS}, sort_keys=True).encode())
     for r in range(config.replicates):
         digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
-    for path in library_files(__name__):
-        digest.update((ROOT / path).read_bytes())
+    _hash_files(digest, [path for path in library_files(__name__) if path not in rule_code])
+    if not config.pruning.adaptive:
+        rule_code = [_RULES.replace(".", "/") + ".py"]
     rule = {"pruning": {k: v for k, v in settings["pruning"].items() if k != "levels"},
-            "adaptive": settings["adaptive"] if config.pruning.adaptive else None}
+            "adaptive": settings["adaptive"] if config.pruning.adaptive else None,
+            "code": _hash_files(hashlib.sha256(), rule_code).hexdigest()}
     fingerprints = [digest.hexdigest()[:16]]
     for _ in range(config.pruning.levels):
         chained = json.dumps({"previous": fingerprints[-1], **rule}, sort_keys=True)
         fingerprints.append(hashlib.sha256(chained.encode()).hexdigest()[:16])
     return fingerprints
+
+
+def _hash_files(digest, paths: list[str]):
+    for path in paths:
+        digest.update((ROOT / path).read_bytes())
+    return digest
 
 
 class LevelTiming:
