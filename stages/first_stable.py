@@ -17,7 +17,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     config, device, data = load_stage_inputs(params, dataset)
     settings = config.instability
     run = load_dense_run(config, data, pretraining_data(data, noise, subset), pretrained,
-                         settings.replicates or config.replicates, device)
+                         config.studied_replicates(settings), device)
     every = settings.search_every or len(data.train_y) // config.train.batch_size
     results, pairs = search_first_stable_steps(run, candidate_steps(config.train.steps, every),
                                                settings.search_probes, settings.search_copies,

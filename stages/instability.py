@@ -14,7 +14,7 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
          subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/selected/instability",
          table: str = "reports/instability.csv", paths: str = "reports/instability_paths.csv"):
     config, device, data = load_stage_inputs(params, dataset)
-    replicates = config.instability.replicates or config.replicates
+    replicates = config.studied_replicates(config.instability)
     masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in range(replicates)]
              for level in config.instability.levels}
     run = load_dense_run(config, data, pretraining_data(data, noise, subset), pretrained, replicates, device)

@@ -15,9 +15,9 @@ def main(params: str = "params.yaml", imp: str = "data/imp", instability: str = 
          tickets: str = "data/selected/tickets"):
     config = load_config(params)
     io.copy_level_files(imp, instability, [(level, "mask.pt") for level in config.instability.levels],
-                        config.instability.replicates or config.replicates)
+                        config.studied_replicates(config.instability))
     io.copy_level_files(imp, tickets, [(level, "mask.pt") for level in config.tickets.levels] + [DENSE_SOLUTION],
-                        config.tickets.replicates or config.replicates)
+                        config.studied_replicates(config.tickets))
 
 
 if __name__ == "__main__":

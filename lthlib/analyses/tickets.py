@@ -67,7 +67,7 @@ class Tickets:
 
 def load_tickets(config: Config, pretrain_dir: str | Path, imp_dir: str | Path) -> Tickets:
     """The tickets of `tickets.levels` for the first `tickets.replicates` replicates (0: all)."""
-    replicates = config.tickets.replicates or config.replicates
+    replicates = config.studied_replicates(config.tickets)
     rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(replicates)]
     masks = {level: [io.load_tensors(io.level_dir(imp_dir, r, level) / "mask.pt") for r in range(replicates)]
              for level in config.tickets.levels}

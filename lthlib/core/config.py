@@ -341,6 +341,10 @@ class Config:
         (data diet, Table 1)."""
         return self.train if self.pretrain.lr is None else dataclasses.replace(self.train, lr=self.pretrain.lr)
 
+    def studied_replicates(self, section: InstabilityConfig | TicketsConfig) -> int:
+        """How many replicates an analysis section studies: its `replicates`, 0 meaning all."""
+        return section.replicates or self.replicates
+
     def validate(self) -> None:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,

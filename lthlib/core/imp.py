@@ -41,7 +41,7 @@ COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_ac
            "test_examples", *SUMMARY_COLUMNS]  # the last: training stability of the level's run (core/curves.py)
 # params sections that determine the dense level (the rest belong to the pruning rule, other stages, or `compute`)
 _DENSE_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain")
-_RULES = "lthlib.core.pruning_schedule"  # the ratio rules, and the path evaluation only the adaptive rule uses
+_RULES = "lthlib/core/pruning_schedule.py"  # the ratio rules; it imports the path evaluation only the adaptive one uses
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
@@ -202,13 +202,12 @@ def level_fingerprints(config: Config, pretrain_dir: str | Path) -> list[str]:
     its level count; `adaptive` when the rule is adaptive) with the rule's code: the rules' module, and the
     evaluation code the adaptive rule adds. So editing that evaluation retrains no fixed-ratio level."""
     settings = to_dict(config)
-    rule_code = [path for path in library_files(_RULES) if path not in library_files("lthlib.core.train")]
+    rules_only = set(library_files(_RULES)) - set(library_files("lthlib.core.train"))  # the rules, interpolate.py
     digest = hashlib.sha256(json.dumps({s: settings[s] for s in _DENSE_SECTIONS}, sort_keys=True).encode())
     for r in range(config.replicates):
         digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
-    _hash_files(digest, [path for path in library_files(__name__) if path not in rule_code])
-    if not config.pruning.adaptive:
-        rule_code = [_RULES.replace(".", "/") + ".py"]
+    _hash_files(digest, [path for path in library_files(__name__) if path not in rules_only])
+    rule_code = sorted(rules_only) if config.pruning.adaptive else [_RULES]
     rule = {"pruning": {k: v for k, v in settings["pruning"].items() if k != "levels"},
             "adaptive": settings["adaptive"] if config.pruning.adaptive else None,
             "code": _hash_files(hashlib.sha256(), rule_code).hexdigest()}

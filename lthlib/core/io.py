@@ -131,7 +131,7 @@ def copy_level_files(imp_dir: str | Path, out_dir: str | Path, files: list[tuple
     with atomic_dir(out_dir) as folder:
         for level, name in files:
             for r in range(replicates):
-                source = existing(level_dir(imp_dir, r, level) / name)
-                level_dir(folder, r, level).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, level_dir(folder, r, level) / name)
+                source, target = existing(level_dir(imp_dir, r, level) / name), level_dir(folder, r, level)
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target / name)
         save_json({"files": [list(file) for file in files], "replicates": replicates}, folder / "selection.json")
