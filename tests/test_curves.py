@@ -45,7 +45,7 @@ def train_tiny(config: TrainConfig, **options):
     return dataset, model, replicas, log
 
 
-def test_curves_agree_with_a_separate_evaluation_of_the_checkpoints():
+def test_curves_agree_with_a_separate_evaluation_of_the_checkpoints(float64):
     config = dataclasses.replace(CONFIG, curve_steps=4)
     dataset, model, replicas, log = train_tiny(config, snapshot_steps=(0, 4, 8, 12, 16, 18))
     assert log.curves.steps == [0, 4, 8, 12, 16, 18]  # every 4 steps, and the end
@@ -60,7 +60,7 @@ def test_curves_agree_with_a_separate_evaluation_of_the_checkpoints():
     torch.testing.assert_close(log.curves.train_accuracy[0], evaluate(start, dataset, "train", 7, limit=40)[1])
 
 
-def test_train_accuracy_comes_from_the_training_steps_own_predictions():
+def test_train_accuracy_comes_from_the_training_steps_own_predictions(float64):
     """With lr 0 the networks never change: every epoch's running train accuracy is the accuracy on the
     whole training set (96 = 6 batches of 16), no example is ever forgotten, and learned == correct."""
     dataset, model, replicas, log = train_tiny(dataclasses.replace(CONFIG, lr=0.0))

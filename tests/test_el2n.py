@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from conftest import EQUAL_PATHS
 from test_stages import run_stage, with_
 
 import lthlib.core.train
@@ -24,7 +25,6 @@ from lthlib.core.data import BatchOrder, Dataset
 from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, initial_states, train
 
-torch.set_num_threads(1)
 
 
 def tiny_dataset(n=24, classes=3, seed=0) -> Dataset:
@@ -103,7 +103,7 @@ def test_the_el2n_stage_refuses_too_few_steps_before_training_or_writing(tmp_pat
     assert "el2n.steps must cover at least 2 epochs (12 steps) for subset.kind=forgetting_hard, got 2" in message
 
 
-def test_scoring_all_networks_in_chunks_equals_each_network_example_by_example():
+def test_scoring_all_networks_in_chunks_equals_each_network_example_by_example(float64):
     data = tiny_dataset()
     seeds = network_seeds(0, 3)
     states = initial_states("lenet_300_100", data.input_shape, 3, [s.init for s in seeds])
@@ -117,17 +117,17 @@ def test_scoring_all_networks_in_chunks_equals_each_network_example_by_example()
                 p = model(data.normalize(data.train_x[i:i + 1])).softmax(-1)[0]
                 y = torch.zeros(3)
                 y[data.train_y[i]] = 1
-                assert norms[k, i].item() == pytest.approx((p - y).norm().item(), abs=1e-5)
+                torch.testing.assert_close(norms[k, i], (p - y).norm(), **EQUAL_PATHS)
 
 
-def test_networks_trained_together_score_like_networks_trained_alone():
+def test_networks_trained_together_score_like_networks_trained_alone(float64):
     data, config = tiny_dataset(), TrainConfig(steps=10, batch_size=8, lr=0.1, milestones=())
     together = compute_scores(data, "lenet_300_100", config, networks=2, steps=4, seed=5, device="cpu").norms
     for k, seed in enumerate(network_seeds(5, 2)):
         alone = Replicas.from_state_dicts(build_model("lenet_300_100", data.input_shape, 3),
                                           initial_states("lenet_300_100", data.input_shape, 3, [seed.init]), "cpu")
         train(alone, data, config, [seed], 0, 4)
-        torch.testing.assert_close(together[k], score_examples(alone, data, 100)[0], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(together[k], score_examples(alone, data, 100)[0], **EQUAL_PATHS)
     assert not torch.allclose(together[0], together[1])  # independent initialisations
 
 

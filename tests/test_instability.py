@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import random_states, tiny_dataset
+from conftest import EQUAL_PATHS, random_states, tiny_dataset
 
 from lthlib.analyses.instability import (
     DenseRun,
@@ -148,9 +149,9 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
         assert path["error"].tolist() == pytest.approx(errors.tolist())
 
 
-def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeypatch):
-    """The copies of all levels from one step in one run, against one run per level: the same networks (up to
-    the rounding of a wider vmap), each with its own level's mask."""
+def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeypatch, float64):
+    """The copies of all levels from one step in one run, against one run per level: the same networks, each
+    with its own level's mask, and the same barriers."""
     run, masks, trained = recorded(imp_run, monkeypatch)
     together, _ = measure_instability(run, masks, (4,), EVALUATION)
     apart = [measure_instability(run, {level: masks[level]}, (4,), EVALUATION)[0] for level in (0, 1)]
@@ -159,5 +160,5 @@ def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeyp
         for copy in (0, 1):
             for r in range(2):
                 for name, tensor in alone[level][copy][r].items():
-                    torch.testing.assert_close(both[copy][level * 2 + r][name], tensor, rtol=1e-4, atol=1e-5)
-    assert together["barrier"].tolist() == pytest.approx(pd.concat(apart)["barrier"].tolist(), abs=0.03)
+                    torch.testing.assert_close(both[copy][level * 2 + r][name], tensor, **EQUAL_PATHS)
+    np.testing.assert_allclose(together["barrier"], pd.concat(apart)["barrier"], **EQUAL_PATHS)

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import random_states, tiny_dataset
+from conftest import EQUAL_PATHS, random_states, tiny_dataset
 from torch import nn
 
 from lthlib.core import interpolate
@@ -21,11 +21,10 @@ from lthlib.core.interpolate import (
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.train import Replicas, evaluate
 
-torch.set_num_threads(1)
 TRIANGLE = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
 
 
-def test_path_end_points_reproduce_the_networks_errors_exactly():
+def test_path_end_points_reproduce_the_networks_errors_exactly(float64):
     dataset = tiny_dataset()
     model, (a, b) = random_states(dataset, 2)
     config = InterpolationConfig(metric="test_loss", eval_examples=0, batch_size=16, points_per_pass=11)
@@ -33,7 +32,7 @@ def test_path_end_points_reproduce_the_networks_errors_exactly():
                                    config)
     for state, loss in ((a, losses[0]), (b, losses[-1])):
         alone, _ = evaluate(Replicas.from_state_dicts(model, [state], "cpu"), dataset, "test", 16)
-        assert torch.allclose(loss, alone[0], rtol=1e-6, atol=0)
+        torch.testing.assert_close(loss, alone[0], **EQUAL_PATHS)
     errors = evaluate_combinations(model, [a, b], path_coefficients(path_betas(11)), prunable_names(model), dataset,
                                    InterpolationConfig(eval_examples=0, batch_size=16))
     for state, error in ((a, errors[0]), (b, errors[-1])):
@@ -107,7 +106,7 @@ def test_outside_the_hull_only_prunable_tensors_extrapolate():
     assert combined["bias"].item() == pytest.approx(0.5 * 2.0 + 0.5 * 4.0)
 
 
-def test_vectorised_evaluation_equals_one_point_at_a_time():
+def test_vectorised_evaluation_equals_one_point_at_a_time(float64):
     dataset = tiny_dataset()
     model, states = random_states(dataset, 3)
     coefficients = barycentric(torch.randn(7, 2, dtype=torch.float64), TRIANGLE)
@@ -116,7 +115,7 @@ def test_vectorised_evaluation_equals_one_point_at_a_time():
                                      InterpolationConfig(**{**config.__dict__, "points_per_pass": 7}))
     alone = evaluate_combinations(model, states, coefficients, prunable_names(model), dataset,
                                   InterpolationConfig(**{**config.__dict__, "points_per_pass": 1}))
-    assert torch.allclose(together, alone, rtol=1e-5)
+    torch.testing.assert_close(together, alone, **EQUAL_PATHS)
     assert len(set(together.tolist())) == 7  # seven distinct points, not one repeated
 
 
@@ -168,7 +167,7 @@ def test_the_input_layer_shortcut_is_found_only_where_it_is_exact():
     assert flat_input_layer(build_model("resnet20", shape, 4), shape) is None
 
 
-def test_the_input_layer_shortcut_gives_the_numbers_of_full_forward_passes(monkeypatch):
+def test_the_input_layer_shortcut_gives_the_numbers_of_full_forward_passes(monkeypatch, float64):
     """Extrapolating points (hull rule on the biases) through the shortcut vs the plain forward pass."""
     dataset = tiny_dataset()
     model, states = random_states(dataset, 3)
@@ -179,4 +178,4 @@ def test_the_input_layer_shortcut_gives_the_numbers_of_full_forward_passes(monke
     arguments = (model, states, coefficients, prunable_names(model), dataset, config, hull)
     shortcut = evaluate_combinations(*arguments)
     monkeypatch.setattr(interpolate, "flat_input_layer", lambda *a: None)
-    torch.testing.assert_close(shortcut, evaluate_combinations(*arguments), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(shortcut, evaluate_combinations(*arguments), **EQUAL_PATHS)

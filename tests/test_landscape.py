@@ -7,7 +7,6 @@ from lthlib.core.config import InterpolationConfig, LandscapeConfig
 from lthlib.core.pruning import dense_mask, magnitude_prune, projection
 from lthlib.core.train import Replicas, evaluate
 
-torch.set_num_threads(1)
 
 
 def test_level_slice_places_the_three_networks_and_evaluates_them():

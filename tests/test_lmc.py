@@ -13,7 +13,6 @@ from lthlib.core.interpolate import (
 from lthlib.core.models import prunable_names
 from lthlib.core.train import Replicas, evaluate
 
-torch.set_num_threads(1)
 CONFIG = InterpolationConfig(path_points=5, eval_examples=0, batch_size=40, points_per_pass=8)
 
 

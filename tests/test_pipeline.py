@@ -133,6 +133,7 @@ def stage_hashes(repo) -> dict:
 
 
 def test_forcing_every_stage_reproduces_every_output_byte_for_byte(repo):
+    """The same bytes on the same machine and thread count (what lthlib promises; across CPUs, verdicts only)."""
     before = stage_hashes(repo)
     run(["dvc", "repro", "--force"], repo)  # other wall times, the same numbers
     assert stage_hashes(repo) == before

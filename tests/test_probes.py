@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 import torch
-from conftest import tiny_dataset
+from conftest import EQUAL_PATHS, tiny_dataset
 from test_tickets import SCHEDULE, tickets_of
 
 from lthlib.analyses.probes import block_features, frozen, probe_blocks, probe_tickets, train_probes, transfer_tickets
@@ -44,16 +44,16 @@ def test_a_probe_on_planted_linearly_separable_features_is_near_perfect():
     assert accuracy[1, 0] <= 0.3  # chance is 1/6
 
 
-def test_probes_trained_together_equal_probes_trained_alone():
+def test_probes_trained_together_equal_probes_trained_alone(float64):
     data = tiny_dataset()
     states = initial_states("lenet_300_100", data.input_shape, data.num_classes, [0, 1, 2])
     together = train_probes(frozen("lenet_300_100", data, states, "cpu"), ["act1", "act2"], data, PROBES)
     for r, state in enumerate(states):
         alone = train_probes(frozen("lenet_300_100", data, [state], "cpu"), ["act2"], data, PROBES)
-        assert together[r, 1] == pytest.approx(float(alone[0, 0]), abs=1.01 / len(data.test_y))
+        torch.testing.assert_close(together[r, 1], alone[0, 0], **EQUAL_PATHS)
 
 
-def test_block_features_are_each_networks_own_and_pooled_per_channel():
+def test_block_features_are_each_networks_own_and_pooled_per_channel(float64):
     data = tiny_dataset(shape=(3, 8, 8))
     states = initial_states("resnet20", data.input_shape, data.num_classes, [0, 1])
     replicas = frozen("resnet20", data, states, "cpu")
@@ -65,7 +65,7 @@ def test_block_features_are_each_networks_own_and_pooled_per_channel():
     model.load_state_dict(states[1])
     with torch.no_grad():
         expected = model.blocks[:3](torch.relu(model.bn(model.conv(x)))).mean((2, 3))
-    assert torch.allclose(together[0][1], expected, atol=1e-5)
+    torch.testing.assert_close(together[0][1], expected, **EQUAL_PATHS)
 
 
 def test_probe_blocks_that_do_not_exist_name_the_key():

@@ -22,7 +22,6 @@ from lthlib.core.data import Dataset
 from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 
-torch.set_num_threads(1)
 
 
 def labels_with_counts(counts, seed=0):

@@ -41,7 +41,7 @@ class ExampleScores:
 
 def error_norms(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """||softmax(logits) - onehot(labels)||_2 per example: logits [..., N, C], labels [N] -> [..., N]."""
-    probabilities = logits.float().softmax(-1)
+    probabilities = logits.to(torch.get_default_dtype()).softmax(-1)
     onehot = F.one_hot(labels, logits.shape[-1]).to(probabilities.dtype)
     return (probabilities - onehot).norm(dim=-1)
 

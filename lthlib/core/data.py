@@ -130,8 +130,9 @@ class Dataset:
         return dataclasses.replace(self, train_x=self.train_x[indices], train_y=labels[indices])
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Model inputs in torch's default float dtype (float32; the equivalence tests set float64)."""
         shape = (-1, 1, 1)  # in place on one float copy: each fresh batch-sized tensor costs its page faults
-        return images.to(torch.float32, copy=True).div_(255).sub_(self.mean.view(shape)).div_(self.std.view(shape))
+        return images.to(torch.get_default_dtype(), copy=True).div_(255).sub_(self.mean.view(shape)).div_(self.std.view(shape))
 
 
 def load_dataset(path: str | Path, device: torch.device | str) -> Dataset:

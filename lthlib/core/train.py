@@ -63,7 +63,9 @@ class Replicas:
     def from_state_dicts(cls, model: nn.Module, states: list[dict], device) -> "Replicas":
         param_names = {name for name, _ in model.named_parameters()}
         stacked = {name: torch.stack([s[name] for s in states]).to(device) for name in states[0]}
-        params = {n: t.float().requires_grad_() for n, t in stacked.items() if n in param_names}
+        # parameters in torch's default float dtype: float32 masters under bf16 autocast, float64 in the tests
+        # that compare two computation paths (where float32 rounding would hide or fake a difference)
+        params = {n: t.to(torch.get_default_dtype()).requires_grad_() for n, t in stacked.items() if n in param_names}
         buffers = {n: t for n, t in stacked.items() if n not in param_names}
         return cls(model, params, buffers)  # the module's own tensors are never used: functional_call gets these
 
@@ -318,7 +320,7 @@ def _losses_and_predictions(model, params, buffers, inputs, labels, vectorize, m
     """The batch losses [R] of every replicate and its predictions [R, B] (a function of tensors, to compile)."""
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
         logits = Replicas(model, params, buffers).forward(inputs, vectorize=vectorize)
-    losses = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), reduction="none").view(
+    losses = F.cross_entropy(logits.to(torch.get_default_dtype()).flatten(0, 1), labels.flatten(), reduction="none").view(
         labels.shape).mean(1)
     return losses, logits.detach().argmax(-1)
 
