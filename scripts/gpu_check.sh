@@ -5,8 +5,8 @@
 #   bash scripts/gpu_check.sh tests [OUT]   # tests/test_cuda.py: the GPU paths, and every stage of the smoke pipeline
 #   bash scripts/gpu_check.sh bench [OUT]   # ResNet-20/18 throughput, landscape, EL2N and LeNet benchmarks on cuda
 # Every step has its own time limit: `tests` at most 5.5 minutes, `bench` at most 6.5, so both parts and a machine's
-# start fit in a session's 15 minutes of device time. At most 4 logs go to OUT (default: $OUT, else gpu-check/).
-# The numbers go into README's GPU section with the GPU's name.
+# start fit in 15 minutes of device time. At most 4 logs go to OUT (default: $OUT, else gpu-check/).
+# The numbers go into docs/benchmarks.md with the GPU's name, the software versions and the date.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 part=${1:?usage: bash scripts/gpu_check.sh tests|bench [OUT]}

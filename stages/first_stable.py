@@ -21,8 +21,9 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     every = settings.search_every or len(data.train_y) // config.train.batch_size
     results, pairs = search_first_stable_steps(run, candidate_steps(config.train.steps, every),
                                                settings.search_probes, settings.search_copies,
-                                               settings.stable_threshold, config.interpolation,
-                                               pairs_from_instability(io.load_csv(instability), settings.search_copies))
+                                               settings.stable_threshold, config.instability_evaluation(),
+                                               pairs_from_instability(io.load_csv(instability), settings.search_copies),
+                                               settings.barrier)
     io.save_csv(results, table)
     io.save_csv(pairs, probes)
 

@@ -18,7 +18,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     masks = {level: [io.load_tensors(io.level_dir(imp, r, level) / "mask.pt") for r in range(replicates)]
              for level in config.instability.levels}
     run = load_dense_run(config, data, pretraining_data(data, noise, subset), pretrained, replicates, device)
-    barriers, errors = measure_instability(run, masks, config.instability.rewind_steps, config.interpolation)
+    barriers, errors = measure_instability(run, masks, config.instability.rewind_steps, config.instability_evaluation(),
+                                           config.instability.barrier)
     io.save_csv(barriers, table)
     io.save_csv(errors, paths)
 

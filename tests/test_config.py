@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lthlib.core.config import ConfigError, load_config, parse_config, to_dict
 from lthlib.core.data import DATASETS
@@ -14,6 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_every_params_file_parses_and_validates(path):
     config = load_config(path)
     assert parse_config(to_dict(config)) == config  # round trip through the plain form
+
+
+def keys(tree: dict, prefix: str = "") -> set[str]:
+    return {key for name, value in tree.items() for key in
+            (keys(value, f"{prefix}{name}.") if isinstance(value, dict) else {f"{prefix}{name}"})}
+
+
+@pytest.mark.parametrize("path", [ROOT / "params.yaml", *sorted((ROOT / "profiles").glob("*.yaml"))],
+                         ids=lambda p: p.name)
+def test_every_params_file_sets_every_key(path):
+    """A key a profile leaves out takes its dataclass default silently, which need not be params.yaml's value
+    (a paper profile could run an analysis nobody asked for): every file states every setting."""
+    config = load_config(path)
+    assert keys(yaml.safe_load(path.read_text())) == keys(to_dict(config))
 
 
 def test_default_profile_is_params_yaml():
@@ -42,6 +57,9 @@ def test_default_profile_is_params_yaml():
     ({"pruning": "all"}, "pruning must be a mapping"),
     ({"instability": {"search_probes": 0}}, "instability.search_probes must be >= 1, got 0"),
     ({"instability": {"search_copies": 1}}, "instability.search_copies must be >= 2 (a barrier needs a pair), got 1"),
+    ({"instability": {"barrier": "max"}},
+     "instability.barrier must be 'mean' (Frankle et al. 2020) or 'line' (Definition A.1), got 'max'"),
+    ({"instability": {"path_points": 1}}, "instability.path_points must be >= 2 (both end points), got 1"),
     ({"train": {"curve_steps": -1}}, "train.curve_steps must be >= 0 (0 = every epoch), got -1"),
 ])
 def test_bad_values_name_their_key(raw, message):

@@ -140,13 +140,17 @@ def test_measure_instability_reports_the_barrier_of_the_copies_it_trained(imp_ru
         a, b = first[row.level * 2 + row.replicate], second[row.level * 2 + row.replicate]
         errors = evaluate_combinations(random_states(run.data, 1)[0], [a, b], path_coefficients(betas), model_names,
                                        run.data, EVALUATION)  # evaluated independently of the stage's code path
-        assert row.barrier == pytest.approx(float(error_barrier(errors, betas)))
+        assert row.barrier == row.barrier_mean == pytest.approx(float(error_barrier(errors, betas, "mean")))
+        assert row.barrier_line == pytest.approx(float(error_barrier(errors, betas, "line")))
+        assert row.barrier_definition == "mean"  # Frankle et al. 2020, the default
         assert (row.error_a, row.error_b) == pytest.approx((float(errors[0]), float(errors[-1])))
         assert row.examples == len(run.data.test_y)
         path = paths[(paths.rewind_step == row.rewind_step) & (paths.level == row.level)
                      & (paths.replicate == row.replicate)]
         assert path["beta"].tolist() == pytest.approx(betas.tolist())
         assert path["error"].tolist() == pytest.approx(errors.tolist())
+    by_line, _ = measure_instability(run, masks, (4,), EVALUATION, baseline="line")
+    assert (by_line["barrier"] == by_line["barrier_line"]).all() and (by_line["barrier_definition"] == "line").all()
 
 
 def test_levels_trained_together_match_each_level_trained_alone(imp_run, monkeypatch, float64):

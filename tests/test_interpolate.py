@@ -59,6 +59,21 @@ def test_barrier_of_a_tilted_double_well_is_its_height_above_the_chord():
 def test_barrier_needs_both_end_points():
     with pytest.raises(ValueError, match="end points"):
         error_barrier(torch.zeros(3), torch.tensor([0.0, 0.5, 0.9]))
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        error_barrier(torch.zeros(3), path_betas(3), "chord")
+
+
+def test_the_two_barrier_definitions_on_a_path_whose_end_points_differ():
+    """By hand: the line from 0.1 to 0.3 passes 0.15, 0.2, 0.25 at beta 0.25, 0.5, 0.75."""
+    betas = path_betas(5)
+    bump = torch.tensor([0.1, 0.2, 0.25, 0.5, 0.3], dtype=torch.float64)
+    assert error_barrier(bump, betas, "line").item() == pytest.approx(0.5 - 0.25)  # Definition A.1
+    assert error_barrier(bump, betas, "mean").item() == pytest.approx(0.5 - 0.2)  # Frankle et al. 2020
+    straight = torch.tensor([0.1, 0.15, 0.2, 0.25, 0.3], dtype=torch.float64)  # no bump at all
+    assert error_barrier(straight, betas, "line").item() == pytest.approx(0.0)
+    assert error_barrier(straight, betas, "mean").item() == pytest.approx(0.3 - 0.2)  # half the ends' difference
+    level = torch.tensor([0.2, 0.3, 0.6, 0.25, 0.2], dtype=torch.float64)  # equal ends: the definitions agree
+    assert error_barrier(level, betas, "line").item() == pytest.approx(error_barrier(level, betas, "mean").item())
 
 
 def test_plane_coordinates_put_the_three_networks_where_the_figure_does():

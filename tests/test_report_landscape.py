@@ -6,6 +6,7 @@ from conftest import imp_table
 
 from lthlib.report.common import level_summary
 from lthlib.report.landscape import (
+    barrier_definition,
     connectivity_verdicts,
     dense_spread,
     lcs_threshold,
@@ -69,3 +70,11 @@ def test_the_slice_contour_is_the_lcs_set_of_the_levels_own_solution(tmp_path, m
     # one per-level figure and one panel of the all-levels figure per level, each at its own level's edge
     assert contours == [[pytest.approx(0.12)], [pytest.approx(0.22)]] * 2
     assert (tmp_path / "landscape_all.png").stat().st_size > 10_000
+
+
+def test_the_barrier_definition_is_named_from_the_table_and_never_mixed():
+    frankle = pd.DataFrame({"barrier": [0.1], "barrier_definition": ["mean"]})
+    assert "mean of the end points' errors (Frankle et al. 2020)" in barrier_definition(frankle)
+    assert "(Definition A.1)" in barrier_definition(pd.DataFrame({"barrier": [0.1]}))  # tables without the column
+    with pytest.raises(ValueError, match="different definitions"):
+        barrier_definition(pd.concat([frankle, frankle.assign(barrier_definition="line")]))

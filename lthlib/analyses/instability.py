@@ -3,7 +3,9 @@
 From a starting point (the dense run at a rewind step, optionally masked by an IMP level's
 mask), two copies train to the end of the schedule with the same initialisation and
 different SGD noise (data order and augmentation seeds), and the error barrier between
-them is measured. The start is stable when the barrier is below a threshold (2%).
+them is measured: by default Frankle et al.'s (the maximum error along the path minus the mean of
+the end points' errors, on 30 points), Definition A.1 recorded beside it. The start is stable when
+the barrier is below a threshold (2%).
 
 The dense run is IMP's own: pretraining (on what pretraining saw, with its learning rate) up
 to the rewind point t_r, then level 0's training on the full training set. So the start at
@@ -22,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lthlib.core import io
-from lthlib.core.config import Config, InterpolationConfig, TrainConfig
+from lthlib.core.config import BARRIERS, Config, InterpolationConfig, TrainConfig
 from lthlib.core.data import Dataset
 from lthlib.core.interpolate import (error_barrier, evaluate_combinations, evaluated_examples, path_betas,
                                      path_coefficients)
@@ -100,19 +102,20 @@ def load_dense_run(config: Config, data: Dataset, pretraining_data: Dataset, pre
                     config.train, data, config.data.augment, config.compute.vectorize, device)
 
 
-def copy_barrier(model_name: str, dataset: Dataset, a: dict, b: dict,
-                 evaluation: InterpolationConfig) -> tuple[float, torch.Tensor]:
-    """(error barrier, errors along the path [B]) between two trained copies."""
+def copy_barrier(model_name: str, dataset: Dataset, a: dict, b: dict, evaluation: InterpolationConfig,
+                 baseline: str = "mean") -> tuple[float, torch.Tensor]:
+    """(error barrier by `baseline`, see `config.BARRIERS`; errors along the path [B]) between two copies."""
     model = build_model(model_name, dataset.input_shape, dataset.num_classes)
     betas = path_betas(evaluation.path_points)
     errors = evaluate_combinations(model, [a, b], path_coefficients(betas), prunable_names(model), dataset, evaluation)
-    return float(error_barrier(errors, betas)), errors
+    return float(error_barrier(errors, betas, baseline)), errors
 
 
 def measure_instability(run: DenseRun, masks_by_level: dict[int, list[dict]], rewind_steps: tuple[int, ...],
-                        evaluation: InterpolationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+                        evaluation: InterpolationConfig, baseline: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
     """One row per rewind step, level and replicate: the barrier between two copies trained from
-    the dense run at that step, masked by the level's mask (level 0: dense), with the copies' convergence
+    the dense run at that step, masked by the level's mask (level 0: dense): `barrier` by `baseline` (which
+    decides stability; named in `barrier_definition`), and both definitions apart; with the copies' convergence
     AUC and forgetting (mean of the two); and the error at every point of each path (Fig. 1 of the third paper).
     The copies of every level from one step share a schedule, so they train together: one run of
     2 x levels x replicates networks per step."""
@@ -126,8 +129,10 @@ def measure_instability(run: DenseRun, masks_by_level: dict[int, list[dict]], re
         (first, second), stability = every_level.copies(starts[step] * len(levels), step, masks)
         for network, (a, b) in enumerate(zip(first, second)):
             level, r = levels[network // replicates], network % replicates
-            barrier, errors = copy_barrier(run.model_name, run.data, a, b, evaluation)
+            barrier, errors = copy_barrier(run.model_name, run.data, a, b, evaluation, baseline)
             rows.append({"rewind_step": step, "level": level, "replicate": r, "barrier": barrier,
+                         "barrier_definition": baseline,
+                         **{f"barrier_{name}": float(error_barrier(errors, betas, name)) for name in BARRIERS},
                          "error_a": float(errors[0]), "error_b": float(errors[-1]),
                          "max_error": float(errors.max()),
                          "examples": evaluated_examples(run.data, evaluation),

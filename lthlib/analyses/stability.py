@@ -86,13 +86,15 @@ def candidate_steps(total_steps: int, every: int) -> list[int]:
 
 def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: int, copies: int,
                               threshold: float, evaluation: InterpolationConfig,
-                              measured: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                              measured: pd.DataFrame | None = None,
+                              baseline: str = "mean") -> tuple[pd.DataFrame, pd.DataFrame]:
     """The first stable step of every initialisation of `run`, and one row per pair of copies measured.
 
     Each round, every unfinished search names its next step; the dense states at those steps come
     from one pass, and the copies of all initialisations probing one step train together. `measured`
     holds pairs already measured elsewhere (columns init, step, copy_a, copy_b, barrier; see
-    `pairs_from_instability`): their steps' verdicts cost no training and no probe.
+    `pairs_from_instability`): their steps' verdicts cost no training and no probe. Barriers by `baseline`
+    (`config.BARRIERS`), as `measured`'s.
     """
     reused = _reused_pairs(measured, candidates, threshold)
     searches = [BinarySearch(candidates, probes, {int(row.step): bool(row.stable) for row in
@@ -108,7 +110,7 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
                 [starts[step][i] for i in inits], step, None, copies, curves=False)
             for position, init in enumerate(inits):
                 barriers = [copy_barrier(run.model_name, run.data, trained[a][position], trained[b][position],
-                                         evaluation)[0] for a, b in combinations(range(copies), 2)]
+                                         evaluation, baseline)[0] for a, b in combinations(range(copies), 2)]
                 stable = sum(barriers) / len(barriers) < threshold
                 searches[init].record(step, stable)
                 pairs += [{"init": init, "step": step, "copy_a": a, "copy_b": b, "barrier": barrier,

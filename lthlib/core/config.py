@@ -229,12 +229,23 @@ class LandscapeConfig:
         _require(self.replicate >= 0, "landscape.replicate", "must be >= 0", self.replicate)
 
 
+# The two error barriers of the papers, by what the path's errors are measured against:
+BARRIERS = {
+    # Definition A.1 of "Unmasking the LTH" (IMP's successive solutions: lmc, landscape)
+    "line": "the height of the error above the straight line between the end points' errors (Definition A.1)",
+    # Frankle et al. (2020), which "Training stability and the LTH" follows (instability, first stable step)
+    "mean": "the maximum error along the path minus the mean of the end points' errors (Frankle et al. 2020)",
+}
+
+
 @dataclass(frozen=True)
 class InstabilityConfig:
     rewind_steps: tuple[int, ...] = (0,)  # starting points: the dense run at these steps (0 = initialisation)
     levels: tuple[int, ...] = (0,)  # 0 = dense; L > 0 applies the IMP mask of level L to the starting point
     replicates: int = 0  # how many replicates to measure; 0 = all
     stable_threshold: float = 0.02  # Frankle et al. (2020): stable when the error barrier is below 2%
+    barrier: str = "mean"  # which of BARRIERS decides stability: Frankle et al.'s, whom the stability paper follows
+    path_points: int = 30  # points on the copies' path, evenly spaced (Frankle et al. 2020: 30)
     # Appendix B of "Training stability and the LTH": the first stable rewind step, by binary search over
     # the candidate steps 0, search_every, 2 * search_every, ..., train.steps (0 = every epoch)
     search_every: int = 0
@@ -249,6 +260,10 @@ class InstabilityConfig:
                  list(self.levels))
         _require(self.replicates >= 0, "instability.replicates", "must be >= 0", self.replicates)
         _require(self.stable_threshold >= 0, "instability.stable_threshold", "must be >= 0", self.stable_threshold)
+        _require(self.barrier in BARRIERS, "instability.barrier",
+                 "must be 'mean' (Frankle et al. 2020) or 'line' (Definition A.1)", self.barrier)
+        _require(self.path_points >= 2, "instability.path_points", "must be >= 2 (both end points)",
+                 self.path_points)
         _require(self.search_every >= 0, "instability.search_every", "must be >= 0 (0 = every epoch)",
                  self.search_every)
         _require(self.search_probes >= 1, "instability.search_probes", "must be >= 1", self.search_probes)
@@ -340,6 +355,10 @@ class Config:
         """Phase 1's schedule: train.*, with pretraining's own learning rate when pretrain.lr is set
         (data diet, Table 1)."""
         return self.train if self.pretrain.lr is None else dataclasses.replace(self.train, lr=self.pretrain.lr)
+
+    def instability_evaluation(self) -> InterpolationConfig:
+        """How the instability and first-stable stages evaluate a path: `interpolation` on `instability.path_points`."""
+        return dataclasses.replace(self.interpolation, path_points=self.instability.path_points)
 
     def studied_replicates(self, section: InstabilityConfig | TicketsConfig) -> int:
         """How many replicates an analysis section studies: its `replicates`, 0 meaning all."""

@@ -39,7 +39,7 @@ def read_raw(name: str, root: str | Path) -> dict:
         splits = {train: loader(str(root), train=train, download=False) for train in (True, False)}
     except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
         raise FileNotFoundError(f"{name}: no readable files under {Path(root) / folder} ({error}); "
-                                f"see the README's Data section") from None
+                                f"see docs/format.md (Data)") from None
     arrays = {}
     for train, split in splits.items():
         images = torch.as_tensor(np.asarray(split.data))
@@ -132,7 +132,8 @@ class Dataset:
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Model inputs in torch's default float dtype (float32; the equivalence tests set float64)."""
         shape = (-1, 1, 1)  # in place on one float copy: each fresh batch-sized tensor costs its page faults
-        return images.to(torch.get_default_dtype(), copy=True).div_(255).sub_(self.mean.view(shape)).div_(self.std.view(shape))
+        images = images.to(torch.get_default_dtype(), copy=True)
+        return images.div_(255).sub_(self.mean.view(shape)).div_(self.std.view(shape))
 
 
 def load_dataset(path: str | Path, device: torch.device | str) -> Dataset:

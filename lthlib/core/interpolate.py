@@ -23,7 +23,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
-from lthlib.core.config import InterpolationConfig
+from lthlib.core.config import BARRIERS, InterpolationConfig
 from lthlib.core.data import Dataset
 from lthlib.core.train import Replicas, evaluate, evaluate_logits
 
@@ -60,15 +60,21 @@ def combine(states: list[dict[str, torch.Tensor]], coefficients: torch.Tensor, p
     return points
 
 
-def error_barrier(errors: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
-    """Definition A.1: the smallest epsilon with E((1-b) w_a + b w_b) <= (1-b) E(w_a) + b E(w_b) + epsilon.
+def error_barrier(errors: torch.Tensor, betas: torch.Tensor, baseline: str = "line") -> torch.Tensor:
+    """The error barrier of a path: errors [..., B] at `betas` [B], which must start at 0 and end at 1 (the end
+    points). Returns the barrier [...] (>= 0 under both definitions).
 
-    `errors` [..., B] along the path at `betas` [B], which must start at 0 and end at 1 (the
-    end points). Returns the barrier [...] (>= 0: the inequality holds with equality at the ends).
+    "line" (Definition A.1): the smallest epsilon with E((1-b) w_a + b w_b) <= (1-b) E(w_a) + b E(w_b) + epsilon.
+    "mean" (Frankle et al. 2020): max_b E((1-b) w_a + b w_b) - (E(w_a) + E(w_b)) / 2. The two agree when the end
+    points' errors are equal and differ by at most half their difference otherwise (either way round).
     """
     betas = betas.to(errors.dtype)
     if betas[0] != 0 or betas[-1] != 1:
         raise ValueError(f"the path must include both end points (beta 0 and 1), got {betas.tolist()}")
+    if baseline == "mean":
+        return errors.amax(-1) - (errors[..., 0] + errors[..., -1]) / 2
+    if baseline != "line":
+        raise ValueError(f"baseline must be one of {sorted(BARRIERS)}, got {baseline!r}")
     line = (1 - betas) * errors[..., :1] + betas * errors[..., -1:]
     return (errors - line).amax(-1).clamp_min(0)
 

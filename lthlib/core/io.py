@@ -2,7 +2,7 @@
 
 Every write is atomic: the file is written beside its target under a temporary name and
 renamed over it, so a killed run never leaves a half-written artifact behind.
-Layout (documented in the README):
+Layout (documented in docs/format.md):
 
     data/dataset.pt                               the dataset as uint8/int64 tensors
     data/pretrain/rep_<r>/init.pt, rewind.pt      state_dicts at step 0 and step t_r

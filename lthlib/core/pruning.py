@@ -2,7 +2,7 @@
 
 A mask is a dict {parameter name: bool tensor} over every prunable tensor (conv and linear
 weights). Ignored tensors keep an all-True mask: they are never pruned but are counted in
-the denominator of the fraction of weights remaining (the README states this convention).
+the denominator of the fraction of weights remaining (docs/conventions.md states this convention).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.colors import Normalize
 
 from lthlib.core import io
-from lthlib.core.config import Config
+from lthlib.core.config import BARRIERS, Config
 from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, save_figure,
                                   threshold_caveat)
 
@@ -127,6 +127,15 @@ def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: P
     save_figure(figure, path)
 
 
+def barrier_definition(instability: pd.DataFrame) -> str:
+    """What the `barrier` column of instability tables measures, in words (`config.BARRIERS`); a table
+    without `barrier_definition` holds Definition A.1's. Tables of different definitions are an error."""
+    definitions = set(instability["barrier_definition"]) if "barrier_definition" in instability else {"line"}
+    if len(definitions) > 1:
+        raise ValueError(f"the instability tables measure barriers by different definitions: {sorted(definitions)}")
+    return BARRIERS[definitions.pop()]
+
+
 def connectivity_verdicts(imp: pd.DataFrame, pairs: pd.DataFrame, barrier_threshold: float) -> pd.DataFrame:
     """Per IMP step L -> L + 1: are both solutions matching, are they linearly connected?"""
     summary = level_summary(imp).set_index("level")
@@ -209,12 +218,19 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
                                          config.instability.stable_threshold, int(instability["examples"].min()))
         lines += ["", "### Instability to SGD noise (Frankle et al. 2020)",
                   f"Two copies per replicate from each start on IMP's dense run, differing only in data order and "
-                  f"augmentation; stable when the barrier, mean over {instability['replicate'].nunique()} replicates, "
+                  f"augmentation. Error barrier: {barrier_definition(instability)}, on "
+                  f"{config.instability.path_points} evenly spaced points of the path. Stable when the barrier, mean "
+                  f"over {instability['replicate'].nunique()} replicates, "
                   f"is below {100 * config.instability.stable_threshold:g}%{stable_caveat}.", "",
-                  "| rewind step | network | error barrier (%) | stable |", "|---|---|---|---|"]
+                  "| rewind step | network | error barrier (%) | stable | barrier by Definition A.1 (%) |",
+                  "|---|---|---|---|---|"]
+        line = (instability.groupby(["rewind_step", "level"])["barrier_line"].agg(["mean", "std"]).fillna(0.0)
+                if "barrier_line" in instability else None)
         lines += [f"| {step} | {'dense' if level == 0 else f'level {level} mask'} | "
                   f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} | "
-                  f"{'yes' if row['mean'] < config.instability.stable_threshold else 'no'} |"
+                  f"{'yes' if row['mean'] < config.instability.stable_threshold else 'no'} | "
+                  + ("-" if line is None else f"{100 * line.loc[(step, level), 'mean']:.2f} ± "
+                                              f"{100 * line.loc[(step, level), 'std']:.2f}") + " |"
                   for (step, level), row in grouped.iterrows()]
         lines += ["", "![instability](figures/instability.png)"]
     return "\n".join(lines) + "\n"

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core import io
-from lthlib.core.config import Config
+from lthlib.core.config import BARRIERS, Config
 from lthlib.report.common import exported_runs, plt, save_figure, threshold_caveat
+from lthlib.report.landscape import barrier_definition
 from lthlib.report.tickets import TICKET_TABLES, cross_run_section
 
 
@@ -55,7 +56,8 @@ def first_stable_section(config: Config, first_stable: pd.DataFrame, paths: pd.D
 ## First stable rewind step (Appendix B of "Training stability and the LTH")
 From the dense run at a candidate step ({candidates}), {settings.search_copies}
 copies per initialisation train to the end with different SGD noise; the step is stable when their mean
-error barrier is below {100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
+error barrier ({BARRIERS[settings.barrier]}, on {settings.path_points} points) is below \
+{100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
 probes per initialisation finds the first stable step (assuming stability persists once reached); verdicts
 at the instability stage's starts reuse its copies and cost no probe.
 First stable epoch over {len(first_stable)} initialisations: \
@@ -209,8 +211,8 @@ forgetting events' ± which is the std over training examples, as the paper's Ta
 {table6}
 
 ## Fig. 1: error along the path between two dense copies
-Copies from initialisation in the runs without late rewinding, from t_r in those with it; the error barrier
-as in Frankle et al. (2020), mean ± std over replicates.
+Copies from initialisation in the runs without late rewinding, from t_r in those with it; the error barrier is
+{barrier_definition(barriers)}, mean ± std over replicates.
 
 | configuration | copies from | error barrier (%) |
 |---|---|---|
