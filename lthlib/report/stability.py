@@ -56,8 +56,8 @@ def first_stable_section(config: Config, first_stable: pd.DataFrame, paths: pd.D
 ## First stable rewind step (Appendix B of "Training stability and the LTH")
 From the dense run at a candidate step ({candidates}), {settings.search_copies}
 copies per initialisation train to the end with different SGD noise; the step is stable when their mean
-error barrier ({BARRIERS[settings.barrier]}, on {settings.path_points} points) is below \
-{100 * settings.stable_threshold:g}%. A bisection with at most {settings.search_probes}
+error barrier is below {100 * settings.stable_threshold:g}% (the barrier: {BARRIERS[settings.barrier]}, on \
+{settings.path_points} points of the path). A bisection with at most {settings.search_probes}
 probes per initialisation finds the first stable step (assuming stability persists once reached); verdicts
 at the instability stage's starts reuse its copies and cost no probe.
 First stable epoch over {len(first_stable)} initialisations: \
