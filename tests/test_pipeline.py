@@ -76,6 +76,7 @@ def test_repro_writes_the_error_landscape(repo):
         np.testing.assert_allclose(grid["points"][1], [1, 0])  # the projection sits at (1, 0)
     instability = pd.read_csv(repo / "reports/instability.csv")
     assert sorted(zip(instability.rewind_step, instability.level)) == [(0, 0), (0, 2), (4, 0), (4, 2)]
+    assert (instability.barrier_definition == "mean").all() and instability.barrier.equals(instability.barrier_mean)
     for figure in ("lmc_paths", "lmc_pairs", "landscape_level_00", "landscape_all", "instability"):
         assert (repo / f"reports/figures/{figure}.png").stat().st_size > 10_000
     report = (repo / "reports/report.md").read_text()
@@ -99,7 +100,7 @@ def test_repro_writes_the_stability_measurements(repo):
     if not pd.isna(first.last_unstable_step[0]):  # ... and the step before it in the bracket unstable
         assert not verdicts[first.last_unstable_step[0]]
     paths = pd.read_csv(repo / "reports/instability_paths.csv")
-    assert len(paths) == 4 * 11  # (rewind step, level) pairs x betas
+    assert len(paths) == 4 * 5  # (rewind step, level) pairs x the smoke profile's instability.path_points
     report = (repo / "reports/report.md").read_text()
     assert "## First stable rewind step" in report and "## Training stability of every level" in report
     assert (repo / "reports/figures/imp_convergence.png").stat().st_size > 10_000
