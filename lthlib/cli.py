@@ -15,9 +15,11 @@ import torch
 
 from lthlib.core.config import Config, ConfigError, load_config
 from lthlib.core.data import Dataset, load_dataset
+from lthlib.core.errors import UserError
 
-# Errors a user can cause and fix (bad params, missing files); anything else is a bug and keeps its traceback.
-USER_ERRORS = (ConfigError, FileNotFoundError, ValueError)
+# Errors a user can cause and fix (bad params and inputs, missing files); anything else is a bug and keeps its
+# traceback, a ValueError included.
+USER_ERRORS = (UserError, FileNotFoundError)
 
 
 def user_errors_exit(function):

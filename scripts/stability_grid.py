@@ -24,6 +24,7 @@ from lthlib.analyses.stability_grid import Configuration, experiment_config, exp
 from lthlib.cli import user_errors_exit  # noqa: E402
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import load_config  # noqa: E402
+from lthlib.core.errors import UserError  # noqa: E402
 from lthlib.report.stability import write_stability_report  # noqa: E402
 
 PREFIX = "st-"
@@ -48,7 +49,7 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
         print(write_stability_report(runs, out))
         return
     if action not in ("run", "queue"):
-        raise ValueError(f"action must be run, queue or collect, got {action!r}")
+        raise UserError(f"action must be run, queue or collect, got {action!r}")
     base = load_config()
     threads = threads or (base.compute.threads if action == "run" else 1)
     examples = len(io.load_tensors("data/dataset.pt")["train_y"])

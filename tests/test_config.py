@@ -42,7 +42,8 @@ def test_default_profile_is_params_yaml():
     ({"data": {"name": "imagenet"}}, "data.name must be one of"),
     ({"train": {"lr": "fast"}}, "train.lr must be float, got 'fast'"),
     ({"train": {"steps": 100, "milestones": [50, 20]}}, "train.milestones must be increasing"),
-    ({"train": {"lrr": 0.1}}, "unknown key train.lrr"),
+    ({"train": {"lrr": 0.1}}, "unknown key train.lrr (did you mean train.lr? known: "),
+    ({"train": {"zzz": 0.1}}, "unknown key train.zzz (known: "),
     ({"pretrain": {"steps": 5000}}, "pretrain.steps must be smaller than train.steps"),
     ({"el2n": {"steps": 5000}}, "el2n.steps must be at most train.steps=4680"),
     ({"replicates": 0}, "replicates must be >= 1, got 0"),
@@ -99,3 +100,19 @@ def test_names_are_checked_against_the_one_registry_of_each_family():
     with pytest.raises(ConfigError) as error:
         parse_config({"model": {"name": "vgg16"}})
     assert str(error.value) == f"model.name must be one of {', '.join(MODELS)}, got 'vgg16'"
+
+
+def test_only_user_errors_are_one_line_and_a_bug_keeps_its_traceback(capsys):
+    from lthlib.cli import user_errors_exit
+    from lthlib.core.errors import UserError
+
+    @user_errors_exit
+    def stage(error):
+        raise error
+
+    with pytest.raises(SystemExit) as exit_:
+        stage(UserError("train.batch_size=512 exceeds the 256 training examples"))
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == "error: train.batch_size=512 exceeds the 256 training examples\n"
+    with pytest.raises(ValueError, match="a bug"):  # not a user error: the traceback stays
+        stage(ValueError("a bug"))

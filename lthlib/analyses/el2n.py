@@ -24,6 +24,7 @@ from lthlib.analyses.subsets import RANKINGS
 from lthlib.core.config import TrainConfig
 from lthlib.core.curves import ForgettingCounter
 from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.errors import UserError
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train_replicates
 
 # Purpose of the derived seed of the scoring networks: independent of the IMP replicates' streams.
@@ -65,7 +66,7 @@ def require_forgetting_epochs(subset_kind: str, steps: int, num_examples: int, b
     to cover two epochs of floor(N / batch size) steps (as BatchOrder: the last partial batch is dropped)."""
     needed = 2 * (num_examples // batch_size)
     if subset_kind in RANKINGS and RANKINGS[subset_kind].column == "forgetting" and steps < needed:
-        raise ValueError(f"el2n.steps must cover at least 2 epochs ({needed} steps) for subset.kind={subset_kind}, "
+        raise UserError(f"el2n.steps must cover at least 2 epochs ({needed} steps) for subset.kind={subset_kind}, "
                          f"got {steps}")
 
 

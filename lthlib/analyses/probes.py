@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 from lthlib.analyses.tickets import Tickets, reinitialised
 from lthlib.core.config import ProbesConfig, TrainConfig
 from lthlib.core.data import BatchOrder, Dataset, derive_seed
+from lthlib.core.errors import UserError
 from lthlib.core.models import build_model, probe_points
 from lthlib.core.train import Replicas, evaluate, train_replicates
 
@@ -40,7 +41,7 @@ def probe_blocks(model_name: str, model: torch.nn.Module, blocks: tuple[int, ...
     points = probe_points(model)
     unknown = [b for b in blocks if b > len(points)]
     if unknown:
-        raise ValueError(f"probes.blocks names block {unknown[0]}, but {model_name} has {len(points)} probe points "
+        raise UserError(f"probes.blocks names block {unknown[0]}, but {model_name} has {len(points)} probe points "
                          f"(1..{len(points)}: {', '.join(points)})")
     return [points[b - 1] for b in blocks] if blocks else points
 

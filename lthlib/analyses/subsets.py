@@ -21,6 +21,7 @@ import torch
 
 from lthlib.core import io
 from lthlib.core.data import Dataset
+from lthlib.core.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def subset_size(size: int | float, num_examples: int) -> int:
     """M from `subset.size`: an int counts examples, a float is a fraction of the training set."""
     count = size if isinstance(size, int) else round(size * num_examples)
     if not 1 <= count <= num_examples:
-        raise ValueError(f"subset.size={size!r} gives {count} examples; the training set has {num_examples}")
+        raise UserError(f"subset.size={size!r} gives {count} examples; the training set has {num_examples}")
     return count
 
 
@@ -91,9 +92,9 @@ def choose_subset(kind: str, count: int, labels: torch.Tensor, scores: torch.Ten
     if kind in RANKINGS:
         ranking = RANKINGS[kind]
         if scores is None:
-            raise ValueError(f"subset.kind={kind!r} needs {ranking.name}")
+            raise UserError(f"subset.kind={kind!r} needs {ranking.name}")
         if scores.isnan().any():
-            raise ValueError(f"subset.kind={kind!r} needs {ranking.name}, and some are missing (re-run the el2n stage)")
+            raise UserError(f"subset.kind={kind!r} needs {ranking.name}, and some are missing (re-run the el2n stage)")
         ranked = rank_examples(scores.cpu(), seed if ranking.shuffles_ties else None)
         return (ranked.flip(0) if ranking.keeps_highest else ranked)[:count]
     raise ValueError(f"unknown subset kind {kind!r}")

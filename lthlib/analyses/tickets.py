@@ -22,6 +22,7 @@ from lthlib.analyses.subsets import class_balanced
 from lthlib.core import io
 from lthlib.core.config import Config, TrainConfig
 from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.errors import UserError
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.pruning import dense_mask, fraction_remaining, permuted_mask, projection
 from lthlib.core.train import ReplicateSeeds, evaluate, initial_states, replicate_seeds, train_replicates
@@ -122,7 +123,7 @@ def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, fr
     subsets = {fraction: few_shot_subset(dataset.train_y, fraction, seed) for fraction in fractions}
     for fraction, indices in subsets.items():  # every subset is checked before any trains
         if len(indices) < schedule.batch_size:
-            raise ValueError(f"few_shot.fractions: {fraction} gives {len(indices)} training examples, fewer than "
+            raise UserError(f"few_shot.fractions: {fraction} gives {len(indices)} training examples, fewer than "
                              f"one batch (train.batch_size={schedule.batch_size})")
     masks = [dense_mask({n: state[n] for n in names}) for state in tickets.rewind]
     masks += [m for level in tickets.masks for m in tickets.masks[level]]

@@ -7,6 +7,7 @@ whose message names the key, e.g. ``pruning.ratio must be in (0, 1), got 1.5``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from pathlib import Path
 import yaml
 
 from lthlib.core.data import DATASETS
+from lthlib.core.errors import UserError
 from lthlib.core.models import MODELS
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A params.yaml value is missing, unknown or out of range; the message names the key."""
 
 
@@ -443,7 +445,9 @@ def _build(cls, raw, prefix: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
-        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known: {', '.join(sorted(names))})")
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f"did you mean {prefix}{close[0]}? " if close else ""
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} ({hint}known: {', '.join(sorted(names))})")
     values = {name: _coerce(hints[name], value, prefix + name) for name, value in raw.items()}
     return cls(**values)
 

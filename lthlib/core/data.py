@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lthlib.core import io
+from lthlib.core.errors import UserError
 
 # The dataset registry (`data.name` is validated against it): torchvision class and the folder it
 # expects under `data.root`. A new dataset is one line here if torchvision reads it.
@@ -64,7 +65,7 @@ def select_classes(raw: dict, classes: tuple[int, ...], key: str) -> dict:
         return raw
     unknown = [c for c in classes if c >= len(raw["classes"])]
     if unknown:
-        raise ValueError(f"{key} names class {unknown[0]}, but {raw['name']} has {len(raw['classes'])} "
+        raise UserError(f"{key} names class {unknown[0]}, but {raw['name']} has {len(raw['classes'])} "
                          f"(0..{len(raw['classes']) - 1})")
     relabel = torch.full((len(raw["classes"]),), -1, dtype=torch.int64)
     relabel[list(classes)] = torch.arange(len(classes))
@@ -152,7 +153,7 @@ class BatchOrder:
 
     def __init__(self, seed: int, num_examples: int, batch_size: int, device: torch.device | str = "cpu"):
         if batch_size > num_examples:
-            raise ValueError(f"train.batch_size={batch_size} exceeds the {num_examples} training examples "
+            raise UserError(f"train.batch_size={batch_size} exceeds the {num_examples} training examples "
                              f"this run sees (a data-diet subset must hold at least one batch)")
         self.seed, self.num_examples, self.batch_size = seed, num_examples, batch_size
         self.device = torch.device(device)

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lthlib.core.errors import UserError
+
 
 class LeNet300100(nn.Module):
     def __init__(self, input_shape, num_classes):
@@ -139,6 +141,6 @@ def ignored_names(model_name: str, model: nn.Module, ignore) -> tuple[str, ...]:
     names = DEFAULT_IGNORED.get(model_name, ()) if ignore == "default" else tuple(ignore)
     unknown = sorted(set(names) - set(prunable_names(model)))
     if unknown:
-        raise ValueError(f"pruning.ignore names {unknown[0]!r}, which is not a prunable tensor of {model_name} "
+        raise UserError(f"pruning.ignore names {unknown[0]!r}, which is not a prunable tensor of {model_name} "
                          f"(prunable: {', '.join(prunable_names(model))})")
     return names

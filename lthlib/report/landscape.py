@@ -18,6 +18,7 @@ from matplotlib.colors import Normalize
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
+from lthlib.core.errors import UserError
 from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, save_figure,
                                   threshold_caveat)
 
@@ -132,7 +133,7 @@ def barrier_definition(instability: pd.DataFrame) -> str:
     without `barrier_definition` holds Definition A.1's. Tables of different definitions are an error."""
     definitions = set(instability["barrier_definition"]) if "barrier_definition" in instability else {"line"}
     if len(definitions) > 1:
-        raise ValueError(f"the instability tables measure barriers by different definitions: {sorted(definitions)}")
+        raise UserError(f"the instability tables measure barriers by different definitions: {sorted(definitions)}")
     return BARRIERS[definitions.pop()]
 
 
