@@ -132,7 +132,8 @@ def measure_instability(run: DenseRun, masks_by_level: dict[int, list[dict]], re
             errors = copy_barrier(run.model_name, run.data, a, b, evaluation, baseline)[1]
             barriers = {name: float(error_barrier(errors, betas, name)) for name in BARRIERS}
             rows.append({"rewind_step": step, "level": level, "replicate": r, "barrier": barriers[baseline],
-                         "barrier_definition": baseline, **{f"barrier_{name}": value for name, value in barriers.items()},
+                         "barrier_definition": baseline,
+                         **{f"barrier_{name}": value for name, value in barriers.items()},
                          "error_a": float(errors[0]), "error_b": float(errors[-1]),
                          "max_error": float(errors.max()),
                          "examples": evaluated_examples(run.data, evaluation),
