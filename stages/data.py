@@ -5,13 +5,15 @@ import typer
 from lthlib.core import io
 from lthlib.cli import user_errors_exit
 from lthlib.core.config import load_config
-from lthlib.core.data import conform_input_shape, read_raw, select_classes
+from lthlib.core.data import conform_input_shape, read_raw, reduce_training_set, select_classes
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", out: str = "data/dataset.pt", target: str = "data/transfer.pt"):
     config = load_config(params)
-    source = select_classes(read_raw(config.data.name, config.data.root), config.data.classes, "data.classes")
+    data = config.data
+    source = reduce_training_set(select_classes(read_raw(data.name, data.root), data.classes, "data.classes"),
+                                 data.train_examples, data.image_size, data.train_examples_seed)
     transfer = {}  # no target: an empty file, so that the stage's outputs always exist
     if config.transfer.name is not None:
         try:

@@ -5,7 +5,7 @@ import yaml
 
 from lthlib.core.config import ConfigError, load_config, parse_config, to_dict
 from lthlib.core.data import DATASETS
-from lthlib.core.models import MODELS
+from lthlib.core.models import KNOWN_MODELS, MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,7 +99,10 @@ def test_names_are_checked_against_the_one_registry_of_each_family():
     assert str(error.value) == f"data.name must be one of {', '.join(DATASETS)}, got 'svhn'"
     with pytest.raises(ConfigError) as error:
         parse_config({"model": {"name": "vgg16"}})
-    assert str(error.value) == f"model.name must be one of {', '.join(MODELS)}, got 'vgg16'"
+    assert str(error.value) == f"model.name must be one of {KNOWN_MODELS}, got 'vgg16'"
+    for name in ("resnet21_8", "resnet2_8", "resnet20_0", "resnet18_8", "resnet20_"):
+        with pytest.raises(ConfigError, match="model.name must be one of"):
+            parse_config({"model": {"name": name}})
 
 
 def test_only_user_errors_are_one_line_and_a_bug_keeps_its_traceback(capsys):

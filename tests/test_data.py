@@ -5,7 +5,15 @@ import torchvision
 from conftest import write_cifar, write_idx_mnist
 
 from lthlib.core import io
-from lthlib.core.data import BatchOrder, augment, conform_input_shape, load_dataset, read_raw, select_classes
+from lthlib.core.data import (
+    BatchOrder,
+    augment,
+    conform_input_shape,
+    load_dataset,
+    read_raw,
+    reduce_training_set,
+    select_classes,
+)
 
 
 def test_fashion_mnist_reads_through_torchvision(tmp_path):
@@ -106,3 +114,21 @@ def test_a_transfer_target_gets_the_sources_input_shape(tmp_path, monkeypatch):
     brightness = cifar["test_x"].double().mean((1, 2, 3))  # resizing and averaging keep each image's brightness
     assert torch.allclose(small["test_x"].double().mean((1, 2, 3)), brightness, atol=3)
     assert torch.equal(conform_input_shape(grey, (1, 28, 28))["train_x"], grey["train_x"])  # same shape: unchanged
+
+
+def test_a_reduced_training_set_is_class_balanced_seeded_and_resized(tmp_path):
+    write_idx_mnist(tmp_path / "FashionMNIST" / "raw")
+    raw = read_raw("fashion_mnist", tmp_path)
+    reduced = reduce_training_set(raw, 20, 14, seed=3)
+    assert reduced["train_x"].shape == (20, 1, 14, 14) and reduced["test_x"].shape == (len(raw["test_y"]), 1, 14, 14)
+    counts = torch.bincount(reduced["train_y"], minlength=10)
+    assert counts.max() - counts.min() <= 1 and torch.equal(reduced["test_y"], raw["test_y"])
+    kept = reduce_training_set(raw, 20, 0, seed=3)
+    rows = {tuple(x.flatten().tolist()): y for x, y in zip(raw["train_x"], raw["train_y"].tolist())}
+    assert all(rows[tuple(x.flatten().tolist())] == y for x, y in zip(kept["train_x"], kept["train_y"].tolist()))
+    assert torch.equal(kept["train_x"], reduce_training_set(raw, 20, 0, seed=3)["train_x"])
+    assert not torch.equal(kept["train_x"], reduce_training_set(raw, 20, 0, seed=4)["train_x"])
+    assert kept["mean"].item() == pytest.approx(kept["train_x"].double().div(255).mean().item(), rel=1e-5)
+    assert torch.equal(reduce_training_set(raw, 0, 0, seed=3)["train_x"], raw["train_x"])
+    with pytest.raises(ValueError, match="data.train_examples=65, but fashion_mnist has 64"):
+        reduce_training_set(raw, 65, 0, seed=3)

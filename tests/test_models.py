@@ -39,5 +39,17 @@ def test_default_ignored_layers_follow_the_reference_codebases():
 
 
 def test_unknown_model_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown model 'vgg99'"):
+    with pytest.raises(ValueError, match="model.name must be one of .*, got 'vgg99'"):
         build_model("vgg99", (1, 28, 28), 10)
+
+
+@pytest.mark.parametrize("name, widths, blocks", [("resnet14_8", (8, 16, 32), 2), ("resnet20_16", (16, 32, 64), 3),
+                                                  ("resnet8_4", (4, 8, 16), 1)])
+def test_cifar_resnets_are_named_by_depth_and_width_as_in_openlth(name, widths, blocks):
+    model = build_model(name, (1, 14, 14), 10)
+    convs = [m for n, m in model.blocks.named_modules() if n.endswith("conv2")]
+    assert [c.out_channels for c in convs] == [w for w in widths for _ in range(blocks)]
+    assert model(torch.zeros(2, 1, 14, 14)).shape == (2, 10)
+    reference = build_model("resnet20", (3, 32, 32), 10).state_dict()
+    assert {k: v.shape for k, v in build_model("resnet20_16", (3, 32, 32), 10).state_dict().items()} == \
+        {k: v.shape for k, v in reference.items()}

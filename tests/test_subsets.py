@@ -7,7 +7,6 @@ from conftest import tiny_dataset
 
 import lthlib.core.train
 from lthlib.analyses.subsets import (
-    balanced_quotas,
     choose_subset,
     pretraining_data,
     randomize_labels,
@@ -18,7 +17,7 @@ from lthlib.analyses.subsets import (
 )
 from lthlib.core import io
 from lthlib.core.config import TrainConfig
-from lthlib.core.data import Dataset
+from lthlib.core.data import Dataset, balanced_quotas
 from lthlib.core.models import build_model
 from lthlib.core.train import Replicas, ReplicateSeeds, initial_states, train
 

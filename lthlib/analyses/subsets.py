@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 
 from lthlib.core import io
-from lthlib.core.data import Dataset
+from lthlib.core.data import Dataset, class_balanced
 from lthlib.core.errors import UserError
 
 
@@ -111,34 +111,6 @@ def rank_examples(scores: torch.Tensor, tie_seed: int | None = None) -> torch.Te
 def ranking_scores(kind: str, scores: pd.DataFrame) -> torch.Tensor | None:
     """The column of the el2n stage's table that `kind` ranks by [N]; None for the kinds that rank nothing."""
     return torch.tensor(scores[RANKINGS[kind].column].to_numpy()) if kind in RANKINGS else None
-
-
-def class_balanced(labels: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    classes = int(labels.max()) + 1
-    available = torch.bincount(labels, minlength=classes)
-    quotas = balanced_quotas(available, count, generator)
-    chosen = []
-    for c in range(classes):
-        members = torch.nonzero(labels == c).flatten()
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:quotas[c]]])
-    return torch.cat(chosen).sort().values
-
-
-def balanced_quotas(available: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
-    """Per-class counts summing to `count`, as equal as `available` allows (water-filling).
-
-    Every class gets min(available, level) for the largest level that fits; the few examples
-    left over go, one each, to classes with room, chosen at random.
-    """
-    low, high = 0, int(available.max())
-    while low < high:  # the largest level with sum(min(available, level)) <= count
-        middle = (low + high + 1) // 2
-        low, high = (middle, high) if int(available.clamp(max=middle).sum()) <= count else (low, middle - 1)
-    quotas = available.clamp(max=low)
-    leftover = count - int(quotas.sum())
-    with_room = torch.nonzero(available > low).flatten()
-    quotas[with_room[torch.randperm(len(with_room), generator=generator)[:leftover]]] += 1
-    return quotas
 
 
 def subset_table(indices: torch.Tensor, scores: pd.DataFrame, noise: LabelNoise, true_labels: torch.Tensor

@@ -18,10 +18,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from lthlib.analyses.subsets import class_balanced
 from lthlib.core import io
 from lthlib.core.config import Config, TrainConfig
-from lthlib.core.data import Dataset, derive_seed
+from lthlib.core.data import Dataset, class_balanced, derive_seed
 from lthlib.core.errors import UserError
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.pruning import dense_mask, fraction_remaining, permuted_mask, projection

@@ -17,7 +17,7 @@ import yaml
 
 from lthlib.core.data import DATASETS
 from lthlib.core.errors import UserError
-from lthlib.core.models import MODELS
+from lthlib.core.models import KNOWN_MODELS, is_model
 
 
 class ConfigError(UserError):
@@ -40,9 +40,16 @@ class DataConfig:
     label_noise: float = 0.0
     label_noise_seed: int = 0  # the corruption is drawn once from this seed and reused by every stage
     classes: tuple[int, ...] = ()  # keep only these classes (relabelled 0..k-1 in this order); () = all
+    # A smaller problem of the same kind (CPU-sized studies): every stage sees only these training examples,
+    # class-balanced, drawn once from train_examples_seed (0 = all), at image_size pixels square (0 = as stored).
+    train_examples: int = 0
+    train_examples_seed: int = 0
+    image_size: int = 0
 
     def validate(self) -> None:
         _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
+        _require(self.train_examples >= 0, "data.train_examples", "must be >= 0 (0 = all)", self.train_examples)
+        _require(self.image_size >= 0, "data.image_size", "must be >= 0 (0 = as stored)", self.image_size)
         _require(0 <= self.label_noise <= 1, "data.label_noise", "must be in [0, 1]", self.label_noise)
         _require_classes(self.classes, "data.classes")
 
@@ -52,7 +59,7 @@ class ModelConfig:
     name: str = "lenet_300_100"
 
     def validate(self) -> None:
-        _require(self.name in MODELS, "model.name", f"must be one of {', '.join(MODELS)}", self.name)
+        _require(is_model(self.name), "model.name", f"must be one of {KNOWN_MODELS}", self.name)
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,49 @@ def conform_input_shape(raw: dict, shape: tuple[int, int, int]) -> dict:
     return with_statistics(converted)
 
 
+def class_balanced(labels: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """Sorted indices of `count` examples drawn at random, equally many per class as `balanced_quotas` allows."""
+    classes = int(labels.max()) + 1
+    available = torch.bincount(labels, minlength=classes)
+    quotas = balanced_quotas(available, count, generator)
+    chosen = []
+    for c in range(classes):
+        members = torch.nonzero(labels == c).flatten()
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:quotas[c]]])
+    return torch.cat(chosen).sort().values
+
+
+def balanced_quotas(available: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+    """Per-class counts summing to `count`, as equal as `available` allows (water-filling).
+
+    Every class gets min(available, level) for the largest level that fits; the few examples
+    left over go, one each, to classes with room, chosen at random.
+    """
+    low, high = 0, int(available.max())
+    while low < high:  # the largest level with sum(min(available, level)) <= count
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if int(available.clamp(max=middle).sum()) <= count else (low, middle - 1)
+    quotas = available.clamp(max=low)
+    leftover = count - int(quotas.sum())
+    with_room = torch.nonzero(available > low).flatten()
+    quotas[with_room[torch.randperm(len(with_room), generator=generator)[:leftover]]] += 1
+    return quotas
+
+
+def reduce_training_set(raw: dict, examples: int, image_size: int, seed: int) -> dict:
+    """`raw` with `examples` class-balanced training examples drawn from `seed` (0: all) and images resized to
+    `image_size` pixels square (0: as they are): a smaller problem of the same kind, for CPU-sized studies."""
+    reduced = dict(raw)
+    if examples:
+        if examples > len(raw["train_y"]):
+            raise UserError(f"data.train_examples={examples}, but {raw['name']} has {len(raw['train_y'])}")
+        chosen = class_balanced(raw["train_y"], examples, torch.Generator().manual_seed(seed))
+        reduced.update(train_x=raw["train_x"][chosen], train_y=raw["train_y"][chosen])
+    if image_size:
+        reduced = conform_input_shape(reduced, (raw["train_x"].shape[1], image_size, image_size))
+    return with_statistics(reduced)
+
+
 @dataclass
 class Dataset:
     """A dataset resident on one device. Images stay uint8; `normalize` makes model inputs."""

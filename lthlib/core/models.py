@@ -8,6 +8,8 @@ LeNet/VGG-style nets, nothing for ResNets.
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -98,10 +100,9 @@ class ResNet(nn.Module):
         return self.output(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def _cifar_resnet(depth):
-    if (depth - 2) % 6:
-        raise ValueError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
-    return lambda shape, classes: ResNet(shape, classes, (16, 32, 64), (depth - 2) // 6)
+def _cifar_resnet(depth: int, width: int = 16):
+    """He et al.'s CIFAR ResNet-`depth` whose stages are `width`, 2 x and 4 x wide (OpenLTH's cifar_resnet_D_W)."""
+    return lambda shape, classes: ResNet(shape, classes, (width, 2 * width, 4 * width), (depth - 2) // 6)
 
 
 MODELS = {
@@ -112,14 +113,33 @@ MODELS = {
     "resnet56": _cifar_resnet(56),
     "resnet18": lambda shape, classes: ResNet(shape, classes, (64, 128, 256, 512), 2),
 }
+# Any other CIFAR ResNet, named as OpenLTH names them: resnet<depth>_<width of the first stage>, e.g. resnet14_8.
+CIFAR_RESNET = re.compile(r"resnet(\d+)_(\d+)")
 
 DEFAULT_IGNORED = {"lenet_300_100": ("output.weight",), "conv4": ("output.weight",)}
 
 
+KNOWN_MODELS = f"{', '.join(MODELS)} or resnet<depth>_<width> (a CIFAR ResNet, depth 6n + 2, e.g. resnet14_8)"
+
+
+def _constructor(name: str):
+    if name in MODELS:
+        return MODELS[name]
+    match = CIFAR_RESNET.fullmatch(name)
+    if match and int(match[1]) >= 8 and (int(match[1]) - 2) % 6 == 0 and int(match[2]) >= 1:
+        return _cifar_resnet(int(match[1]), int(match[2]))
+    return None
+
+
+def is_model(name: str) -> bool:
+    return _constructor(name) is not None
+
+
 def build_model(name: str, input_shape, num_classes: int) -> nn.Module:
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](tuple(input_shape), num_classes)
+    constructor = _constructor(name)
+    if constructor is None:
+        raise UserError(f"model.name must be one of {KNOWN_MODELS}, got {name!r}")
+    return constructor(tuple(input_shape), num_classes)
 
 
 def prunable_names(model: nn.Module) -> list[str]:
