@@ -1,0 +1,121 @@
+"""Search for a CPU-sized regime in which the papers' phenomena appear (docs/regime.md).
+
+    python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
+    python scripts/regime_search.py collect          # export the finished ones to runs/regime_search/<name>/
+    python -m stages.regime_report                   # the search table: reports/regime/search.md
+
+Each configuration changes the default (Fashion-MNIST) in the ways below and runs the pipeline up to
+`instability`: the dense network (IMP level 0) and two noise copies from initialisation, from one epoch and
+from three epochs of dense training, per replicate. Runs go one after another in the workspace, one thread
+each (the other core stays free); a finished run is not repeated (its experiment exists).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+RUNS = Path("runs/regime_search")
+PREFIX = "rs-"
+
+
+@dataclass(frozen=True)
+class Regime:
+    name: str
+    model: str = "resnet20_8"
+    examples: int = 5000  # training examples (class-balanced subset of the 60,000)
+    image_size: int = 14
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    epochs: int = 10
+    warmup_epochs: int = 0
+    augment: bool = False
+    replicates: int = 2
+
+    def overrides(self) -> list[str]:
+        epoch = self.examples // self.batch_size
+        steps = self.epochs * epoch
+        settings = {
+            "replicates": self.replicates, "model.name": self.model, "data.train_examples": self.examples,
+            "data.image_size": self.image_size, "data.augment": str(self.augment).lower(),
+            "train.steps": steps, "train.batch_size": self.batch_size, "train.lr": self.lr,
+            "train.momentum": self.momentum, "train.weight_decay": self.weight_decay,
+            "train.milestones": f"[{round(0.7 * steps)},{round(0.9 * steps)}]",
+            "train.warmup_steps": self.warmup_epochs * epoch, "pretrain.steps": epoch,
+            "pruning.levels": 0, "el2n.steps": epoch, "tickets.levels": "[]", "instability.levels": "[0]",
+            "instability.rewind_steps": f"[0,{epoch},{3 * epoch}]", "instability.path_points": 11,
+            "compute.threads": 1,
+        }
+        return [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
+
+
+BASE = Regime("base")
+REGIMES = [
+    BASE,
+    replace(BASE, name="lr0.05", lr=0.05),
+    replace(BASE, name="lr0.2", lr=0.2),
+    replace(BASE, name="lr0.4", lr=0.4),
+    replace(BASE, name="lr0.4-warmup2", lr=0.4, warmup_epochs=2),
+    replace(BASE, name="momentum0", momentum=0.0),
+    replace(BASE, name="batch32", batch_size=32),
+    replace(BASE, name="batch512", batch_size=512, epochs=20),
+    replace(BASE, name="resnet8_8", model="resnet8_8"),
+    replace(BASE, name="resnet14_8", model="resnet14_8"),
+    replace(BASE, name="resnet32_8", model="resnet32_8"),
+    replace(BASE, name="resnet20_4", model="resnet20_4"),
+    replace(BASE, name="resnet14_16", model="resnet14_16"),
+    replace(BASE, name="lenet", model="lenet_300_100"),
+    replace(BASE, name="examples2000", examples=2000, epochs=20),
+    replace(BASE, name="examples10000", examples=10000),
+    replace(BASE, name="image28", image_size=28),
+    replace(BASE, name="augment", augment=True),
+    replace(BASE, name="epochs20", epochs=20),
+    replace(BASE, name="wd5e-4", weight_decay=5e-4),
+]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout
+
+
+def experiment_ref(name: str) -> str | None:
+    head = git("rev-parse", "HEAD").strip()
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{PREFIX}{name}"
+    return ref if git("for-each-ref", ref).strip() else None
+
+
+def run(names: list[str]) -> None:
+    chosen = [regime for regime in REGIMES if not names or regime.name in names]
+    for regime in chosen:
+        if experiment_ref(regime.name):
+            print(f"{regime.name}: done", flush=True)
+            continue
+        start = time.time()
+        subprocess.run(["dvc", "exp", "run", "-n", PREFIX + regime.name, *regime.overrides(), "instability"],
+                       check=True)
+        seconds = time.time() - start
+        (RUNS / regime.name).mkdir(parents=True, exist_ok=True)
+        (RUNS / regime.name / "seconds.txt").write_text(f"{seconds:.0f}\n")
+        print(f"{regime.name}: {seconds / 60:.1f} min", flush=True)
+
+
+def collect() -> None:
+    for regime in REGIMES:
+        ref = experiment_ref(regime.name)
+        if ref is None:
+            continue
+        folder = RUNS / regime.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("params.yaml", "reports/instability.csv"):
+            (folder / Path(name).name).write_text(git("show", f"{ref}:{name}"))
+    print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:] or ["run"]
+    {"run": lambda: run(rest), "collect": collect}[command]()
