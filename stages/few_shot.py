@@ -12,8 +12,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrain
          imp: str = "data/selected/tickets", out: str = "reports/few_shot.csv"):
     config, device, data = load_stage_inputs(params, dataset)
     tickets = load_tickets(config, pretrained, imp)
-    io.save_csv(train_few_shot(tickets, data, config.train, config.few_shot.fractions, config.few_shot.seed,
-                               config.data.augment, config.compute.vectorize, device), out)
+    io.save_csv(train_few_shot(tickets, data, config.train, config.few_shot, config.data.augment,
+                               config.compute.vectorize, device), out)
 
 
 if __name__ == "__main__":

@@ -144,14 +144,14 @@ def test_forgetting_columns_equal_a_count_by_hand_of_the_training_steps_predicti
     data, networks, steps, seed = tiny_dataset(n=48, classes=6), 3, 18, 2
     config = TrainConfig(steps=steps, batch_size=8, lr=0.1, milestones=())
     predictions = []
-    real_step = lthlib.core.train._sgd_step
+    real_step = lthlib.core.train._training_step
 
     def recording_step(replicas, optimizer, inputs, labels, *args):
         losses, predicted = real_step(replicas, optimizer, inputs, labels, *args)
         predictions.append((predicted == labels).clone())
         return losses, predicted
 
-    monkeypatch.setattr(lthlib.core.train, "_sgd_step", recording_step)
+    monkeypatch.setattr(lthlib.core.train, "_training_step", recording_step)
     table = scores_table(compute_scores(data, "lenet_300_100", config, networks, steps, seed, "cpu"), data.train_y)
     orders = [BatchOrder(s.data_order, len(data.train_y), config.batch_size) for s in network_seeds(seed, networks)]
     n = len(data.train_y)

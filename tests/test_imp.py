@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import shutil
 
@@ -197,12 +198,35 @@ def test_a_code_change_retrains_only_the_levels_that_run_that_code(pipeline, dat
     assert calls == [3, 3, 3]  # the adaptive rule evaluates paths: its levels retrain, the dense one does not
 
 
-def retrain(config, dataset, start: list[dict], masks: list[dict], run: int) -> list[dict]:
+def retrain(config, dataset, start: list[dict], masks: list[dict], run: int, schedule=None) -> list[dict]:
     """An independent training of m * start from t_r to the end, with a fresh optimizer and run `run`'s seeds."""
     seeds = [s.for_run(run) for s in replicate_seeds(config.seed, config.replicates)]
-    replicas, _ = train_replicates(config.model.name, dataset, config.train, start, seeds, config.pretrain.steps,
-                                   config.train.steps, masks)
+    replicas, _ = train_replicates(config.model.name, dataset, schedule or config.train, start, seeds,
+                                   config.pretrain.steps, config.train.steps, masks)
     return [replicas.state_dict(r) for r in range(config.replicates)]
+
+
+@pytest.mark.parametrize("retraining", ["rewind_lr", "finetune"])
+def test_lr_rewinding_and_fine_tuning_retrain_the_previous_solution(pipeline, dataset, retraining):
+    """Renda et al. (2020): level L >= 1 trains m(L) * w(L - 1), the previous level's solution, on the schedule from
+    t_r (learning-rate rewinding) or for as many steps at the schedule's last rate (fine-tuning); level 0 is the
+    same dense run as with weight rewinding."""
+    _, root = pipeline
+    config = config_with(pruning={"retrain": retraining})
+    table, _ = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    rewinding = config_with()
+    run_imp(rewinding, dataset, root / "pretrain", root / "rewound", "cpu")
+    dense = [io.load_tensors(io.level_dir(root / "rewound", r, 0) / "final.pt") for r in range(2)]
+    assert all(same(a, b) for a, b in zip(load(root, "final.pt", 0), dense))
+    # milestone 8 of 12 steps, gamma 0.1: the last rate is 0.005, held for all 9 steps from t_r = 3
+    schedule = dataclasses.replace(config.train, schedule="constant", lr=0.05 * 0.1) \
+        if retraining == "finetune" else config.train
+    for level in (1, 2, 3):
+        masks, finals, previous = load(root, "mask.pt", level), load(root, "final.pt", level), \
+            load(root, "final.pt", level - 1)
+        assert all(same(a, b) for a, b in zip(retrain(config, dataset, previous, masks, level + 1, schedule), finals))
+        assert all((final[n][~m] == 0).all() for final, mask in zip(finals, masks) for n, m in mask.items())
+    assert (table.train_steps == 9).all()
 
 
 def test_each_level_trains_its_mask_on_the_rewind_point_and_prunes_its_own_solution(pipeline, dataset):
@@ -260,7 +284,7 @@ def test_no_momentum_is_carried_from_one_level_to_the_next(pipeline, dataset, mo
 def test_pruned_weights_are_zero_after_every_optimizer_step(pipeline, dataset, monkeypatch):
     config, root = pipeline
     checked = []
-    original = lthlib.core.train._sgd_step
+    original = lthlib.core.train._training_step
 
     def step_then_check(replicas, optimizer, *rest):
         loss = original(replicas, optimizer, *rest)
@@ -270,7 +294,7 @@ def test_pruned_weights_are_zero_after_every_optimizer_step(pipeline, dataset, m
         checked.append(bool(masks) and any((~m.bool()).any() for m in masks.values()))
         return loss
 
-    monkeypatch.setattr(lthlib.core.train, "_sgd_step", step_then_check)
+    monkeypatch.setattr(lthlib.core.train, "_training_step", step_then_check)
     # weight decay and momentum both act on every weight: either could revive a pruned one
     run_imp(config_with(train={"weight_decay": 0.01, "momentum": 0.9}), dataset, root / "pretrain", root / "imp", "cpu")
     assert checked == [False] * 9 + [True] * 3 * 9  # level 0 is dense; every step of levels 1-3 was checked
@@ -344,3 +368,13 @@ def test_every_level_records_its_curves_and_forgetting(pipeline, dataset):
                 if not flat:  # the AUC of the saved curve (Eq. 3)
                     assert row[f"{curve}_auc"] == pytest.approx(float(convergence_auc(accuracy)), abs=1e-6)
     assert frame["unforgettable"].notna().all()
+
+
+def test_an_output_ratio_for_an_ignored_output_layer_is_a_clear_error(pipeline, dataset):
+    config, root = pipeline
+    with pytest.raises(ValueError, match=r"pruning.output_ratio=0.1 prunes output.weight, which pruning.ignore"):
+        run_imp(config_with(pruning={"output_ratio": 0.1}), dataset, root / "pretrain", root / "imp", "cpu")
+    table, _ = run_imp(config_with(pruning={"output_ratio": 0.1, "ignore": [], "scope": "layerwise"}), dataset,
+                       root / "pretrain", root / "imp", "cpu")
+    output = load(root, "mask.pt", 1)[0]["output.weight"]
+    assert int(output.sum()) == output.numel() - math.ceil(0.1 * output.numel())

@@ -5,6 +5,8 @@ import dataclasses
 import pytest
 import torch
 from conftest import EQUAL_PATHS, tiny_dataset
+
+import lthlib.analyses.probes
 from test_tickets import SCHEDULE, tickets_of
 
 from lthlib.analyses.probes import block_features, frozen, probe_blocks, probe_tickets, train_probes, transfer_tickets
@@ -98,3 +100,35 @@ def test_transfer_gives_tickets_finetuned_and_retrained_dense_networks_on_the_ta
 def test_without_a_studied_level_nothing_is_probed():
     data = tiny_dataset()
     assert probe_tickets(tickets_of(data, levels=()), data, PROBES).empty
+
+
+@pytest.mark.parametrize("batchnorm", ["batch", "reestimate", "frozen"])
+def test_batchnorm_of_frozen_networks_follows_the_setting(float64, monkeypatch, batchnorm):
+    """A network whose stored statistics (mean 3, variance 4) are not its data's: `frozen` keeps them, `reestimate`
+    replaces them by the exact statistics of the first training examples before anything is probed, `batch`
+    normalises each training batch by itself (train mode) and tests with the running statistics left behind."""
+    data = tiny_dataset(shape=(3, 8, 8))  # 96 training examples: 3 batches of 32
+    state = initial_states("resnet8_4", data.input_shape, data.num_classes, [0])[0]
+    state.update({"bn.running_mean": torch.full((4,), 3.0), "bn.running_var": torch.full((4,), 4.0)})
+    replicas = frozen("resnet8_4", data, [state], "cpu")
+    seen = []
+    real = lthlib.analyses.probes.block_features
+    monkeypatch.setattr(lthlib.analyses.probes, "block_features", lambda replicas, *rest: seen.append(
+        (replicas.model.training, replicas.buffers["bn.running_mean"][0].clone())) or real(replicas, *rest))
+    train_probes(replicas, ["blocks.0"], data, dataclasses.replace(PROBES, epochs=1, batchnorm=batchnorm))
+    statistics, training, testing = seen[:3], seen[3:6], seen[6:]  # 3 batches each; 40 test examples: 2
+    assert len(training) == 3 and len(testing) == 2
+    model = build_model("resnet8_4", data.input_shape, data.num_classes)
+    model.load_state_dict(state)
+    with torch.no_grad():
+        data_mean = model.conv(data.normalize(data.train_x)).mean((0, 2, 3))
+    if batchnorm == "frozen":
+        assert all(not mode and torch.equal(mean, torch.full((4,), 3.0)) for mode, mean in seen)
+    elif batchnorm == "reestimate":
+        assert all(not mode for mode, _ in seen)
+        for _, mean in seen:
+            torch.testing.assert_close(mean, data_mean, **EQUAL_PATHS)
+    else:
+        assert all(mode for mode, _ in statistics + training) and not any(mode for mode, _ in testing)
+        assert not torch.allclose(testing[0][1], torch.full((4,), 3.0))  # the batches moved the running mean
+        assert torch.equal(testing[0][1], testing[1][1])  # and testing does not

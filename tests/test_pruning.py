@@ -65,3 +65,26 @@ def test_apply_mask_zeroes_stacked_replicates():
     mask = {"w": torch.tensor([[[True, False], [False, True]]] * 3)}
     apply_mask(params, mask)
     assert params["w"].sum() == 6 and (params["w"][:, 0, 1] == 0).all()
+
+
+def test_layerwise_pruning_removes_the_ratio_of_every_layer_and_the_output_layer_its_own():
+    generator = torch.Generator().manual_seed(0)
+    weights = {"a": torch.randn(40, 50, generator=generator), "b": 5 + torch.rand(30, 20, generator=generator),
+               "output.weight": torch.randn(10, 20, generator=generator)}
+    mask = dense_mask(weights)
+    mask["a"][:5] = False  # 1750 of 2000 survive
+    layerwise = magnitude_prune(weights, mask, 0.3, layerwise=True, own_ratios={"output.weight": 0.15})
+    for name, ratio in (("a", 0.3), ("b", 0.3), ("output.weight", 0.15)):
+        before = int(mask[name].sum())
+        assert int(layerwise[name].sum()) == before - math.ceil(ratio * before)
+        kept = weights[name].abs()[layerwise[name]]
+        dropped = weights[name].abs()[mask[name] & ~layerwise[name]]
+        assert kept.min() >= dropped.max()  # within each layer, the smallest go
+        assert not (layerwise[name] & ~mask[name]).any()  # nested
+    # globally, the large weights of `b` survive and `a` loses more than its share
+    global_mask = magnitude_prune(weights, mask, 0.3, own_ratios={"output.weight": 0.15})
+    assert int(global_mask["b"].sum()) == 600 and int(global_mask["output.weight"].sum()) == 200 - 30
+    assert int(mask["a"].sum() + 600) - int(global_mask["a"].sum() + global_mask["b"].sum()) == \
+        math.ceil(0.3 * (1750 + 600))
+    ignored = magnitude_prune(weights, mask, 0.3, ignored=("b",), layerwise=True)
+    assert torch.equal(ignored["b"], mask["b"])

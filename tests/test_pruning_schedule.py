@@ -1,3 +1,4 @@
+import functools
 import math
 
 import pytest
@@ -7,7 +8,7 @@ from conftest import random_states, tiny_dataset
 from lthlib.core import imp, io, pruning_schedule
 from lthlib.core.config import AdaptiveConfig, PruningConfig, TrainConfig, parse_config
 from lthlib.core.imp import pretrain, run_imp
-from lthlib.core.pruning import dense_mask
+from lthlib.core.pruning import dense_mask, magnitude_prune
 from lthlib.core.pruning_schedule import (
     AdaptiveRatio,
     FixedRatio,
@@ -49,7 +50,8 @@ def test_the_sweep_picks_the_known_ratio_and_the_floor_applies(floor, expected):
     dataset = tiny_dataset(train=200)
     model, state = solution_with_negligible_weights(dataset, negligible=0.7)
     rule = AdaptiveRatio(AdaptiveConfig(ratios=RATIOS, floor=floor, path_points=5, train_examples=0), model,
-                         ("output.weight",), dataset, seed=0, batch_size=100)
+                         functools.partial(magnitude_prune, ignored=("output.weight",)), dataset, seed=0,
+                         batch_size=100)
     replicas = Replicas.from_state_dicts(model, [state], "cpu")
     mask = dense_mask({n: state[n] for n in ("fc1.weight", "fc2.weight", "output.weight")})
     assert rule(0, replicas, [mask], [{"last_epoch_loss_std": 1e-4}]) == [expected]
@@ -136,7 +138,8 @@ def test_the_rule_takes_the_largest_inside_ratio_against_the_dense_threshold_at_
         2: torch.tensor([[0.3, 1.0, 0.5], [0.3, 2.0, 2.0], [0.3, 3.0, 3.0]])}))
     model, states = random_states(dataset, 1)
     rule = AdaptiveRatio(AdaptiveConfig(ratios=(0.3, 0.5, 0.7), floor=0.4, path_points=3, train_examples=0), model,
-                         ("output.weight",), dataset, seed=0, batch_size=64)
+                         functools.partial(magnitude_prune, ignored=("output.weight",)), dataset, seed=0,
+                         batch_size=64)
     replicas = Replicas.from_state_dicts(model, states, "cpu")
     chosen = [rule(level, replicas, [{}], [{"last_epoch_loss_std": std}])
               for level, std in ((0, 0.05), (1, 0.01), (2, 0.01))]
@@ -163,7 +166,8 @@ def test_fixed_ratio_imp_has_no_sweep(tmp_path, dataset):
 
 def test_the_pruning_section_picks_the_rule(dataset):
     model, _ = random_states(dataset, 1)
-    fixed = ratio_rule(PruningConfig(ratio=0.35), AdaptiveConfig(), model, (), dataset, 0, 64)
+    fixed = ratio_rule(PruningConfig(ratio=0.35), AdaptiveConfig(), model, magnitude_prune, dataset, 0, 64)
     assert isinstance(fixed, FixedRatio) and fixed(0, None, [{}] * 3, [{}] * 3) == [0.35] * 3
-    adaptive = ratio_rule(PruningConfig(adaptive=True), AdaptiveConfig(train_examples=30), model, (), dataset, 0, 64)
+    adaptive = ratio_rule(PruningConfig(adaptive=True), AdaptiveConfig(train_examples=30), model, magnitude_prune, dataset, 0,
+                          64)
     assert isinstance(adaptive, AdaptiveRatio) and len(adaptive.subsample.train_y) == 30

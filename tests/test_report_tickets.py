@@ -38,12 +38,15 @@ def test_the_section_is_empty_without_tickets_and_shows_every_table_it_has(tmp_p
     imp, empty = imp_table([0.5, 0.5], [0.88, 0.89, 0.88]), pd.DataFrame()
     assert tickets_section(Config(), imp, pd.DataFrame(columns=["level"]), empty, empty, empty, tmp_path) == ""
     few_shot = pd.DataFrame([{"fraction": 0.1, "examples": 100, "level": level, "replicate": r,
-                              "fraction_remaining": 1.0, "test_accuracy": 0.5 + 0.1 * level, "test_examples": 100}
+                              "fraction_remaining": 1.0, "train_steps": 40, "test_accuracy": 0.5 + 0.1 * level,
+                              "test_examples": 100}
                              for level in (0, 2) for r in range(2)])
     section = tickets_section(Config(), imp, planted_baselines(0.80, 0.82), empty, few_shot, empty, tmp_path)
     assert "| 2 | 25.00 | 88.00 ± 1.41 | 80.00 ± 1.41 | 82.00 ± 1.41 | winning ticket |" in section
     assert "| ticket, level 2 (25.00% remaining) | 70.00 ± 0.00 |" in section
     assert "| dense network | 50.00 ± 0.00 |" in section
+    assert ("for as many epochs of the subset as a level makes over the whole training set, the level's schedule "
+            "compressed onto them (40 steps at 0.1)") in section
     assert "Linear probes" not in section and "Transfer" not in section
     assert (tmp_path / "figures" / "tickets_baselines.png").stat().st_size > 10_000
 

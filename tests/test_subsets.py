@@ -130,13 +130,13 @@ def test_pretraining_on_m_examples_for_more_than_m_over_batch_steps_makes_repeat
     chosen = torch.arange(0, n, 5)  # 12 examples
     noisy = (labels + 1) % 3
     seen = []
-    real_step = lthlib.core.train._sgd_step
+    real_step = lthlib.core.train._training_step
 
     def recording_step(replicas, optimizer, inputs, batch_labels, *args):
         seen.append((inputs[..., 0, 0, 0].round().long().flatten(), batch_labels.flatten()))
         return real_step(replicas, optimizer, inputs, batch_labels, *args)
 
-    monkeypatch.setattr(lthlib.core.train, "_sgd_step", recording_step)
+    monkeypatch.setattr(lthlib.core.train, "_training_step", recording_step)
     subset = data.training_subset(chosen, noisy)
     seeds = [ReplicateSeeds.for_replicate(0, 0)]
     replicas = Replicas.from_state_dicts(build_model("lenet_300_100", (1, 2, 2), 3),

@@ -10,6 +10,7 @@ from lthlib.core.config import TrainConfig
 from lthlib.core.models import build_model, prunable_names
 from lthlib.core.pruning import dense_mask, magnitude_prune
 from lthlib.core.train import (
+    MaskedAdam,
     MaskedSGD,
     Replicas,
     ReplicateSeeds,
@@ -65,6 +66,54 @@ def test_masked_sgd_gives_the_bits_of_torch_sgd_then_masking(momentum, weight_de
     assert (ours["w"][masks["w"] == 0] == 0).all()
 
 
+def test_masked_adam_keeps_pruned_weights_and_their_moments_zero_and_replicates_apart():
+    """Stacked replicates under MaskedAdam against torch's Adam on each replicate alone (gradients masked by hand)."""
+    generator = torch.Generator().manual_seed(0)
+    start = {"w": torch.randn(3, 20, 30, generator=generator), "b": torch.randn(3, 20, generator=generator)}
+    masks = {"w": (torch.rand(3, 20, 30, generator=generator) > 0.5).float()}
+    ours = {name: t.clone().requires_grad_() for name, t in start.items()}
+    apart = [{name: t[r].clone().requires_grad_() for name, t in start.items()} for r in range(3)]
+    with torch.no_grad():
+        ours["w"].mul_(masks["w"])
+        for r in range(3):
+            apart[r]["w"].mul_(masks["w"][r])
+    optimizer = MaskedAdam(ours, masks, weight_decay=1e-2)
+    references = [torch.optim.Adam(list(a.values()), lr=1.0, weight_decay=1e-2) for a in apart]
+    for step, lr in enumerate((0.1, 0.1, 0.05, 0.01)):
+        grads = {name: torch.randn(t.shape, generator=generator) for name, t in start.items()}
+        for name, grad in grads.items():
+            ours[name].grad = grad.clone()
+            for r in range(3):
+                apart[r][name].grad = grad[r] * masks[name][r] if name in masks else grad[r].clone()
+        optimizer.step(lr)
+        for reference in references:
+            reference.param_groups[0]["lr"] = lr
+            reference.step()
+        pruned = masks["w"] == 0
+        first, second = optimizer.moments()["w"]
+        assert (ours["w"][pruned] == 0).all() and (first[pruned] == 0).all() and (second[pruned] == 0).all()
+        assert (first[~pruned] != 0).all(), f"step {step}: the survivors move"
+        for r in range(3):
+            for name in start:
+                torch.testing.assert_close(ours[name][r], apart[r][name], rtol=1e-6, atol=1e-7)
+        assert all(p.grad is None for p in ours.values())
+
+
+def test_adam_trains_a_pruned_network_through_the_trainer():
+    dataset = tiny_dataset()
+    states = initial_states("lenet_300_100", dataset.input_shape, dataset.num_classes, [1, 2])
+    masks = [{n: torch.rand(states[r][n].shape, generator=torch.Generator().manual_seed(r)) > 0.7
+              for n in ("fc1.weight", "fc2.weight")} for r in range(2)]
+    config = TrainConfig(steps=20, batch_size=16, lr=1e-3, optimizer="adam", milestones=())
+    seeds = replicate_seeds(0, 2)
+    replicas, log = train_replicates("lenet_300_100", dataset, config, states, seeds, 0, 20, masks)
+    for r in range(2):
+        final = replicas.state_dict(r)
+        for name, mask in masks[r].items():
+            assert (final[name][~mask] == 0).all() and (final[name][mask] != states[r][name][mask]).all()
+    assert log.losses[-5:].mean() < log.losses[:5].mean()
+
+
 def test_the_compiled_update_computes_what_masked_sgd_does(float64):
     """`train.compile`'s update, run eagerly here, against MaskedSGD: equal up to rounding, masks kept."""
     generator = torch.Generator().manual_seed(1)
@@ -99,7 +148,7 @@ def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count, monkeypa
         for step, lr in enumerate((0.1, 0.1, 0.05)):
             inputs = dataset.normalize(dataset.train_x[step * 8:(step + 1) * 8]).expand(count, -1, -1, -1, -1)
             labels = dataset.train_y[step * 8:(step + 1) * 8].expand(count, -1)
-            outputs.append(lthlib.core.train._sgd_step(replicas, optimizer, inputs.contiguous(), labels.contiguous(),
+            outputs.append(lthlib.core.train._training_step(replicas, optimizer, inputs.contiguous(), labels.contiguous(),
                                                        lr, True, False, compiled=fused))
         runs.append((replicas, outputs))
     (eager, eager_outputs), (fused, fused_outputs) = runs

@@ -26,6 +26,7 @@ from lthlib.analyses.tickets import Tickets, reinitialised
 from lthlib.core.config import ProbesConfig, TrainConfig
 from lthlib.core.data import BatchOrder, Dataset, derive_seed
 from lthlib.core.errors import UserError
+from lthlib.core.interpolate import reestimate_batchnorm
 from lthlib.core.models import build_model, probe_points
 from lthlib.core.train import Replicas, evaluate, train_replicates
 
@@ -107,10 +108,18 @@ def feature_statistics(replicas: Replicas, names: list[str], dataset: Dataset, b
 def train_probes(replicas: Replicas, names: list[str], dataset: Dataset, config: ProbesConfig,
                  vectorize: bool = True, description: str = "probes") -> torch.Tensor:
     """Test accuracy [R, points] of a linear probe at each of `names` on each frozen network, all trained
-    together with Adam for `config.epochs` passes over the training set (shuffled from `config.seed`)."""
-    replicas.model.eval()  # frozen: BatchNorm keeps the network's statistics
+    together with Adam for `config.epochs` passes over the training set (shuffled from `config.seed`).
+
+    The networks' parameters are frozen; their BatchNorm layers follow `config.batchnorm`: `batch` normalises
+    each training batch by its own statistics (the network in train mode, as probing code usually runs) and
+    tests with the running statistics those batches leave; `reestimate` recomputes the statistics once on the
+    first training examples, `frozen` keeps the network's own (an untrained ticket's: mean 0, variance 1)."""
     for param in replicas.params.values():
         param.requires_grad_(False)
+    if config.batchnorm == "reestimate":
+        replicas.buffers = reestimate_batchnorm(replicas.model, replicas.params, replicas.buffers, dataset,
+                                                STATISTICS_EXAMPLES // config.batch_size, config.batch_size)
+    replicas.model.train(config.batchnorm == "batch")
     probes = LinearProbes(feature_statistics(replicas, names, dataset, config.batch_size, vectorize),
                           dataset.num_classes)
     optimizer = torch.optim.Adam(probes.parameters(), lr=config.lr)
@@ -126,6 +135,7 @@ def train_probes(replicas: Replicas, names: list[str], dataset: Dataset, config:
         optimizer.zero_grad(set_to_none=True)
         (loss * replicas.count).backward()  # the sum over networks of each network's mean loss
         optimizer.step()
+    replicas.model.eval()
     return probe_accuracy(replicas, names, probes, dataset, config.batch_size, vectorize)
 
 

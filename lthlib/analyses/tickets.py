@@ -6,11 +6,14 @@ answered against two baselines (Frankle & Carbin 2019; OpenLTH's branches), trai
 - random reinit: the level's mask on a fresh initialisation;
 - random pruning: a random mask with the level's per-layer sparsity on w_{t_r} (`permuted_mask`).
 Few-shot ("Training stability and the LTH", Sec. 5.2): tickets and the dense network at w_{t_r} train on
-the same class-balanced random subsets of the training set, for the level's number of iterations.
+the same class-balanced random subset of the training set (one per replicate), for as many epochs of the subset
+as a level trains epochs of the whole set (coreset work's budget), or for the level's iterations
+(`few_shot.budget`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lthlib.core import io
-from lthlib.core.config import Config, TrainConfig
+from lthlib.core.config import Config, FewShotConfig, TrainConfig
 from lthlib.core.data import Dataset, class_balanced, derive_seed
 from lthlib.core.errors import UserError
 from lthlib.core.models import build_model, prunable_names
@@ -31,8 +34,8 @@ REINIT, RANDOM_MASK, FEW_SHOT = 7001, 7002, 7003
 BASELINES = ("random_reinit", "random_pruning")
 BASELINE_COLUMNS = ["level", "baseline", "replicate", "fraction_remaining", "test_accuracy", "test_loss",
                     "test_examples"]
-FEW_SHOT_COLUMNS = ["fraction", "examples", "level", "replicate", "fraction_remaining", "test_accuracy",
-                    "test_examples"]
+FEW_SHOT_COLUMNS = ["fraction", "examples", "level", "replicate", "fraction_remaining", "train_steps",
+                    "test_accuracy", "test_examples"]
 
 
 @dataclass
@@ -105,39 +108,59 @@ def train_baselines(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, a
     return pd.DataFrame(rows, columns=BASELINE_COLUMNS)
 
 
-def few_shot_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
-    """Sec. 5.2: round(fraction * N) examples, equally many per class, drawn from (seed, their count)."""
+def few_shot_subset(labels: torch.Tensor, fraction: float, seed: int, replicate: int = 0) -> torch.Tensor:
+    """Sec. 5.2: round(fraction * N) examples, equally many per class, drawn per replicate from (seed, their count,
+    the replicate): the spread over replicates includes the sampling of the subset."""
     count = round(fraction * len(labels))
-    return class_balanced(labels, count, torch.Generator().manual_seed(derive_seed(seed, count)))
+    return class_balanced(labels, count, torch.Generator().manual_seed(derive_seed(seed, count, replicate)))
 
 
-def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, fractions: tuple[float, ...],
-                   seed: int, augmentation: bool = False, vectorize: bool = True, device="cpu") -> pd.DataFrame:
+def few_shot_schedule(schedule: TrainConfig, start: int, examples: int, budget: FewShotConfig,
+                      epoch_steps: int) -> tuple[TrainConfig, int]:
+    """The schedule a subset of `examples` trains on and its start step. `steps`: the level's own, from t_r =
+    `start` to the end. `epochs`: `budget.epochs` passes over the subset (0: as many as a level makes over the
+    whole training set, whose epoch is `epoch_steps`; coreset work, e.g. DeepCore, trains subsets this way),
+    from step 0, with the level's schedule from t_r compressed onto them (milestones and warm-up scaled; a cosine
+    runs whole)."""
+    if budget.budget == "steps":
+        return schedule, start
+    level_steps = schedule.steps - start
+    epochs = budget.epochs or level_steps / epoch_steps
+    steps = max(1, round(epochs * (examples // schedule.batch_size)))
+    scale = steps / level_steps
+    milestones = tuple(sorted({round((m - start) * scale) for m in schedule.milestones if m > start} - {0, steps}))
+    warmup = round(max(0, schedule.warmup_steps - start) * scale)
+    return dataclasses.replace(schedule, steps=steps, milestones=milestones, warmup_steps=warmup), 0
+
+
+def train_few_shot(tickets: Tickets, dataset: Dataset, schedule: TrainConfig, budget: FewShotConfig,
+                   augmentation: bool = False, vectorize: bool = True, device="cpu") -> pd.DataFrame:
     """One row per fraction, network (`dense` or a level) and replicate: the dense network at w_{t_r} and every
-    ticket trained together on the same subset, with the same data order per replicate; no rows (and no
-    training) when no level is studied: there is no ticket to compare."""
-    fractions = fractions if tickets.masks else ()
+    ticket of a replicate trained together on that replicate's subset, with the same data order; no rows (and
+    no training) when no level is studied: there is no ticket to compare."""
+    fractions = budget.fractions if tickets.masks else ()
     levels = [0, *tickets.masks]
     names = prunable_names(build_model(tickets.model_name, dataset.input_shape, dataset.num_classes))
-    subsets = {fraction: few_shot_subset(dataset.train_y, fraction, seed) for fraction in fractions}
-    for fraction, indices in subsets.items():  # every subset is checked before any trains
-        if len(indices) < schedule.batch_size:
-            raise UserError(f"few_shot.fractions: {fraction} gives {len(indices)} training examples, fewer than "
+    for fraction in fractions:  # every subset is checked before any trains
+        count = round(fraction * len(dataset.train_y))
+        if count < schedule.batch_size:
+            raise UserError(f"few_shot.fractions: {fraction} gives {count} training examples, fewer than "
                              f"one batch (train.batch_size={schedule.batch_size})")
-    masks = [dense_mask({n: state[n] for n in names}) for state in tickets.rewind]
-    masks += [m for level in tickets.masks for m in tickets.masks[level]]
     rows = []
-    for fraction, indices in tqdm(subsets.items(), desc="few-shot", unit="subset", leave=False):
-        subset = dataset.training_subset(indices)
-        seeds = [s.for_run(FEW_SHOT, len(indices)) for s in tickets.seeds] * len(levels)
-        replicas, _ = train_replicates(tickets.model_name, subset, schedule, tickets.rewind * len(levels), seeds,
-                                       tickets.rewind_step, schedule.steps, masks, augmentation, vectorize, device,
-                                       f"few-shot {fraction:g}", curves=False)
+    epoch_steps = len(dataset.train_y) // schedule.batch_size
+    for fraction, r in tqdm([(f, r) for f in fractions for r in range(tickets.replicates)], desc="few-shot",
+                            unit="subset", leave=False):
+        indices = few_shot_subset(dataset.train_y, fraction, budget.seed, r)
+        masks = [dense_mask({n: tickets.rewind[r][n] for n in names}), *(tickets.masks[level][r]
+                                                                         for level in tickets.masks)]
+        subset_schedule, start = few_shot_schedule(schedule, tickets.rewind_step, len(indices), budget, epoch_steps)
+        seeds = [tickets.seeds[r].for_run(FEW_SHOT, len(indices))] * len(levels)
+        replicas, _ = train_replicates(tickets.model_name, dataset.training_subset(indices), subset_schedule,
+                                       [tickets.rewind[r]] * len(levels), seeds, start, subset_schedule.steps, masks,
+                                       augmentation, vectorize, device, f"few-shot {fraction:g}", curves=False)
         accuracy = evaluate(replicas, dataset, "test", schedule.eval_batch_size, vectorize)[1]
-        for index, mask in enumerate(masks):
-            level = levels[index // tickets.replicates]
-            rows.append({"fraction": fraction, "examples": len(indices), "level": level,
-                         "replicate": index % tickets.replicates, "fraction_remaining": fraction_remaining(mask),
-                         "test_accuracy": float(accuracy[index]), "test_examples": len(dataset.test_y)})
+        rows += [{"fraction": fraction, "examples": len(indices), "level": level, "replicate": r,
+                  "fraction_remaining": fraction_remaining(mask), "train_steps": subset_schedule.steps - start,
+                  "test_accuracy": float(accuracy[index]), "test_examples": len(dataset.test_y)}
+                 for index, (level, mask) in enumerate(zip(levels, masks))]
     return pd.DataFrame(rows, columns=FEW_SHOT_COLUMNS)
-

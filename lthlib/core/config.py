@@ -26,6 +26,11 @@ class ConfigError(UserError):
 
 SUBSET_KINDS = ("all", "random", "easy", "hard", "forgetting_easy", "forgetting_hard")
 SCHEDULES = ("constant", "step", "cosine")
+OPTIMIZERS = ("sgd", "adam")
+PRUNING_SCOPES = ("global", "layerwise")
+RETRAINING = ("rewind_weights", "rewind_lr", "finetune")
+PROBE_BATCHNORM = ("batch", "reestimate", "frozen")
+FEW_SHOT_BUDGETS = ("epochs", "steps")
 METRICS = ("test_error", "train_error", "test_loss", "train_loss")
 BATCHNORM_RULES = ("interpolate", "reestimate")
 
@@ -77,9 +82,14 @@ class TrainConfig:
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
     curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
     compile: bool = False  # torch.compile the training step (faster after a compile; other bits than eager)
+    optimizer: str = "sgd"  # sgd (momentum, L2 weight decay) | adam (Kingma & Ba's betas and eps; momentum unused)
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)
+        _require(self.optimizer in OPTIMIZERS, "train.optimizer", f"must be one of {', '.join(OPTIMIZERS)}",
+                 self.optimizer)
+        _require(not (self.compile and self.optimizer != "sgd"), "train.compile",
+                 "compiles the SGD step only: set it false with train.optimizer adam", self.compile)
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
         _require(self.lr > 0, "train.lr", "must be > 0", self.lr)
         _require(0 <= self.momentum < 1, "train.momentum", "must be in [0, 1)", self.momentum)
@@ -140,9 +150,21 @@ class PruningConfig:
     levels: int = 11  # levels 0 (dense) .. levels are trained
     adaptive: bool = False  # choose each level's ratio from the train LCS-set (Section 2.2; see `adaptive`)
     ignore: tuple[str, ...] | str = "default"  # "default" (the model's convention) or parameter names
+    scope: str = "global"  # global: one magnitude ranking over every layer (the papers) | layerwise: each layer alone
+    output_ratio: float | None = None  # the output layer's own ratio (Frankle & Carbin: half the rest's); null: none
+    # What each level trains (Renda et al. 2020): rewind_weights, m * w_{t_r} from step t_r (the papers' IMP);
+    # rewind_lr, m * (the previous level's solution) on the schedule from t_r; finetune, m * (that solution) for as
+    # many steps at the schedule's last learning rate
+    retrain: str = "rewind_weights"
 
     def validate(self) -> None:
         _require(0 < self.ratio < 1, "pruning.ratio", "must be in (0, 1)", self.ratio)
+        _require(self.scope in PRUNING_SCOPES, "pruning.scope", f"must be one of {', '.join(PRUNING_SCOPES)}",
+                 self.scope)
+        _require(self.output_ratio is None or 0 < self.output_ratio < 1, "pruning.output_ratio",
+                 "must be in (0, 1) or null", self.output_ratio)
+        _require(self.retrain in RETRAINING, "pruning.retrain", f"must be one of {', '.join(RETRAINING)}",
+                 self.retrain)
         _require(self.levels >= 0, "pruning.levels", "must be >= 0", self.levels)
         _require(self.ignore == "default" or isinstance(self.ignore, tuple), "pruning.ignore",
                  "must be 'default' or a list of parameter names", self.ignore)
@@ -302,10 +324,15 @@ class ProbesConfig:
     batch_size: int = 256
     lr: float = 0.001  # Adam's step size; one setting for every probe, as in the paper
     seed: int = 0  # batch order of the probes and the permuted-mask baseline
+    # BatchNorm of the frozen networks: batch (each training batch's statistics, train mode, as probing code runs),
+    # reestimate (recomputed once on the first training examples) or frozen (the network's own statistics)
+    batchnorm: str = "batch"
 
     def validate(self) -> None:
         _require(all(block >= 1 for block in self.blocks), "probes.blocks", "must be block numbers >= 1",
                  list(self.blocks))
+        _require(self.batchnorm in PROBE_BATCHNORM, "probes.batchnorm",
+                 f"must be one of {', '.join(PROBE_BATCHNORM)}", self.batchnorm)
         _require(self.epochs >= 1, "probes.epochs", "must be >= 1", self.epochs)
         _require(self.batch_size >= 1, "probes.batch_size", "must be >= 1", self.batch_size)
         _require(self.lr > 0, "probes.lr", "must be > 0", self.lr)
@@ -316,11 +343,19 @@ class FewShotConfig:
     """Sec. 5.2: tickets and the dense network trained on the same class-balanced random subsets."""
 
     fractions: tuple[float, ...] = ()  # of the training set (the paper: 0.01, 0.02, 0.05, 0.1); () = off
-    seed: int = 0  # draws the subsets
+    seed: int = 0  # draws the subsets, one per replicate
+    # epochs: `epochs` passes over the subset (0: as many as a level makes over the whole set, as coreset work
+    # trains subsets), the level's schedule compressed onto them; steps: the level's T - t_r iterations
+    budget: str = "epochs"
+    epochs: int = 0
 
     def validate(self) -> None:
         _require(all(0 < f <= 1 for f in self.fractions), "few_shot.fractions", "must be fractions in (0, 1]",
                  list(self.fractions))
+        _require(self.budget in FEW_SHOT_BUDGETS, "few_shot.budget", f"must be one of {', '.join(FEW_SHOT_BUDGETS)}",
+                 self.budget)
+        _require(self.epochs >= 0, "few_shot.epochs", "must be >= 0 (0 = as many as a level on the whole set)",
+                 self.epochs)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 hypothesis", Sec. 3.2): accuracy curves, their convergence AUC (Eq. 3), and forgetting events
 (Toneva et al. 2019).
 
-Train accuracy and forgetting come from the predictions the training steps already make (no extra
-pass over the data); test accuracy from one evaluation of the device-resident test set per point.
+Each point evaluates the networks on the test set and on as many fixed training examples; forgetting
+comes from the predictions the training steps already make (no extra pass over the data).
 """
 
 from __future__ import annotations
@@ -29,6 +29,15 @@ def convergence_auc(accuracies: torch.Tensor) -> torch.Tensor:
         raise ValueError("a convergence curve needs the accuracy before training and after at least one epoch")
     gain = accuracies[..., 1:] - accuracies[..., :1]
     return (gain / gain[..., -1:]).mean(-1)
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """What one point of the curves measures, per network [R]."""
+
+    train_accuracy: torch.Tensor
+    test_accuracy: torch.Tensor
+    test_loss: torch.Tensor
 
 
 @dataclass
@@ -77,15 +86,15 @@ class ForgettingCounter:
 class TrainingCurves:
     """Accuracy of R networks at points of one run: the start, then every `interval` steps and the end.
 
-    Train accuracy at a point is the fraction of correct predictions the training steps made since
-    the previous point; at the start, before any step has predicted, it is measured on as many training
-    examples as the test set has (acc_0 of Eq. 3: one batch's accuracy made the rescaled AUC of runs that
-    start from a trained rewind point swing by ±0.9). Test accuracy is measured on the whole test set at
-    the point (with its loss, so that the run's final evaluation is the last point).
+    Every point of both curves is one instrument: the networks in eval mode on fixed clean examples. Train
+    accuracy on as many training examples as the test set has (the same ones at every point, not augmented);
+    test accuracy, with its loss, on the whole test set (so the run's final evaluation is the last point).
+    The running accuracy of the training batches would be cheaper but measures other networks (the weights
+    change within an epoch, batch statistics, augmentation) than acc_0 at the start, which no batch gives.
 
-    The steps' predictions are kept as they come and counted at `flush` (one batched update instead of
-    several small operations per step): the trainer flushes at the end of every epoch, before any
-    example is seen again, and every point flushes.
+    Forgetting events come from the training steps' own predictions (Toneva et al.: presentations during
+    training), kept as they come and counted at `flush` (one batched update instead of several small
+    operations per step): the trainer flushes at the end of every epoch, before any example is seen again.
     """
 
     forgetting: ForgettingCounter
@@ -94,39 +103,30 @@ class TrainingCurves:
     test_accuracy: list[torch.Tensor] = field(default_factory=list)
     test_loss: list[torch.Tensor] = field(default_factory=list)
     _pending: list[tuple[torch.Tensor, torch.Tensor]] = field(default_factory=list)  # (indices, correct) [R, B]
-    _correct: torch.Tensor | int = 0  # correct predictions since the last point [R]
-    _seen: int = 0
 
     @classmethod
-    def start(cls, replicates: int, examples: int, step: int, train_accuracy: torch.Tensor,
-              test: tuple[torch.Tensor, torch.Tensor], device="cpu") -> "TrainingCurves":
-        """`train_accuracy` [R] and `test` (loss, accuracy) [R] at the start."""
-        loss, accuracy = test
-        return cls(ForgettingCounter.start(replicates, examples, device), [step], [train_accuracy], [accuracy],
-                   [loss])
+    def start(cls, replicates: int, examples: int, step: int, point: CurvePoint, device="cpu") -> "TrainingCurves":
+        curves = cls(ForgettingCounter.start(replicates, examples, device))
+        curves.record_point(step, point)
+        return curves
 
     def record_batch(self, indices: torch.Tensor, correct: torch.Tensor) -> None:
         """The predictions [R, B] one training step made on the examples `indices` [R, B]."""
         self._pending.append((indices, correct))
 
     def flush(self) -> None:
-        """Count the predictions recorded since the last flush (all from one epoch)."""
-        if not self._pending:
-            return
-        indices, correct = (torch.cat(parts, 1) for parts in zip(*self._pending))
-        self.forgetting.update(indices, correct)
-        self._correct = self._correct + correct.sum(1)
-        self._seen += correct.shape[1]
-        self._pending.clear()
+        """Count the forgetting events of the predictions recorded since the last flush (all from one epoch)."""
+        if self._pending:
+            self.forgetting.update(*(torch.cat(parts, 1) for parts in zip(*self._pending)))
+            self._pending.clear()
 
-    def record_point(self, step: int, test: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """A point at `step`, with the (loss, accuracy) [R] on the test set there."""
+    def record_point(self, step: int, point: CurvePoint) -> None:
+        """A point at `step`: the networks' accuracies [R] measured there."""
         self.flush()
         self.steps.append(step)
-        self.train_accuracy.append(self._correct / self._seen)
-        self.test_loss.append(test[0])
-        self.test_accuracy.append(test[1])
-        self._correct, self._seen = 0, 0
+        self.train_accuracy.append(point.train_accuracy)
+        self.test_loss.append(point.test_loss)
+        self.test_accuracy.append(point.test_accuracy)
 
     def table(self, replicate: int) -> pd.DataFrame:
         """One row per point: step, train_accuracy, test_accuracy, test_loss (the file curves.csv)."""

@@ -17,6 +17,7 @@ stage depends on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
@@ -26,14 +27,15 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core import io
-from lthlib.core.config import Config, to_dict
+from lthlib.core.config import Config, PruningConfig, TrainConfig, to_dict
 from lthlib.core.curves import SUMMARY_COLUMNS
 from lthlib.core.data import Dataset
 from lthlib.core.dependencies import ROOT, library_files
-from lthlib.core.models import build_model, ignored_names, prunable_names
-from lthlib.core.pruning import dense_mask, fraction_remaining, magnitude_prune
+from lthlib.core.errors import UserError
+from lthlib.core.models import OUTPUT_WEIGHT, build_model, ignored_names, prunable_names
+from lthlib.core.pruning import Prune, dense_mask, fraction_remaining, magnitude_prune
 from lthlib.core.pruning_schedule import ratio_rule
-from lthlib.core.train import Replicas, evaluate, initial_states, replicate_seeds, train_replicates
+from lthlib.core.train import Replicas, evaluate, initial_states, learning_rate, replicate_seeds, train_replicates
 
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
@@ -88,7 +90,8 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
     seeds = replicate_seeds(config.seed, config.replicates)
-    choose_ratio = ratio_rule(config.pruning, config.adaptive, model, ignored, dataset, config.seed,
+    prune = pruning_rule(config.pruning, ignored)
+    choose_ratio = ratio_rule(config.pruning, config.adaptive, model, prune, dataset, config.seed,
                               config.train.eval_batch_size)
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
@@ -103,7 +106,8 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
         else:
             _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
             started = time.perf_counter()
-            replicas, records = _train_level(config, dataset, rewind, masks, ratios, seeds, level, device)
+            starts = rewind if level == 0 or config.pruning.retrain == "rewind_weights" else solutions
+            replicas, records = _train_level(config, dataset, starts, masks, ratios, seeds, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
             _save_level(out_dir, level, replicas, masks, records, fingerprints[level])
             _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
@@ -113,15 +117,35 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             started = time.perf_counter()
             ratios = choose_ratio(level, replicas, masks, records)
             timing.record(level, "sweep_seconds", time.perf_counter() - started)
-            masks = [magnitude_prune(replicas.state_dict(r), masks[r], ratios[r], ignored)
-                     for r in range(config.replicates)]
+            solutions = [replicas.state_dict(r) for r in range(config.replicates)]
+            masks = [prune(solutions[r], masks[r], ratios[r]) for r in range(config.replicates)]
         rows += records
     return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
 
 
-def _train_level(config, dataset, rewind, masks, ratios, seeds, level, device):
-    """Level L: m(L) * w_{t_r} (rewinding: the survivors restart at w_{t_r}) trained from t_r with a fresh optimizer."""
-    replicas, log = train_replicates(config.model.name, dataset, config.train, rewind,
+def pruning_rule(pruning: PruningConfig, ignored: tuple[str, ...]) -> Prune:
+    """`magnitude_prune` with the scope of `pruning`: global or layer-wise, the output layer at its own ratio."""
+    own_ratios = {} if pruning.output_ratio is None else {OUTPUT_WEIGHT: pruning.output_ratio}
+    if OUTPUT_WEIGHT in own_ratios and OUTPUT_WEIGHT in ignored:
+        raise UserError(f"pruning.output_ratio={pruning.output_ratio} prunes {OUTPUT_WEIGHT}, which pruning.ignore "
+                        f"leaves dense (the model's default): set pruning.ignore to [] or output_ratio to null")
+    return functools.partial(magnitude_prune, ignored=ignored, layerwise=pruning.scope == "layerwise",
+                             own_ratios=own_ratios)
+
+
+def level_schedule(config: Config, level: int) -> TrainConfig:
+    """The schedule level L >= 1 retrains on from t_r: the training schedule (weight or learning-rate rewinding),
+    or, for fine-tuning, as many steps at the schedule's last learning rate (Renda et al. 2020)."""
+    if level == 0 or config.pruning.retrain != "finetune":
+        return config.train
+    final_lr = learning_rate(config.train.steps - 1, config.train)
+    return dataclasses.replace(config.train, schedule="constant", lr=final_lr, warmup_steps=0)
+
+
+def _train_level(config, dataset, starts, masks, ratios, seeds, level, device):
+    """Level L: m(L) * (the starting weights) trained from t_r with a fresh optimizer. The start is w_{t_r}
+    (weight rewinding: the survivors restart there) or level L - 1's solution (`pruning.retrain`)."""
+    replicas, log = train_replicates(config.model.name, dataset, level_schedule(config, level), starts,
                                      [s.for_run(level + 1) for s in seeds], config.pretrain.steps, config.train.steps,
                                      masks, config.data.augment, config.compute.vectorize, device, f"level {level}")
     test_loss, test_accuracy = log.curves.test_loss[-1].cpu(), log.curves.test_accuracy[-1].cpu()  # the last point

@@ -116,7 +116,8 @@ MODELS = {
 # Any other CIFAR ResNet, named as OpenLTH names them: resnet<depth>_<width of the first stage>, e.g. resnet14_8.
 CIFAR_RESNET = re.compile(r"resnet(\d+)_(\d+)")
 
-DEFAULT_IGNORED = {"lenet_300_100": ("output.weight",), "conv4": ("output.weight",)}
+OUTPUT_WEIGHT = "output.weight"  # every model's output layer is `output`
+DEFAULT_IGNORED = {"lenet_300_100": (OUTPUT_WEIGHT,), "conv4": (OUTPUT_WEIGHT,)}
 
 
 KNOWN_MODELS = f"{', '.join(MODELS)} or resnet<depth>_<width> (a CIFAR ResNet, depth 6n + 2, e.g. resnet14_8)"

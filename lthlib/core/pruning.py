@@ -1,4 +1,4 @@
-"""Masks and global magnitude pruning.
+"""Masks and magnitude pruning (global, as the papers; or layer-wise).
 
 A mask is a dict {parameter name: bool tensor} over every prunable tensor (conv and linear
 weights). Ignored tensors keep an all-True mask: they are never pruned but are counted in
@@ -8,8 +8,12 @@ the denominator of the fraction of weights remaining (docs/conventions.md states
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
+
+# A pruning rule: (weights, mask, ratio) -> the next mask (`magnitude_prune` with its scope fixed).
+Prune = Callable[[dict[str, torch.Tensor], dict[str, torch.Tensor], float], dict[str, torch.Tensor]]
 
 
 def dense_mask(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -17,22 +21,35 @@ def dense_mask(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def magnitude_prune(weights: dict[str, torch.Tensor], mask: dict[str, torch.Tensor], ratio: float,
-                    ignored: tuple[str, ...] = ()) -> dict[str, torch.Tensor]:
-    """Prune ceil(ratio x remaining) of the smallest-magnitude surviving weights, globally.
+                    ignored: tuple[str, ...] = (), layerwise: bool = False,
+                    own_ratios: dict[str, float] | None = None) -> dict[str, torch.Tensor]:
+    """Prune ceil(ratio x remaining) of the smallest-magnitude surviving weights, globally or per tensor.
 
-    Algorithm 1 (IMP-WR), step 5: the new mask keeps m[i] unless weight i is among the
-    smallest-magnitude nonzero-mask weights across all non-ignored tensors. Masks are nested
-    by construction; ties are broken by position (deterministic).
+    Algorithm 1 (IMP-WR), step 5: the new mask keeps m[i] unless weight i is among the smallest-magnitude
+    surviving weights of its group: every non-ignored tensor together (global, the papers' choice), or each
+    tensor alone (`layerwise`: every layer at the same ratio). A tensor in `own_ratios` is always a group of
+    its own at its own ratio (Frankle & Carbin prune the output layer at half the others' rate). Masks are
+    nested by construction; ties are broken by position (deterministic).
     """
-    if not 0 < ratio < 1:
-        raise ValueError(f"pruning ratio must be in (0, 1), got {ratio}")
-    names = [name for name in mask if name not in ignored]
+    own_ratios = own_ratios or {}
+    if not all(0 < r < 1 for r in (ratio, *own_ratios.values())):
+        raise ValueError(f"pruning ratios must be in (0, 1), got {ratio} and {own_ratios}")
+    names = [name for name in mask if name not in ignored and name not in own_ratios]
+    groups = [([name], ratio) for name in names] if layerwise else [(names, ratio)] if names else []
+    groups += [([name], own) for name, own in own_ratios.items()]
+    new_mask = dict(mask)
+    for group, group_ratio in groups:
+        new_mask.update(_prune_group(weights, mask, group, group_ratio))
+    return new_mask
+
+
+def _prune_group(weights, mask, names: list[str], ratio: float) -> dict[str, torch.Tensor]:
+    """The masks of `names` after removing the ceil(ratio x remaining) smallest surviving weights among them."""
     scores = torch.cat([torch.where(mask[n], weights[n].detach().abs(), torch.inf).flatten() for n in names])
-    remaining = int(sum(int(mask[n].sum()) for n in names))
-    count = math.ceil(ratio * remaining)
+    count = math.ceil(ratio * int(sum(int(mask[n].sum()) for n in names)))
     pruned = torch.zeros_like(scores, dtype=torch.bool)
     pruned[torch.topk(scores, count, largest=False, sorted=False).indices] = True
-    new_mask, offset = dict(mask), 0
+    new_mask, offset = {}, 0
     for name in names:
         size = mask[name].numel()
         new_mask[name] = mask[name] & ~pruned[offset:offset + size].view_as(mask[name])

@@ -25,12 +25,12 @@ from lthlib.core.config import AdaptiveConfig, InterpolationConfig, PruningConfi
 from lthlib.core.data import Dataset, derive_seed
 from lthlib.core.interpolate import evaluate_combinations, path_betas
 from lthlib.core.models import prunable_names
-from lthlib.core.pruning import magnitude_prune, projection
+from lthlib.core.pruning import Prune, projection
 
 SWEEP_COLUMNS = ["replicate", "level", "ratio", "max_path_loss", "threshold", "inside", "chosen_ratio"]
 
 
-def path_losses(model: nn.Module, solution: dict, mask: dict, ratios, ignored, subsample: Dataset,
+def path_losses(model: nn.Module, solution: dict, mask: dict, ratios, prune: Prune, subsample: Dataset,
                 evaluation: InterpolationConfig) -> torch.Tensor:
     """Training loss [len(ratios), path_points] along (1 - beta) w + beta m_p * w for every ratio p.
 
@@ -38,7 +38,7 @@ def path_losses(model: nn.Module, solution: dict, mask: dict, ratios, ignored, s
     end points of all paths. All points lie inside the hull of the networks.
     """
     betas = path_betas(evaluation.path_points)[1:]
-    projections = [projection(solution, magnitude_prune(solution, mask, ratio, ignored)) for ratio in ratios]
+    projections = [projection(solution, prune(solution, mask, ratio)) for ratio in ratios]
     rows = [torch.zeros(1, 1 + len(ratios), dtype=torch.float64)]
     rows[0][0, 0] = 1
     for k in range(len(ratios)):
@@ -74,9 +74,9 @@ class AdaptiveRatio:
     in `sweep` (one row per replicate, level and ratio) so a reader can see why a ratio won.
     """
 
-    def __init__(self, config: AdaptiveConfig, model: nn.Module, ignored: tuple[str, ...], dataset: Dataset,
+    def __init__(self, config: AdaptiveConfig, model: nn.Module, prune: Prune, dataset: Dataset,
                  seed: int, batch_size: int):
-        self.config, self.model, self.ignored = config, model, ignored
+        self.config, self.model, self.prune = config, model, prune
         count = len(dataset.train_y)
         size = config.train_examples or count
         generator = torch.Generator().manual_seed(derive_seed(seed, config.seed))
@@ -91,7 +91,7 @@ class AdaptiveRatio:
         chosen = []
         for r, record in enumerate(records):
             solution = replicas.state_dict(r)
-            losses = path_losses(self.model, solution, masks[r], self.config.ratios, self.ignored, self.subsample,
+            losses = path_losses(self.model, solution, masks[r], self.config.ratios, self.prune, self.subsample,
                                  self.evaluation)
             if level == 0:  # step 1: dense loss (the path's start) + epsilon of the last epoch
                 self.thresholds.append(float(losses[0, 0]) + record["last_epoch_loss_std"])
@@ -108,9 +108,9 @@ class AdaptiveRatio:
         return pd.DataFrame(self.rows, columns=SWEEP_COLUMNS)
 
 
-def ratio_rule(pruning: PruningConfig, adaptive: AdaptiveConfig, model: nn.Module, ignored: tuple[str, ...],
+def ratio_rule(pruning: PruningConfig, adaptive: AdaptiveConfig, model: nn.Module, prune: Prune,
                dataset: Dataset, seed: int, batch_size: int) -> FixedRatio | AdaptiveRatio:
     """`pruning.adaptive` picks the rule: the fixed `pruning.ratio`, or the LCS-set heuristic."""
     if pruning.adaptive:
-        return AdaptiveRatio(adaptive, model, ignored, dataset, seed, batch_size)
+        return AdaptiveRatio(adaptive, model, prune, dataset, seed, batch_size)
     return FixedRatio(pruning.ratio)

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from lthlib.core.config import TrainConfig
-from lthlib.core.curves import TrainingCurves
+from lthlib.core.curves import CurvePoint, TrainingCurves
 from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed
 from lthlib.core.models import build_model
 from lthlib.core.pruning import apply_mask
@@ -213,6 +213,37 @@ def _masked_sgd_update(params, grads, buffers, masks, lr: torch.Tensor, momentum
             param.mul_(mask)
 
 
+class MaskedAdam:
+    """`torch.optim.Adam` (L2 weight decay, betas 0.9 / 0.999, eps 1e-8: Kingma & Ba's defaults, which Frankle &
+    Carbin's Conv-2/4/6 used) on stacked parameters with masks. Adam is elementwise, so replicates stacked along a
+    leading dimension update as if apart. Pruned gradients are zeroed before each step: a pruned weight's moments
+    stay zero, its update is 0 / (0 + eps) = 0, and weight decay of a zero weight adds nothing, so it stays zero."""
+
+    def __init__(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], weight_decay: float):
+        self.params, self.masks = params, masks
+        self.optimizer = torch.optim.Adam(params.values(), lr=0.0, weight_decay=weight_decay, foreach=True)
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        if self.masks:
+            torch._foreach_mul_([self.params[name].grad for name in self.masks], list(self.masks.values()))
+        self.optimizer.param_groups[0]["lr"] = lr
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def moments(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Each parameter's first and second moment estimates (what the masks must keep zero)."""
+        return {name: (self.optimizer.state[p]["exp_avg"], self.optimizer.state[p]["exp_avg_sq"])
+                for name, p in self.params.items() if p in self.optimizer.state}
+
+
+def optimizer_for(config: TrainConfig, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]):
+    """A fresh optimizer of `train.optimizer` for one run (none carries state across runs)."""
+    if config.optimizer == "adam":
+        return MaskedAdam(params, masks, config.weight_decay)
+    return MaskedSGD(params, masks, config.momentum, config.weight_decay)
+
+
 @dataclass
 class TrainLog:
     losses: torch.Tensor  # [steps run, R] training loss of every batch
@@ -236,7 +267,7 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     if vectorize:
         replicas.store_in_gradient_layout()
     masks = {name: torch.empty_like(replicas.params[name]).copy_(mask) for name, mask in (masks or {}).items()}
-    optimizer = MaskedSGD(replicas.params, masks, config.momentum, config.weight_decay)
+    optimizer = optimizer_for(config, replicas.params, masks)
     device = dataset.train_y.device
     orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size, device) for s in seeds]
     generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
@@ -244,13 +275,11 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     interval = config.curve_steps or orders[0].steps_per_epoch
     apply_mask(replicas.params, masks)
     # normalised once per run: per evaluation, normalising the test set cost as much as the forward passes (LeNet)
-    test_inputs = dataset.normalize(dataset.test_x) if curves else None
+    curve_inputs = _curve_inputs(dataset) if curves else None
     log = TrainLog(losses, 0.0, None, {})
     if curves:
-        train_accuracy = evaluate(replicas, dataset, "train", config.eval_batch_size, vectorize,
-                                  limit=len(dataset.test_y), on_device=True)[1]
-        log.curves = TrainingCurves.start(replicas.count, len(dataset.train_y), start_step, train_accuracy,
-                                          _test_metrics(replicas, dataset, test_inputs, config, vectorize), device)
+        log.curves = TrainingCurves.start(replicas.count, len(dataset.train_y), start_step,
+                                          _curve_point(replicas, dataset, curve_inputs, config, vectorize), device)
     replicas.model.train()
     started = time.perf_counter()
     for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
@@ -260,7 +289,7 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
-        losses[step - start_step], predictions = _sgd_step(
+        losses[step - start_step], predictions = _training_step(
             replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
             config.mixed_precision, config.compile)
         if log.curves is not None:
@@ -268,20 +297,29 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
             if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
                 log.curves.flush()
             if (step + 1 - start_step) % interval == 0 or step + 1 == end_step:
-                log.curves.record_point(step + 1, _test_metrics(replicas, dataset, test_inputs, config, vectorize))
+                log.curves.record_point(step + 1, _curve_point(replicas, dataset, curve_inputs, config, vectorize))
     if end_step in snapshot_steps:
         log.snapshots[end_step] = [replicas.state_dict(r) for r in range(replicas.count)]
     log.losses, log.seconds = losses.cpu(), time.perf_counter() - started
     return log
 
 
-def _test_metrics(replicas: Replicas, dataset: Dataset, test_inputs: torch.Tensor, config: TrainConfig,
-                  vectorize: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Test loss and accuracy [R] on the device, in the middle of training (the model is left in training mode)."""
-    metrics = evaluate(replicas, dataset, "test", config.eval_batch_size, vectorize, on_device=True,
-                       normalized=test_inputs)
+def _curve_inputs(dataset: Dataset) -> dict[str, torch.Tensor]:
+    """The examples every point of the accuracy curves is measured on, normalised: the test set and as many
+    training examples (the first ones; training batches are random permutations, so these are no special set)."""
+    return {"test": dataset.normalize(dataset.test_x), "train": dataset.normalize(dataset.train_x[:len(dataset.test_y)])}
+
+
+def _curve_point(replicas: Replicas, dataset: Dataset, inputs: dict[str, torch.Tensor], config: TrainConfig,
+                 vectorize: bool) -> CurvePoint:
+    """Train and test accuracy (and test loss) [R] on the device, in eval mode in the middle of training (the
+    model is left in training mode)."""
+    test_loss, test_accuracy = evaluate(replicas, dataset, "test", config.eval_batch_size, vectorize, on_device=True,
+                                        normalized=inputs["test"])
+    train_accuracy = evaluate(replicas, dataset, "train", config.eval_batch_size, vectorize, on_device=True,
+                              limit=len(inputs["train"]), normalized=inputs["train"])[1]
     replicas.model.train()
-    return metrics
+    return CurvePoint(train_accuracy, test_accuracy, test_loss)
 
 
 def train_replicates(model_name: str, dataset: Dataset, config: TrainConfig, states: list[dict],
@@ -305,8 +343,8 @@ def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return tensor.index_select(0, index.flatten()).view(*index.shape, *tensor.shape[1:])
 
 
-def _sgd_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, compiled=False):
-    """One SGD step of every replicate; returns the batch losses [R] and the predictions [R, B] it made."""
+def _training_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, compiled=False):
+    """One optimizer step of every replicate; returns the batch losses [R] and the predictions [R, B] it made."""
     if compiled:
         return optimizer.compiled_step(replicas, inputs, labels, lr, vectorize, mixed_precision)
     losses, predictions = _losses_and_predictions(replicas.model, replicas.params, replicas.buffers, inputs, labels,

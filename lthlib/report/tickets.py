@@ -101,6 +101,25 @@ def probes_table(probes: pd.DataFrame, remaining: dict[int, float]) -> pd.DataFr
     return cells
 
 
+BATCHNORM_READINGS = {
+    "batch": "each training batch normalised by its own statistics (the network in train mode; tested with the "
+             "running statistics those batches left)",
+    "reestimate": "statistics re-estimated once on the first 5,000 training examples",
+    "frozen": "the network's own statistics (an untrained ticket's: mean 0, variance 1)",
+}
+
+
+def few_shot_budget(config: Config, few_shot: pd.DataFrame) -> str:
+    """How long the subsets trained (`few_shot.budget`), with the steps each fraction took."""
+    steps = ", ".join(f"{steps} steps at {fraction:g}" for fraction, steps
+                      in few_shot.groupby("fraction").train_steps.first().items())
+    if config.few_shot.budget == "steps":
+        return f"the level's {config.train.steps - config.pretrain.steps} iterations ({steps})"
+    epochs = (f"{config.few_shot.epochs} epochs of the subset" if config.few_shot.epochs
+              else "as many epochs of the subset as a level makes over the whole training set")
+    return f"{epochs}, the level's schedule compressed onto them ({steps})"
+
+
 def few_shot_table(few_shot: pd.DataFrame, remaining: dict[int, float]) -> pd.DataFrame:
     """Table 4 analogue: one row per network (the dense one last), one column per subset size."""
     cells = few_shot.groupby(["level", "fraction"]).test_accuracy.apply(mean_std).unstack("fraction")
@@ -170,6 +189,7 @@ ticket* matches the dense network (Definition A.2) and beats both; a gap within 
 A linear classifier on each block's features (channels averaged over space), everything else frozen:
 {config.probes.epochs} epoch(s) of Adam (lr {config.probes.lr:g}, batch {config.probes.batch_size}) on standardised
 features. The permuted mask keeps the ticket's weights and per-layer sparsity, with random positions.
+BatchNorm: {BATCHNORM_READINGS[config.probes.batchnorm]} (`probes.batchnorm: {config.probes.batchnorm}`).
 Probe test accuracy (%), mean ± std over replicates:
 
 {markdown_table(probes_table(probes, remaining).reset_index())}
@@ -179,9 +199,9 @@ Probe test accuracy (%), mean ± std over replicates:
     if not few_shot.empty:
         parts.append(f"""
 ### Few-shot training (Table 4)
-Tickets and the dense network at the rewind point train on the same class-balanced random subsets
-(seed {config.few_shot.seed}), for the level's {config.train.steps - config.pretrain.steps} iterations.
-Test accuracy (%):
+Tickets and the dense network at the rewind point train on the same class-balanced random subset, one per
+replicate (seed {config.few_shot.seed}), for {few_shot_budget(config, few_shot)}.
+Test accuracy (%), mean ± std over replicates (and subsets):
 
 {markdown_table(few_shot_table(few_shot, remaining).reset_index())}
 """)
