@@ -168,6 +168,6 @@ def test_the_pruning_section_picks_the_rule(dataset):
     model, _ = random_states(dataset, 1)
     fixed = ratio_rule(PruningConfig(ratio=0.35), AdaptiveConfig(), model, magnitude_prune, dataset, 0, 64)
     assert isinstance(fixed, FixedRatio) and fixed(0, None, [{}] * 3, [{}] * 3) == [0.35] * 3
-    adaptive = ratio_rule(PruningConfig(adaptive=True), AdaptiveConfig(train_examples=30), model, magnitude_prune, dataset, 0,
-                          64)
+    adaptive = ratio_rule(PruningConfig(adaptive=True), AdaptiveConfig(train_examples=30), model, magnitude_prune,
+                          dataset, 0, 64)
     assert isinstance(adaptive, AdaptiveRatio) and len(adaptive.subsample.train_y) == 30

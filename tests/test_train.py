@@ -148,8 +148,8 @@ def test_the_fused_step_computes_what_autograd_and_masked_sgd_do(count, monkeypa
         for step, lr in enumerate((0.1, 0.1, 0.05)):
             inputs = dataset.normalize(dataset.train_x[step * 8:(step + 1) * 8]).expand(count, -1, -1, -1, -1)
             labels = dataset.train_y[step * 8:(step + 1) * 8].expand(count, -1)
-            outputs.append(lthlib.core.train._training_step(replicas, optimizer, inputs.contiguous(), labels.contiguous(),
-                                                       lr, True, False, compiled=fused))
+            outputs.append(lthlib.core.train._training_step(replicas, optimizer, inputs.contiguous(),
+                                                            labels.contiguous(), lr, True, False, compiled=fused))
         runs.append((replicas, outputs))
     (eager, eager_outputs), (fused, fused_outputs) = runs
     for (losses, predictions), (fused_losses, fused_predictions) in zip(eager_outputs, fused_outputs):

@@ -95,6 +95,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
                               config.train.eval_batch_size)
     masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
     ratios, reusing, rows = [None] * config.replicates, True, []
+    solutions = rewind  # what `pruning.retrain` other than weight rewinding starts from: the previous level's solution
     for level in range(config.pruning.levels + 1):
         reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprints[level])
                                or _restored(resume_dir, out_dir, level, config.replicates, fingerprints[level]))
@@ -106,7 +107,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
         else:
             _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
             started = time.perf_counter()
-            starts = rewind if level == 0 or config.pruning.retrain == "rewind_weights" else solutions
+            starts = rewind if config.pruning.retrain == "rewind_weights" else solutions
             replicas, records = _train_level(config, dataset, starts, masks, ratios, seeds, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
             _save_level(out_dir, level, replicas, masks, records, fingerprints[level])

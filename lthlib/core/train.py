@@ -307,7 +307,8 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
 def _curve_inputs(dataset: Dataset) -> dict[str, torch.Tensor]:
     """The examples every point of the accuracy curves is measured on, normalised: the test set and as many
     training examples (the first ones; training batches are random permutations, so these are no special set)."""
-    return {"test": dataset.normalize(dataset.test_x), "train": dataset.normalize(dataset.train_x[:len(dataset.test_y)])}
+    return {"test": dataset.normalize(dataset.test_x),
+            "train": dataset.normalize(dataset.train_x[:len(dataset.test_y)])}
 
 
 def _curve_point(replicas: Replicas, dataset: Dataset, inputs: dict[str, torch.Tensor], config: TrainConfig,
