@@ -1,7 +1,7 @@
 """Search for a CPU-sized regime in which the papers' phenomena appear (docs/regime.md).
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
-    python scripts/regime_search.py collect          # export the finished ones to runs/regime_search/<name>/
+    python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
 Each configuration changes the default (Fashion-MNIST) in the ways below and runs the pipeline up to
@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-RUNS = Path("runs/regime_search")
+RUNS = Path("reports/regime/runs")  # exported runs, committed with the report they make
 PREFIX = "rs-"
 
 

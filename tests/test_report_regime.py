@@ -1,0 +1,41 @@
+import filecmp
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from lthlib.report.regime import search_table, write_search_report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_run(folder: Path, barriers: dict[int, list[float]], **train) -> None:
+    folder.mkdir(parents=True)
+    params = {"model": {"name": "resnet20_8"}, "data": {"train_examples": 5000, "image_size": 14},
+              "train": {"steps": 390, "batch_size": 128, "milestones": [273, 351], **train},
+              "el2n": {"steps": 39}, "pretrain": {"steps": 39}}
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+    rows = [{"rewind_step": step, "level": 0, "replicate": r, "barrier_mean": b, "error_a": 0.1, "error_b": 0.2}
+            for step, values in barriers.items() for r, b in enumerate(values)]
+    pd.DataFrame(rows).to_csv(folder / "instability.csv", index=False)
+    (folder / "seconds.txt").write_text("300\n")
+
+
+def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path):
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30], 39: [0.01, 0.03]})
+    write_run(tmp_path / "runs" / "momentum0", {0: [0.01, 0.02], 39: [0.0, 0.0]}, momentum=0.0)
+    table, barriers = search_table(tmp_path / "runs")
+    assert table["run"].tolist() == ["base", "momentum0"]
+    assert table.loc[0, "barrier from step 0 (%)"] == "25.00 ± 7.07"
+    assert table.loc[1, "momentum"] == "0" and table.loc[0, "epochs"] == "10"
+    assert table.loc[0, "dense accuracy (%)"] == "85.00 ± 0.00" and table.loc[0, "minutes"] == "5.0"
+    text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
+    assert "Unstable from initialisation (mean barrier at least 2 %): base." in text
+    assert (tmp_path / "out" / "barriers.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
+def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
+    write_search_report(ROOT / "reports/regime/runs", tmp_path)
+    assert filecmp.cmp(tmp_path / "search.md", ROOT / "reports/regime/search.md", shallow=False)
