@@ -166,6 +166,16 @@ def test_repro_studies_the_tickets_against_baselines_probes_few_shot_and_transfe
         assert (repo / f"reports/figures/{figure}.png").stat().st_size > 10_000
 
 
+def test_repro_builds_table_7_from_a_full_training_and_the_removals(repo):
+    removal = pd.read_csv(repo / "reports/forgetting_removal.csv")
+    # 256 training examples; half removed, easiest or hardest; 2 replicates each
+    assert sorted(set(zip(removal.removed, removal.fraction, removal.examples))) == [
+        ("easiest", 0.5, 128), ("hardest", 0.5, 128), ("none", 0.0, 256)]
+    assert len(removal) == 3 * 2 and removal.barrier.notna().all()
+    assert len(pd.read_csv(repo / "data/forgetting_scores.csv")) == 256
+    assert "## Removing the least and most forgotten examples (Table 7" in (repo / "reports/report.md").read_text()
+
+
 def test_deleting_imp_and_rerunning_it_leaves_every_later_stage_up_to_date(repo):
     shutil.rmtree(repo / "data" / "imp")
     output = run(["dvc", "repro"], repo).stdout

@@ -359,6 +359,20 @@ class FewShotConfig:
 
 
 @dataclass(frozen=True)
+class ForgettingRemovalConfig:
+    """Appendix D, Table 7: dense copies trained without the least / most forgotten examples."""
+
+    fractions: tuple[float, ...] = ()  # removed, easiest and hardest (the paper: 0.2, 0.5); () = off
+    replicates: int = 0  # how many replicates; 0 = all
+    seed: int = 0  # the order of examples with equal forgetting scores
+
+    def validate(self) -> None:
+        _require(all(0 < f < 1 for f in self.fractions), "forgetting_removal.fractions",
+                 "must be fractions in (0, 1)", list(self.fractions))
+        _require(self.replicates >= 0, "forgetting_removal.replicates", "must be >= 0", self.replicates)
+
+
+@dataclass(frozen=True)
 class TransferConfig:
     """Sec. 5.3: frozen tickets with a new linear head on a target dataset (resized to the source's input shape)."""
 
@@ -393,6 +407,7 @@ class Config:
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     transfer: TransferConfig = field(default_factory=TransferConfig)
+    forgetting_removal: ForgettingRemovalConfig = field(default_factory=ForgettingRemovalConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
     def pretraining_schedule(self) -> TrainConfig:
@@ -404,7 +419,7 @@ class Config:
         """How the instability and first-stable stages evaluate a path: `interpolation` on `instability.path_points`."""
         return dataclasses.replace(self.interpolation, path_points=self.instability.path_points)
 
-    def studied_replicates(self, section: InstabilityConfig | TicketsConfig) -> int:
+    def studied_replicates(self, section: InstabilityConfig | TicketsConfig | ForgettingRemovalConfig) -> int:
         """How many replicates an analysis section studies: its `replicates`, 0 meaning all."""
         return section.replicates or self.replicates
 
@@ -412,7 +427,8 @@ class Config:
         _require(self.replicates >= 1, "replicates", "must be >= 1", self.replicates)
         for section in (self.data, self.model, self.train, self.pretrain, self.pruning, self.el2n, self.subset,
                         self.adaptive, self.compute, self.interpolation, self.lmc, self.landscape, self.instability,
-                        self.tickets, self.probes, self.few_shot, self.transfer, self.report):
+                        self.tickets, self.probes, self.few_shot, self.transfer, self.forgetting_removal,
+                        self.report):
             section.validate()
         # checks across sections, once every section is valid on its own
         _require(self.pretrain.steps < self.train.steps, "pretrain.steps",
@@ -431,6 +447,8 @@ class Config:
                  f"must be at most pruning.levels={self.pruning.levels}", list(self.tickets.levels))
         _require(self.tickets.replicates <= self.replicates, "tickets.replicates",
                  f"must be at most replicates={self.replicates}", self.tickets.replicates)
+        _require(self.forgetting_removal.replicates <= self.replicates, "forgetting_removal.replicates",
+                 f"must be at most replicates={self.replicates}", self.forgetting_removal.replicates)
         _require(self.transfer.name is None or (self.transfer.name, self.transfer.classes)
                  != (self.data.name, self.data.classes), "transfer.classes",
                  "must differ from data.classes when the target is the source dataset (a transfer needs a new task)",

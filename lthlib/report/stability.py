@@ -12,7 +12,7 @@ from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
 from lthlib.report.common import exported_runs, plt, save_figure, threshold_caveat
 from lthlib.report.landscape import barrier_definition
-from lthlib.report.tickets import TICKET_TABLES, cross_run_section
+from lthlib.report.tickets import TICKET_TABLES, cross_run_section, mean_std
 
 
 def epochs_text(values: pd.Series) -> str:
@@ -68,6 +68,31 @@ First stable epoch over {len(first_stable)} initialisations: \
 {rows}
 
 ![error along the copies' paths](figures/instability_paths.png)
+"""
+
+
+def forgetting_removal_section(config: Config, removal: pd.DataFrame) -> str:
+    """Table 7 of the third paper: accuracy and SGD-noise barrier of dense copies trained without the least / most
+    forgotten examples; empty when the stage was off."""
+    if removal.empty:
+        return ""
+    cells = removal.groupby(["removed", "fraction"], sort=False).agg(
+        examples=("examples", "first"), accuracy=("test_accuracy", mean_std), barrier=("barrier", mean_std),
+        stable=("barrier", lambda b: f"{int((b < config.instability.stable_threshold).sum())} of {len(b)}"))
+    rows = "\n".join(f"| {'nothing' if removed == 'none' else f'{removed} {100 * fraction:g} %'} | {r.examples} | "
+                     f"{r.accuracy} | {r.barrier} | {r.stable} |" for (removed, fraction), r in cells.iterrows())
+    definition = BARRIERS[str(removal["barrier_definition"].iloc[0])]
+    return f"""
+## Removing the least and most forgotten examples (Table 7, Appendix D of "Training stability and the LTH")
+Forgetting scores (Toneva et al. 2019) come from two copies per initialisation trained on the whole training set
+(the first row); each later row removes the examples with the fewest (easiest) or most (hardest) forgetting
+events and trains two copies of the same initialisations for as many iterations on the rest. Test accuracy and
+the error barrier between the two copies ({definition}; stable below \
+{100 * config.instability.stable_threshold:g}%), mean ± std over {removal["replicate"].nunique()} replicates:
+
+| removed | examples left | test accuracy (%) | barrier (%) | stable copies |
+|---|---|---|---|---|
+{rows}
 """
 
 
