@@ -12,6 +12,12 @@ from lthlib.core.config import Config
 from lthlib.report.common import level_summary, matching_threshold, plt, save_figure, sparsity_axis, threshold_caveat
 
 
+# `pruning.retrain` (Renda et al. 2020), as the report names it and says what a level trains
+RETRAINING = {"rewind_weights": "weight rewinding", "rewind_lr": "learning-rate rewinding", "finetune": "fine-tuning"}
+RETRAINED = {"rewind_weights": "m(L) * w_{t_r} on the schedule from t_r",
+             "rewind_lr": "m(L) * (level L-1's solution) on the schedule from t_r",
+             "finetune": "m(L) * (level L-1's solution) at the schedule's last learning rate"}
+
 def first_at_target(summary: pd.DataFrame, target: float) -> pd.Series | None:
     """The first level whose mean fraction of weights remaining is at or below `target`."""
     reached = summary[summary["fraction_remaining"] <= target + 1e-12]
@@ -187,17 +193,21 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
         pruning, averaging, sweep_cost = f"{100 * config.pruning.ratio:g}% of the remaining weights per level", "", ""
     train = config.train
     dense = f"{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%"
-    return f"""# IMP with weight rewinding
+    optimizer = (f"SGD, momentum {train.momentum}" if train.optimizer == "sgd" else "Adam (betas 0.9, 0.999)")
+    output = ("" if config.pruning.output_ratio is None
+              else f", the output layer at {100 * config.pruning.output_ratio:g}% per level")
+    return f"""# IMP with {RETRAINING[config.pruning.retrain]}
 
 ## What was run
 - {config.model.name} on {config.data.name} (augmentation {'on' if config.data.augment else 'off'}),
   {config.replicates} replicates from seed {config.seed}.
-- Training: SGD, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma {train.gamma},
-  warm-up {train.warmup_steps}), momentum {train.momentum}, weight decay {train.weight_decay},
+- Training: {optimizer}, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma \
+{train.gamma}, warm-up {train.warmup_steps}), weight decay {train.weight_decay},
   batch {train.batch_size}, {train.steps} iterations.
-- Rewind step t_r = {config.pretrain.steps}; each level retrains from t_r to {train.steps}.
-- Pruning: {config.pruning.levels} levels, {pruning},
-  global magnitude, ignored tensors: {config.pruning.ignore}.
+- Rewind step t_r = {config.pretrain.steps}; each level L >= 1 trains {RETRAINED[config.pruning.retrain]}
+  for {train.steps - config.pretrain.steps} iterations (`pruning.retrain: {config.pruning.retrain}`).
+- Pruning: {config.pruning.levels} levels, {pruning}{output},
+  {config.pruning.scope} magnitude, ignored tensors: {config.pruning.ignore}.
 
 ## Results
 Dense (level 0) test accuracy: **{dense}** over {metrics['replicates']} replicates.
