@@ -6,7 +6,7 @@ from conftest import imp_table
 from lthlib.core import io
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
-from lthlib.report.imp import imp_metrics, load_level_curves, write_imp_report
+from lthlib.report.imp import imp_metrics, left_dense, load_level_curves, write_imp_report
 
 
 def test_metrics_count_trainings_and_retrains_to_the_target():
@@ -41,3 +41,9 @@ def test_the_levels_learning_curves_are_loaded_and_drawn(tmp_path):
                      curves=curves)
     assert "## Training stability of every level" in (tmp_path / "out" / "report.md").read_text()
     assert (tmp_path / "out" / "figures" / "imp_curves.png").stat().st_size > 10_000
+
+
+def test_the_report_names_the_tensors_left_dense():
+    assert left_dense(parse_config({})) == "output.weight (the model's default)"
+    assert left_dense(parse_config({"model": {"name": "resnet20"}})) == "nothing (the model's default)"
+    assert left_dense(parse_config({"pruning": {"ignore": ["fc1.weight"]}})) == "fc1.weight"

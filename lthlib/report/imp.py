@@ -9,14 +9,23 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import Config
+from lthlib.core.models import DEFAULT_IGNORED
 from lthlib.report.common import level_summary, matching_threshold, plt, save_figure, sparsity_axis, threshold_caveat
-
 
 # `pruning.retrain` (Renda et al. 2020), as the report names it and says what a level trains
 RETRAINING = {"rewind_weights": "weight rewinding", "rewind_lr": "learning-rate rewinding", "finetune": "fine-tuning"}
 RETRAINED = {"rewind_weights": "m(L) * w_{t_r} on the schedule from t_r",
              "rewind_lr": "m(L) * (level L-1's solution) on the schedule from t_r",
              "finetune": "m(L) * (level L-1's solution) at the schedule's last learning rate"}
+
+
+def left_dense(config: Config) -> str:
+    """The tensors `pruning.ignore` keeps dense, by name."""
+    if config.pruning.ignore != "default":
+        return ", ".join(config.pruning.ignore) or "nothing"
+    names = DEFAULT_IGNORED.get(config.model.name, ())
+    return f"{', '.join(names) or 'nothing'} (the model's default)"
+
 
 def first_at_target(summary: pd.DataFrame, target: float) -> pd.Series | None:
     """The first level whose mean fraction of weights remaining is at or below `target`."""
@@ -207,7 +216,7 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
 - Rewind step t_r = {config.pretrain.steps}; each level L >= 1 trains {RETRAINED[config.pruning.retrain]}
   for {train.steps - config.pretrain.steps} iterations (`pruning.retrain: {config.pruning.retrain}`).
 - Pruning: {config.pruning.levels} levels, {pruning}{output},
-  {config.pruning.scope} magnitude, ignored tensors: {config.pruning.ignore}.
+  {config.pruning.scope} magnitude; left dense: {left_dense(config)}.
 
 ## Results
 Dense (level 0) test accuracy: **{dense}** over {metrics['replicates']} replicates.
