@@ -12,6 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import yaml
 
@@ -24,32 +25,23 @@ class ConfigError(UserError):
     """A params.yaml value is missing, unknown or out of range; the message names the key."""
 
 
-SUBSET_KINDS = ("all", "random", "easy", "hard", "forgetting_easy", "forgetting_hard")
-SCHEDULES = ("constant", "step", "cosine")
-OPTIMIZERS = ("sgd", "adam")
-PRUNING_SCOPES = ("global", "layerwise")
-RETRAINING = ("rewind_weights", "rewind_lr", "finetune")
-PROBE_BATCHNORM = ("batch", "reestimate", "frozen")
-FEW_SHOT_BUDGETS = ("epochs", "steps")
-METRICS = ("test_error", "train_error", "test_loss", "train_loss")
-BATCHNORM_RULES = ("interpolate", "reestimate")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "fashion_mnist"
+    name: str = "fashion_mnist"  # fashion_mnist, mnist, cifar10, cifar100: read by torchvision's own loaders
     root: str = "data/raw"  # folder holding torchvision's layout (FashionMNIST/raw, cifar-10-batches-py, ...)
     augment: bool = False  # pad 4 + random crop + horizontal flip, on the device, per batch
     # Data diet, Appendix A: this fraction of training examples gets a label redrawn uniformly from
     # the classes (so about label_noise * (1 - 1/C) are really wrong); pretraining and EL2N only.
     label_noise: float = 0.0
     label_noise_seed: int = 0  # the corruption is drawn once from this seed and reused by every stage
-    classes: tuple[int, ...] = ()  # keep only these classes (relabelled 0..k-1 in this order); () = all
-    # A smaller problem of the same kind (CPU-sized studies): every stage sees only these training examples,
-    # class-balanced, drawn once from train_examples_seed (0 = all), at image_size pixels square (0 = as stored).
+    classes: tuple[int, ...] = ()  # keep only these classes (relabelled 0..k-1 in this order); [] = all
+    # a smaller problem of the same kind for every stage (CPU-sized studies): this many training examples,
+    # class-balanced (0 = all)
     train_examples: int = 0
-    train_examples_seed: int = 0
-    image_size: int = 0
+    train_examples_seed: int = 0  # draws those examples, once
+    image_size: int = 0  # images resized (antialiased bilinear) to this many pixels square; 0 = as stored
 
     def validate(self) -> None:
         _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
@@ -61,6 +53,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    # lenet_300_100, conv4, resnet20, resnet32, resnet56, resnet18, or any CIFAR ResNet as resnet<depth>_<width>
+    # (OpenLTH's naming: depth 6n + 2, the first stage `width` channels wide; resnet20_16 is resnet20)
     name: str = "lenet_300_100"
 
     def validate(self) -> None:
@@ -70,32 +64,30 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 4680  # total iterations of one training run, counted from step 0
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    schedule: str = "step"
+    batch_size: int = 128  # examples per step; an epoch is floor(N / batch_size) steps (the last partial batch dropped)
+    lr: float = 0.1  # the peak learning rate
+    momentum: float = 0.9  # SGD's (heavy ball, as torch.optim.SGD)
+    weight_decay: float = 1e-4  # L2, added to the gradients
+    schedule: Literal["constant", "step", "cosine"] = "step"  # the learning rate over the steps of a run
     milestones: tuple[int, ...] = ()  # steps at which `step` multiplies the lr by gamma
-    gamma: float = 0.1
+    gamma: float = 0.1  # the factor of `step` at each milestone
     warmup_steps: int = 0  # linear warm-up from 0 to lr
-    eval_batch_size: int = 2000
+    eval_batch_size: int = 2000  # examples per forward pass when evaluating
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
     curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
     compile: bool = False  # torch.compile the training step (faster after a compile; other bits than eager)
-    optimizer: str = "sgd"  # sgd (momentum, L2 weight decay) | adam (Kingma & Ba's betas and eps; momentum unused)
+    # sgd (momentum, L2 weight decay) or adam (torch's Adam: betas 0.9 / 0.999, eps 1e-8, L2 weight decay; momentum
+    # unused; pruned weights and their moments stay zero; not with compile)
+    optimizer: Literal["sgd", "adam"] = "sgd"
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)
-        _require(self.optimizer in OPTIMIZERS, "train.optimizer", f"must be one of {', '.join(OPTIMIZERS)}",
-                 self.optimizer)
         _require(not (self.compile and self.optimizer != "sgd"), "train.compile",
                  "compiles the SGD step only: set it false with train.optimizer adam", self.compile)
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
         _require(self.lr > 0, "train.lr", "must be > 0", self.lr)
         _require(0 <= self.momentum < 1, "train.momentum", "must be in [0, 1)", self.momentum)
         _require(self.weight_decay >= 0, "train.weight_decay", "must be >= 0", self.weight_decay)
-        _require(self.schedule in SCHEDULES, "train.schedule", f"must be one of {', '.join(SCHEDULES)}",
-                 self.schedule)
         _require(list(self.milestones) == sorted(self.milestones) and all(0 < m < self.steps for m in self.milestones),
                  "train.milestones", f"must be increasing steps inside (0, train.steps={self.steps})",
                  list(self.milestones))
@@ -134,12 +126,11 @@ class SubsetConfig:
 
     # all | random (equal count per class) | easy / hard (lowest / highest EL2N) | forgetting_easy / forgetting_hard
     # (fewest / most forgetting events: third paper, Appendix D)
-    kind: str = "all"
+    kind: Literal["all", "random", "easy", "hard", "forgetting_easy", "forgetting_hard"] = "all"
     size: int | float = 1.0  # M: an int is a number of examples, a float a fraction; ignored by `all`
     seed: int = 0  # draws the random subset
 
     def validate(self) -> None:
-        _require(self.kind in SUBSET_KINDS, "subset.kind", f"must be one of {', '.join(SUBSET_KINDS)}", self.kind)
         _require(self.size >= 1 if isinstance(self.size, int) else 0 < self.size <= 1, "subset.size",
                  "must be a number of examples >= 1 or a fraction in (0, 1]", self.size)
 
@@ -150,21 +141,18 @@ class PruningConfig:
     levels: int = 11  # levels 0 (dense) .. levels are trained
     adaptive: bool = False  # choose each level's ratio from the train LCS-set (Section 2.2; see `adaptive`)
     ignore: tuple[str, ...] | str = "default"  # "default" (the model's convention) or parameter names
-    scope: str = "global"  # global: one magnitude ranking over every layer (the papers) | layerwise: each layer alone
+    # global: one magnitude ranking over every prunable layer (the papers); layerwise: each layer at the same ratio
+    scope: Literal["global", "layerwise"] = "global"
     output_ratio: float | None = None  # the output layer's own ratio (Frankle & Carbin: half the rest's); null: none
     # What each level trains (Renda et al. 2020): rewind_weights, m * w_{t_r} from step t_r (the papers' IMP);
     # rewind_lr, m * (the previous level's solution) on the schedule from t_r; finetune, m * (that solution) for as
     # many steps at the schedule's last learning rate
-    retrain: str = "rewind_weights"
+    retrain: Literal["rewind_weights", "rewind_lr", "finetune"] = "rewind_weights"
 
     def validate(self) -> None:
         _require(0 < self.ratio < 1, "pruning.ratio", "must be in (0, 1)", self.ratio)
-        _require(self.scope in PRUNING_SCOPES, "pruning.scope", f"must be one of {', '.join(PRUNING_SCOPES)}",
-                 self.scope)
         _require(self.output_ratio is None or 0 < self.output_ratio < 1, "pruning.output_ratio",
                  "must be in (0, 1) or null", self.output_ratio)
-        _require(self.retrain in RETRAINING, "pruning.retrain", f"must be one of {', '.join(RETRAINING)}",
-                 self.retrain)
         _require(self.levels >= 0, "pruning.levels", "must be >= 0", self.levels)
         _require(self.ignore == "default" or isinstance(self.ignore, tuple), "pruning.ignore",
                  "must be 'default' or a list of parameter names", self.ignore)
@@ -214,22 +202,21 @@ class ComputeConfig:
 class InterpolationConfig:
     """How points between and around trained networks are evaluated (shared by lmc, landscape, instability)."""
 
-    metric: str = "test_error"  # the error E of Definition A.1: test_error | train_error | test_loss | train_loss
+    # the error E of Definition A.1, measured at every point of a path
+    metric: Literal["test_error", "train_error", "test_loss", "train_loss"] = "test_error"
     path_points: int = 11  # beta = 0, 1/(n-1), ..., 1 along every linear path (Appendix C: 0, 0.1, ..., 1)
     eval_examples: int = 1000  # evaluate on the first n examples of the split; 0 = the whole split
     batch_size: int = 1000  # examples per forward pass
     points_per_pass: int = 32  # weight vectors evaluated together in one vectorised forward pass
-    batchnorm: str = "interpolate"  # interpolate the running statistics (the papers) or reestimate them per point
+    # BatchNorm statistics at a point: interpolated like the weights (the papers) or re-estimated on training batches
+    batchnorm: Literal["interpolate", "reestimate"] = "interpolate"
     reestimate_batches: int = 10  # training batches (of batch_size) that re-estimate BatchNorm statistics
 
     def validate(self) -> None:
-        _require(self.metric in METRICS, "interpolation.metric", f"must be one of {', '.join(METRICS)}", self.metric)
         _require(self.path_points >= 2, "interpolation.path_points", "must be >= 2", self.path_points)
         _require(self.eval_examples >= 0, "interpolation.eval_examples", "must be >= 0", self.eval_examples)
         _require(self.batch_size >= 1, "interpolation.batch_size", "must be >= 1", self.batch_size)
         _require(self.points_per_pass >= 1, "interpolation.points_per_pass", "must be >= 1", self.points_per_pass)
-        _require(self.batchnorm in BATCHNORM_RULES, "interpolation.batchnorm",
-                 f"must be one of {', '.join(BATCHNORM_RULES)}", self.batchnorm)
         _require(self.reestimate_batches >= 1, "interpolation.reestimate_batches", "must be >= 1",
                  self.reestimate_batches)
 
@@ -275,14 +262,17 @@ class InstabilityConfig:
     levels: tuple[int, ...] = (0,)  # 0 = dense; L > 0 applies the IMP mask of level L to the starting point
     replicates: int = 0  # how many replicates to measure; 0 = all
     stable_threshold: float = 0.02  # Frankle et al. (2020): stable when the error barrier is below 2%
-    barrier: str = "mean"  # which of BARRIERS decides stability: Frankle et al.'s, whom the stability paper follows
+    # the barrier that decides stability (`BARRIERS`): mean, Frankle et al.'s (max error on the path minus the end
+    # points' mean), whom the stability paper follows; line, Definition A.1's (height above the line between them)
+    barrier: Literal["mean", "line"] = "mean"
     path_points: int = 30  # points on the copies' path, evenly spaced (Frankle et al. 2020: 30)
     # Appendix B of "Training stability and the LTH": the first stable rewind step, by binary search over
     # the candidate steps 0, search_every, 2 * search_every, ..., train.steps (0 = every epoch)
     search_every: int = 0
     search_probes: int = 9  # the paper: 9 for 201 candidate epochs (exact: 1 + ceil(log2 201))
-    search_copies: int = 3  # noise copies per initialisation (the paper: 3 x 3); stable when their mean barrier is
-    # below stable_threshold
+    # noise copies per initialisation (the paper: 3 x 3); stable when their mean barrier is below stable_threshold;
+    # with 2, the instability stage's copies are reused
+    search_copies: int = 3
 
     def validate(self) -> None:
         _require(all(s >= 0 for s in self.rewind_steps), "instability.rewind_steps", "must be steps >= 0",
@@ -291,8 +281,6 @@ class InstabilityConfig:
                  list(self.levels))
         _require(self.replicates >= 0, "instability.replicates", "must be >= 0", self.replicates)
         _require(self.stable_threshold >= 0, "instability.stable_threshold", "must be >= 0", self.stable_threshold)
-        _require(self.barrier in BARRIERS, "instability.barrier",
-                 "must be 'mean' (Frankle et al. 2020) or 'line' (Definition A.1)", self.barrier)
         _require(self.path_points >= 2, "instability.path_points", "must be >= 2 (both end points)",
                  self.path_points)
         _require(self.search_every >= 0, "instability.search_every", "must be >= 0 (0 = every epoch)",
@@ -306,7 +294,7 @@ class InstabilityConfig:
 class TicketsConfig:
     """Tickets m(L) * w_{t_r} the baselines, probes, few-shot and transfer stages study (third paper, Sec. 5)."""
 
-    levels: tuple[int, ...] = ()  # IMP levels >= 1; () = none of those stages train anything
+    levels: tuple[int, ...] = ()  # IMP levels >= 1; [] = none of those stages train anything
     replicates: int = 0  # how many replicates; 0 = all
 
     def validate(self) -> None:
@@ -319,20 +307,18 @@ class TicketsConfig:
 class ProbesConfig:
     """Linear probes on frozen tickets (Sec. 5.1) and the new heads of transferred tickets (Sec. 5.3)."""
 
-    blocks: tuple[int, ...] = ()  # probe points numbered from 1 (a ResNet's residual blocks, an MLP's layers); () = all
+    blocks: tuple[int, ...] = ()  # probe points numbered from 1 (a ResNet's residual blocks, an MLP's layers); [] = all
     epochs: int = 2  # passes over the training set
-    batch_size: int = 256
+    batch_size: int = 256  # examples per Adam step of the probes and transfer heads
     lr: float = 0.001  # Adam's step size; one setting for every probe, as in the paper
     seed: int = 0  # batch order of the probes and the permuted-mask baseline
     # BatchNorm of the frozen networks: batch (each training batch's statistics, train mode, as probing code runs),
     # reestimate (recomputed once on the first training examples) or frozen (the network's own statistics)
-    batchnorm: str = "batch"
+    batchnorm: Literal["batch", "reestimate", "frozen"] = "batch"
 
     def validate(self) -> None:
         _require(all(block >= 1 for block in self.blocks), "probes.blocks", "must be block numbers >= 1",
                  list(self.blocks))
-        _require(self.batchnorm in PROBE_BATCHNORM, "probes.batchnorm",
-                 f"must be one of {', '.join(PROBE_BATCHNORM)}", self.batchnorm)
         _require(self.epochs >= 1, "probes.epochs", "must be >= 1", self.epochs)
         _require(self.batch_size >= 1, "probes.batch_size", "must be >= 1", self.batch_size)
         _require(self.lr > 0, "probes.lr", "must be > 0", self.lr)
@@ -342,18 +328,16 @@ class ProbesConfig:
 class FewShotConfig:
     """Sec. 5.2: tickets and the dense network trained on the same class-balanced random subsets."""
 
-    fractions: tuple[float, ...] = ()  # of the training set (the paper: 0.01, 0.02, 0.05, 0.1); () = off
+    fractions: tuple[float, ...] = ()  # of the training set (the paper: 0.01, 0.02, 0.05, 0.1); [] = off
     seed: int = 0  # draws the subsets, one per replicate
     # epochs: `epochs` passes over the subset (0: as many as a level makes over the whole set, as coreset work
     # trains subsets), the level's schedule compressed onto them; steps: the level's T - t_r iterations
-    budget: str = "epochs"
-    epochs: int = 0
+    budget: Literal["epochs", "steps"] = "epochs"
+    epochs: int = 0  # passes over the subset under the `epochs` budget
 
     def validate(self) -> None:
         _require(all(0 < f <= 1 for f in self.fractions), "few_shot.fractions", "must be fractions in (0, 1]",
                  list(self.fractions))
-        _require(self.budget in FEW_SHOT_BUDGETS, "few_shot.budget", f"must be one of {', '.join(FEW_SHOT_BUDGETS)}",
-                 self.budget)
         _require(self.epochs >= 0, "few_shot.epochs", "must be >= 0 (0 = as many as a level on the whole set)",
                  self.epochs)
 
@@ -362,7 +346,7 @@ class FewShotConfig:
 class ForgettingRemovalConfig:
     """Appendix D, Table 7: dense copies trained without the least / most forgotten examples."""
 
-    fractions: tuple[float, ...] = ()  # removed, easiest and hardest (the paper: 0.2, 0.5); () = off
+    fractions: tuple[float, ...] = ()  # removed, easiest and hardest (the paper: 0.2, 0.5); [] = off
     replicates: int = 0  # how many replicates; 0 = all
     seed: int = 0  # the order of examples with equal forgetting scores
 
@@ -377,8 +361,8 @@ class TransferConfig:
     """Sec. 5.3: frozen tickets with a new linear head on a target dataset (resized to the source's input shape)."""
 
     name: str | None = None  # a data.name, or null: no transfer
-    root: str = "data/raw"
-    classes: tuple[int, ...] = ()  # the target's classes; () = all (e.g. Fashion-MNIST 5-9 for a source of 0-4)
+    root: str = "data/raw"  # the target's raw-data folder
+    classes: tuple[int, ...] = ()  # the target's classes; [] = all (e.g. Fashion-MNIST 5-9 for a source of 0-4)
 
     def validate(self) -> None:
         _require(self.name is None or self.name in DATASETS, "transfer.name",
@@ -388,8 +372,8 @@ class TransferConfig:
 
 @dataclass(frozen=True)
 class Config:
-    seed: int = 0
-    replicates: int = 2
+    seed: int = 0  # the base seed: every replicate's initialisation, data order and augmentation derive from it
+    replicates: int = 2  # independent replicates (each its own seeds); verdicts rest on their spread
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -520,8 +504,16 @@ def _coerce(hint, value, key: str):
         converted = _convert(option, value)
         if converted is not _NO:
             return converted
-    expected = " or ".join("null" if o is type(None) else getattr(o, "__name__", str(o)) for o in options)
-    raise ConfigError(f"{key} must be {expected}, got {value!r}")
+    raise ConfigError(f"{key} must be {' or '.join(map(type_name, options))}, got {value!r}")
+
+
+def type_name(hint) -> str:
+    """How errors and the parameter reference name a type: int, float or null, one of a, b, ..."""
+    if typing.get_origin(hint) is Literal:
+        return f"one of {', '.join(typing.get_args(hint))}"
+    if typing.get_origin(hint) is tuple:
+        return f"list of {type_name(typing.get_args(hint)[0])}"
+    return "null" if hint is type(None) else getattr(hint, "__name__", str(hint))
 
 
 _NO = object()
@@ -545,4 +537,6 @@ def _convert(hint, value):
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _NO
     if hint is str:
         return value if isinstance(value, str) else _NO
+    if origin is Literal:
+        return value if value in typing.get_args(hint) else _NO
     return _NO
