@@ -56,6 +56,9 @@ def test_rewind_comparison_counts_matching_and_connected_steps(tmp_path):
     assert "| 0 | 90.00 | 100.00 | 0 of 2 | 0 of 2 | 2 of 2 |" in text  # only the dense net matches
     assert "| 100 | 90.00 | 64.00 | 2 of 2 | 2 of 2 | 2 of 2 |" in text
     assert (tmp_path / "out" / "lmc_paths_by_rewind.png").exists()
+    assert ("Rewinding to initialisation stops matching where rewinding to step 100 still matches (Fig. 5): "
+            "**reproduced**; level 2 (64.00% of weights): 90.00 ± 1.41% rewinding to step 100, 80.00 ± 1.41% "
+            "rewinding to step 0.") in text
 
 
 def test_the_slice_contour_is_the_lcs_set_of_the_levels_own_solution(tmp_path, monkeypatch):

@@ -249,6 +249,35 @@ def load_rewind_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, 
     return paths, pairs, summaries
 
 
+def rewinding_verdict(summaries: pd.DataFrame) -> str:
+    """Does rewinding to initialisation stop matching where a later rewind step still matches (Fig. 5)? At the
+    sparsest level the latest step matches: *reproduced* when step 0 does not match there and its accuracy is
+    behind by more than the larger std over replicates, *inconclusive* when behind by less, *not reproduced*
+    when step 0 matches there too."""
+    steps = sorted(summaries["rewind_step"].unique())
+    if len(steps) < 2 or steps[0] != 0:
+        return "Rewinding to initialisation against a later step: not compared (needs rewind step 0 and another)."
+    early, late = (summaries[summaries["rewind_step"] == step].set_index("level") for step in (0, steps[-1]))
+    matching = late.index[late["matching"].astype(bool)]
+    level = int(matching.max())
+    if level not in early.index:
+        return f"Rewinding to initialisation against step {steps[-1]}: inconclusive (step 0 has no level {level})."
+    gap = late.loc[level, "test_accuracy"] - early.loc[level, "test_accuracy"]
+    spread = max(late.loc[level, "test_accuracy_std"], early.loc[level, "test_accuracy_std"])
+    numbers = (f"level {level} ({100 * late.loc[level, 'fraction_remaining']:.2f}% of weights): "
+               f"{100 * late.loc[level, 'test_accuracy']:.2f} ± {100 * late.loc[level, 'test_accuracy_std']:.2f}% "
+               f"rewinding to step {steps[-1]}, {100 * early.loc[level, 'test_accuracy']:.2f} ± "
+               f"{100 * early.loc[level, 'test_accuracy_std']:.2f}% rewinding to step 0")
+    if bool(early.loc[level, "matching"]):
+        outcome = "not reproduced (step 0 matches there too)"
+    elif gap > spread:
+        outcome = "reproduced"
+    else:
+        outcome = "inconclusive (the gap is within the spread over replicates)"
+    return (f"Rewinding to initialisation stops matching where rewinding to step {steps[-1]} still matches "
+            f"(Fig. 5): **{outcome}**; {numbers}.")
+
+
 def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
     """Fig. 2 (left) and Fig. 5 across rewind steps: the piecewise linear path of each rewind step,
     accuracy vs weights remaining, and per rewind step which IMP steps are matching and connected."""
@@ -270,6 +299,7 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
         rows.append(f"| {step} | {100 * summary['test_accuracy'].iloc[0]:.2f} | {100 * sparsest:.2f} | "
                     f"{int(both.sum())} of {len(successive)} | {int(connected.sum())} of {len(successive)} | "
                     f"{int((both == connected.to_numpy()).sum())} of {len(successive)} |")
+    verdict = rewinding_verdict(summaries)
     text = f"""# IMP by rewind step (Paul et al. 2022, Fig. 2 left and Fig. 5)
 
 Per rewind step: successive IMP steps L -> L+1 where both solutions are matching (Def. A.2), where
@@ -282,6 +312,8 @@ where the two agree (the paper's central claim).
 
 ![paths](lmc_paths_by_rewind.png)
 ![accuracy](accuracy_by_rewind.png)
+
+{verdict}
 """
     with io.atomic_path(out_dir / "rewind.md") as tmp:
         tmp.write_text(text)
