@@ -71,7 +71,7 @@ Fashion-MNIST, the default pipeline with the settings below changed; each run tr
 copies (other data order) from initialisation and from later rewind steps, per replicate. The error barrier
 between the copies is Frankle et al. (2020)'s: the maximum test error on 11 evenly spaced points of their
 linear path minus the mean of the two end points' errors; stable below {100 * threshold:g} %. Mean ± std over
-replicates; minutes of one run on one core.
+replicates; minutes of one run on one core of a 2-core CPU whose other core was busy (timings, not results).
 
 {markdown_table(table)}
 
