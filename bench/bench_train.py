@@ -12,7 +12,8 @@ weights, global magnitude), so masking is part of every step:
      together vs R (what two configurations of a grid that share a model would gain by training together);
   4. the cost of the curves (per epoch, test accuracy and train accuracy on as many fixed training examples, both
      in eval mode; forgetting events: the third paper's measurements), before/after in one run: the trainer
-     without curves, followed by the one test evaluation an IMP level made before the curves existed (its last curve point is that evaluation now).
+     without curves, followed by the one test evaluation an IMP level made before the curves existed (its last
+     curve point is that evaluation now).
 The default of 2574 steps is one IMP level of the default params (t_r = 234 to 2808: 7 curve points).
 It also measures this machine's fp32 matmul peak and reports the trainer's share of it.
 """
