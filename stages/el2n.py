@@ -12,15 +12,14 @@ from lthlib.analyses.el2n import (
     scores_needed,
     scores_table,
 )
-from lthlib.analyses.subsets import RANKINGS, LabelNoise
+from lthlib.analyses.subsets import LabelNoise
 from lthlib.cli import load_stage_inputs, user_errors_exit
 from lthlib.core import io
-from lthlib.report.el2n import plot_el2n_histograms, plot_not_computed
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
-         out: str = "data/el2n", figure: str = "reports/el2n_histograms.png"):
+         out: str = "data/el2n"):
     config, device, data = load_stage_inputs(params, dataset)
     require_forgetting_epochs(config.subset.kind, config.el2n.steps, len(data.train_y), config.train.batch_size)
     labels = LabelNoise(**io.load_tensors(noise))
@@ -32,11 +31,6 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     table = scores_table(scores, labels.labels)
     with io.atomic_dir(out) as folder:
         io.save_csv(table, folder / "scores.csv")
-    if scores is None:
-        plot_not_computed(figure, f"EL2N scores are computed only for subset.kind {', '.join(RANKINGS)} "
-                                  f"(here: {config.subset.kind})")
-    else:
-        plot_el2n_histograms(table, labels.corrupted, data.classes, figure)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ from lthlib.analyses.subsets import (
 from lthlib.cli import user_errors_exit
 from lthlib.core import io
 from lthlib.core.config import load_config
-from lthlib.report.el2n import plot_easiest_hardest, plot_not_computed
+from lthlib.report.el2n import write_el2n_page
 
 
 @user_errors_exit
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          scores: str = "data/el2n/scores.csv", out: str = "data/subset.csv", metrics: str = "reports/subset.json",
-         figure: str = "reports/el2n_examples.png"):
+         figures: str = "reports/el2n"):
     config = load_config(params)
     raw = io.load_tensors(dataset)
     labels, table = LabelNoise(**io.load_tensors(noise)), io.load_csv(scores)
@@ -31,11 +31,8 @@ def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: s
     io.save_csv(chosen, out)
     io.save_json(subset_summary(config.subset.kind, config.subset.size, chosen, len(labels.labels),
                                 len(raw["classes"])), metrics)
-    if table["score"].isna().all():
-        plot_not_computed(figure, f"no EL2N scores: subset.kind is {config.subset.kind}")
-    else:
-        plot_easiest_hardest(raw["train_x"], table, raw["train_y"], raw["classes"], figure)
-
+    write_el2n_page(figures, table, labels.corrupted, raw["train_x"], raw["train_y"], raw["classes"],
+                    config.subset.kind)
 
 if __name__ == "__main__":
     typer.run(main)

@@ -117,8 +117,9 @@ def test_repro_writes_the_data_diet(repo):
     assert set(subset["index"]) == set(scores.nsmallest(64, "score")["index"])  # easy = lowest EL2N
     run_record = json.loads((repo / "data/pretrain/rep_0/run.json").read_text())
     assert run_record["examples"] == 64 and run_record["passes"] == 2.0 and run_record["lr"] == 0.1
-    for figure in ("el2n_histograms", "el2n_examples"):
-        assert (repo / f"reports/{figure}.png").stat().st_size > 10_000
+    for figure in ("histograms", "examples"):
+        assert (repo / f"reports/el2n/{figure}.png").stat().st_size > 10_000
+    assert "![EL2N by class](histograms.png)" in (repo / "reports/el2n/el2n.md").read_text()
 
 
 def test_a_second_repro_runs_nothing(repo):

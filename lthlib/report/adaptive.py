@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core import io
-from lthlib.report.common import exported_runs, plot_accuracy_by_run, plt, save_figure
+from lthlib.report.common import exported_runs, plot_accuracy_by_run, plt, runs_provenance, save_figure
 from lthlib.report.imp import first_at_target
 
 
@@ -69,14 +69,16 @@ def sweep_metrics(sweep: pd.DataFrame, imp: pd.DataFrame) -> dict:
 def load_schedules(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run and level from exported runs (params.yaml, imp_summary.csv and, if exported,
     imp_timing.json): the run's schedule and, per level, its wall seconds so far (NaN without timings)."""
-    frames = []
-    for folder, config in exported_runs(runs_dir, ("imp_summary.csv",)):
+    frames, runs = [], exported_runs(runs_dir, ("imp_summary.csv",))
+    for folder, config in runs:
         summary = io.load_csv(folder / "imp_summary.csv")
         summary["run"] = folder.name
         summary["schedule"] = "adaptive" if config.pruning.adaptive else f"fixed {100 * config.pruning.ratio:g}%"
         summary["cumulative_seconds"] = _cumulative_seconds(folder / "imp_timing.json", summary["level"])
         frames.append(summary)
-    return pd.concat(frames, ignore_index=True)
+    schedules = pd.concat(frames, ignore_index=True)
+    schedules.attrs["provenance"] = runs_provenance(runs)
+    return schedules
 
 
 def _cumulative_seconds(path: Path, levels: pd.Series) -> pd.Series:
@@ -137,6 +139,8 @@ def write_schedule_comparison(runs: pd.DataFrame, target: float, out_dir: str | 
         f"{100 * rows['fraction_remaining'].min():.2f} | {rows['cumulative_seconds'].max():.0f} |"
         for run, rows in runs.groupby("run"))
     text = f"""# Fixed vs adaptive pruning ratio (Fig. 4)
+
+{runs.attrs.get("provenance", "")}
 
 | run | schedule | trainings | retrains | weights remaining at the end (%) | wall seconds per replicate |
 |---|---|---|---|---|---|

@@ -3,6 +3,7 @@ and the loader of exported runs. Reports are drawn from saved tables only."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import matplotlib
@@ -82,11 +83,49 @@ def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple
     return [(folder, parse_config(yaml.safe_load((folder / "params.yaml").read_text()))) for folder in folders]
 
 
+# the params a cross-run report names by value when its runs share them
+HEADLINE_PARAMS = ("model.name", "data.name", "data.train_examples", "data.image_size", "data.augment", "replicates",
+                   "seed", "train.optimizer", "train.steps", "train.batch_size", "train.lr", "train.momentum",
+                   "pretrain.steps", "pruning.ratio", "pruning.levels", "pruning.adaptive", "pruning.retrain",
+                   "subset.kind", "data.label_noise")
+
+
+def flat_params(value, prefix: str = "") -> dict[str, object]:
+    """A config (or any nested dataclass / dict) as {dotted key: value}, as `dvc exp run -S` names them."""
+    items = dataclasses.asdict(value).items() if dataclasses.is_dataclass(value) else value.items()
+    flat = {}
+    for key, item in items:
+        if isinstance(item, dict):
+            flat.update(flat_params(item, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = item
+    return flat
+
+
+def runs_provenance(runs: list[tuple[Path, Config]]) -> str:
+    """Where a cross-run report's numbers come from, in two lines: the headline params its runs share (by value)
+    and every param in which they differ, so that a report of runs from another default says so."""
+    params = {folder.name: flat_params(config) for folder, config in runs}
+    keys = sorted(set().union(*params.values()))
+    varied = [key for key in keys if len({repr(p.get(key)) for p in params.values()}) > 1]
+    shared = [f"`{key}={next(iter(params.values()))[key]}`" for key in HEADLINE_PARAMS if key not in varied]
+    folder = runs[0][0].parent.as_posix()
+    return (f"Runs: {len(runs)} exported experiments (`{folder}/<run>/params.yaml` holds each one's params). "
+            f"They share {', '.join(shared)} and every other param except "
+            f"{', '.join(f'`{key}`' for key in varied) or 'none'}.")
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub-markdown table of `frame`'s columns, cells as they print (reset a meaningful index first)."""
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def series_format(fmt: str, count: int) -> str:
+    """A matplotlib format ("o-", "s--", ...) for a series of `count` points: fewer than three are drawn as
+    points, since a line between two measurements suggests a trend nobody measured."""
+    return fmt[0] if count < 3 else fmt
 
 
 def save_figure(figure, path: Path, dpi: int = 120, tight: bool = True) -> None:

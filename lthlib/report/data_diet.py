@@ -13,13 +13,13 @@ import matplotlib.ticker
 import pandas as pd
 
 from lthlib.core import io
-from lthlib.report.common import exported_runs, plt, save_figure, sparsity_axis
+from lthlib.report.common import exported_runs, plt, runs_provenance, save_figure, sparsity_axis
 
 
 def load_runs(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run and level from exported runs (params.yaml, imp_summary.csv, subset.json if any)."""
-    frames = []
-    for folder, config in exported_runs(runs_dir, ("imp_summary.csv",)):
+    frames, runs = [], exported_runs(runs_dir, ("imp_summary.csv",))
+    for folder, config in runs:
         summary = io.load_csv(folder / "imp_summary.csv")
         summary = summary[["level", "fraction_remaining", "test_accuracy", "test_accuracy_std"]].copy()
         summary["run"] = folder.name
@@ -32,7 +32,9 @@ def load_runs(runs_dir: str | Path) -> pd.DataFrame:
                             f"{config.pruning.levels} levels of {config.pruning.ratio:g} pruning, "
                             f"{config.train.steps} training steps per level")
         frames.append(summary)
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["provenance"] = runs_provenance(runs)
+    return table
 
 
 def _subset_composition(path: Path) -> tuple[str, str]:
@@ -190,6 +192,8 @@ def write_data_diet_report(runs: pd.DataFrame, out_dir: str | Path, t_star: int 
 at every pruned level both have, its mean test accuracy is above the reference's by more than
 (not below it by more than) the reference's standard deviation over replicates (Definition 3.1).
 A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Definition 3.2).
+
+{runs.attrs.get("provenance", "")}
 
 {chr(10).join(sentences) or '- No noise-free full-data reference run (subset.kind all, label_noise 0).'}
 

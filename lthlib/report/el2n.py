@@ -1,7 +1,7 @@
-"""Per-run figures of the el2n and subset stages: EL2N histograms, the easiest and hardest images.
-
-Kept apart from the cross-run data-diet report, so that editing that report does not re-run EL2N
-training. Without scores (EL2N is computed only for the subset kinds that rank examples) each figure says so.
+"""The data diet's per-run EL2N page (`reports/el2n/`, written by the subset stage): EL2N histograms and the
+easiest and hardest images, with a short el2n.md. Without scores (EL2N is computed only for the subset kinds that
+rank examples) the page says so in a line and draws nothing. Kept apart from the cross-run data-diet report and
+from the el2n stage, so that editing a figure re-runs neither EL2N training nor the data-diet report.
 """
 
 from __future__ import annotations
@@ -12,15 +12,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from lthlib.core import io
 from lthlib.report.common import plt, save_figure
-
-
-def plot_not_computed(path: str | Path, reason: str) -> None:
-    """A figure that states in words why there is nothing to draw (a declared output must exist)."""
-    figure, axes = plt.subplots(figsize=(6, 1.2))
-    axes.text(0.5, 0.5, reason, ha="center", va="center", wrap=True)
-    axes.axis("off")
-    save_figure(figure, Path(path))
 
 
 def plot_el2n_histograms(scores: pd.DataFrame, corrupted: torch.Tensor, classes: list, path: str | Path) -> None:
@@ -60,3 +53,21 @@ def plot_easiest_hardest(images: torch.Tensor, scores: pd.DataFrame, true_labels
             axis.axis("off")
         axes[row][0].text(-0.3, 0.5, name, transform=axes[row][0].transAxes, rotation=90, va="center", ha="right")
     save_figure(figure, Path(path))
+
+
+def write_el2n_page(folder: str | Path, scores: pd.DataFrame, corrupted: torch.Tensor, images: torch.Tensor,
+                    true_labels: torch.Tensor, classes: list, kind: str) -> None:
+    """reports/el2n/: el2n.md, and histograms.png and examples.png where the run computed EL2N scores (the
+    `scores` table's labels are those pretraining sees, after label noise)."""
+    with io.atomic_dir(folder) as out:
+        if scores["score"].isna().all():
+            text = (f"No EL2N scores in this run: they are computed only for the subset kinds that rank examples "
+                    f"(easy, hard, forgetting_easy, forgetting_hard); `subset.kind` is {kind}.\n")
+        else:
+            plot_el2n_histograms(scores, corrupted, classes, out / "histograms.png")
+            plot_easiest_hardest(images, scores, true_labels, classes, out / "examples.png")
+            noisy = int(corrupted.sum())
+            text = (f"EL2N scores of the {len(scores)} training examples (Paul et al. 2021), against the labels "
+                    f"pretraining sees ({noisy} of them randomized); `subset.kind` is {kind}.\n\n"
+                    "![EL2N by class](histograms.png)\n\n![easiest and hardest](examples.png)\n")
+        (out / "el2n.md").write_text("# EL2N scores\n\n" + text)

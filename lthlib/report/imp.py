@@ -132,13 +132,14 @@ def stability_markdown(summary: pd.DataFrame) -> str:
         for r in summary.itertuples())
     return f"""
 ## Training stability of every level
-Recorded during each level's own training (from t_r to the end), from the predictions its training steps
-made: *convergence AUC* (Eq. 3 of "Training stability and the LTH": 1 when the final accuracy is reached after
-the first epoch, lower when it comes late; train accuracy is the running accuracy over each epoch's batches),
-*forgetting events* per training example (Toneva et al.: correct at one presentation, wrong at the next; mean ±
-std over examples), *unforgettable* examples (learned and never forgotten) and examples *never learned*.
-AUC and unforgettable are mean ± std over replicates. Per-epoch curves are in `data/imp/rep_<r>/level_<L>/curves.csv`,
-per-example counts in its `forgetting.pt`.
+Recorded during each level's own training (from t_r to the end): *convergence AUC* (Eq. 3 of "Training
+stability and the LTH": 1 when the final accuracy is reached after the first epoch, lower when it comes late;
+each point of the curves evaluates the network in eval mode, on the test set and on as many training examples),
+and from the predictions the training steps made, *forgetting events* per training example (Toneva et al.:
+correct at one presentation, wrong at the next; mean ± std over examples), *unforgettable* examples (learned and
+never forgotten) and examples *never learned*. AUC and unforgettable are mean ± std over replicates. The curves (a
+point every epoch or `train.curve_steps`) are in `data/imp/rep_<r>/level_<L>/curves.csv`, per-example counts in
+its `forgetting.pt`.
 
 | level | weights remaining (%) | train AUC | test AUC | forgetting events | unforgettable (%) | never learned (%) |
 |---|---|---|---|---|---|---|

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.colors import Normalize
+from matplotlib.colors import PowerNorm
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
 from lthlib.core.errors import UserError
-from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, save_figure,
-                                  threshold_caveat)
+from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, runs_provenance,
+                                  save_figure, series_format, threshold_caveat)
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -74,43 +74,54 @@ def lcs_threshold(grid: dict, epsilon: float) -> float:
     return float(grid["point_error"][0]) + epsilon
 
 
-def draw_slice(axes, grid: dict, epsilon: float, level: int, scale: Normalize):
-    """Fig. 3: error on the plane, the LCS-set of w(L), the axial subspace and the three networks."""
+def draw_slice(axes, grid: dict, epsilon: float, level: int, scale: float):
+    """Fig. 3: the metric on the plane (times `scale`: 100 for errors in %), the LCS-set of w(L), the axial
+    subspace and the three networks, on the panel's own colour scale (one level's peak must not flatten the
+    others)."""
     x, y, error, points = grid["x"], grid["y"], grid["error"], grid["points"]
-    mesh = axes.pcolormesh(x, y, error, cmap="viridis", shading="nearest", norm=scale)
+    # a square-root scale: the basin around the solutions, not the far corners, gets most of the colours
+    mesh = axes.pcolormesh(x, y, scale * error, cmap="viridis", shading="nearest", norm=PowerNorm(0.5))
     edge = lcs_threshold(grid, epsilon)
     if error.min() <= edge <= error.max():
-        axes.contour(x, y, error, levels=[edge], colors="black", linestyles="dotted")
-    axes.plot([], [], color="black", ls=":", label="LCS-set of w(L): error ≤ E(w(L)) + ε")
-    axes.axvline(points[1, 0], color="purple", ls="--", lw=1)  # m(L+1) axial subspace: w(L+1) lies above the projection
+        axes.contour(x, y, error, levels=[edge], colors="white", linewidths=1.5, linestyles="dashed")
+    axes.plot([], [], color="white", ls="--", label="LCS-set of w(L): error ≤ E(w(L)) + ε")
+    axes.axvline(points[1, 0], color="magenta", ls=":", lw=1, label="axial subspace of m(L+1)")
     axes.plot(*points[0], "^", color="grey", ms=9, mec="black", label="w(L)")
-    axes.plot(*points[1], "x", color="orange", ms=9, mew=2.5, label="m(L+1) * w(L)")
+    axes.plot(*points[1], "x", color="orange", ms=9, mew=2.5, label="m(L+1) ⊙ w(L)")
     axes.plot(*points[2], "^", color="orange", ms=9, mec="black", label="w(L+1)")
     axes.set_title(f"level {level} -> {level + 1}", fontsize=9)
     return mesh
 
 
 def plot_slices(grids: dict[int, dict], epsilon: float, label: str, folder: Path) -> None:
-    """One figure per level plus a grid of all levels (Fig. 7/8) on one colour scale."""
-    scale = Normalize(min(float(g["error"].min()) for g in grids.values()),
-                      max(float(g["error"].max()) for g in grids.values()))
+    """One figure per level plus a grid of all levels (Fig. 7/8), each panel with its own colour bar."""
+    percent = "error" in label
+    scale, unit = (100.0, f"{label} (%)") if percent else (1.0, label)
+    x_label = "towards m(L+1) ⊙ w(L) (units of its distance)"
+    y_label = "towards w(L+1) (units of its distance)"
     for level, grid in grids.items():
-        figure, axes = plt.subplots(figsize=(5, 4.2))
-        figure.colorbar(draw_slice(axes, grid, epsilon, level, scale), ax=axes, label=label)
-        axes.legend(fontsize=7, loc="upper left")
-        axes.set_xlabel("towards the projection (units of |m(L+1) * w(L) - w(L)|)", fontsize=8)
-        axes.set_ylabel("orthogonal, towards w(L+1) (units of its distance)", fontsize=8)
-        save_figure(figure, folder / f"landscape_level_{level:02d}.png")
+        figure, axes = plt.subplots(figsize=(5.2, 5.2))
+        figure.colorbar(draw_slice(axes, grid, epsilon, level, scale), ax=axes, label=unit)
+        axes.set_xlabel(x_label, fontsize=8)
+        axes.set_ylabel(y_label, fontsize=8)
+        figure.legend(*axes.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
+        figure.tight_layout(rect=(0, 0.1, 1, 1))
+        save_figure(figure, folder / f"landscape_level_{level:02d}.png", tight=False)
     columns = min(4, len(grids))
     rows = -(-len(grids) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 3 * rows), squeeze=False)
-    for ax, (level, grid) in zip(axes.flat, grids.items()):
-        mesh = draw_slice(ax, grid, epsilon, level, scale)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.1 * rows + 0.6), squeeze=False)
+    for index, (ax, (level, grid)) in enumerate(zip(axes.flat, grids.items())):
+        last_column = index % columns == columns - 1 or index == len(grids) - 1
+        figure.colorbar(draw_slice(ax, grid, epsilon, level, scale), ax=ax, label=unit if last_column else None)
     for ax in axes.flat[len(grids):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6, loc="upper left")
-    figure.tight_layout()
-    figure.colorbar(mesh, ax=axes.ravel().tolist(), label=label, shrink=0.8)
+    for column in range(columns):  # the lowest panel of each column
+        axes[(len(grids) - 1 - column) // columns, column].set_xlabel(x_label, fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(y_label, fontsize=7)
+    figure.legend(*axes.flat[0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8,
+                  frameon=False)
+    figure.tight_layout(rect=(0, 0.6 / (3.1 * rows + 0.6), 1, 1))
     save_figure(figure, folder / "landscape_all.png", tight=False)
 
 
@@ -118,7 +129,8 @@ def plot_instability(instability: pd.DataFrame, stable_threshold: float, path: P
     figure, axes = plt.subplots(figsize=(6, 4))
     for level, frame in instability.groupby("level"):
         barrier = frame.groupby("rewind_step")["barrier"].agg(["mean", "std"]).fillna(0.0)
-        axes.errorbar(barrier.index, 100 * barrier["mean"], 100 * barrier["std"], marker="o", capsize=3,
+        axes.errorbar(barrier.index, 100 * barrier["mean"], 100 * barrier["std"],
+                      fmt=series_format("o-", len(barrier)), capsize=3,
                       label="dense" if level == 0 else f"level {level} mask")
     axes.axhline(100 * stable_threshold, color="grey", ls="--", label="stable threshold")
     axes.set_xlabel("rewind step")
@@ -149,6 +161,19 @@ def connectivity_verdicts(imp: pd.DataFrame, pairs: pd.DataFrame, barrier_thresh
     } for row in successive.itertuples()])
 
 
+def claim_failures(verdicts: pd.DataFrame) -> str:
+    """The steps where "linearly connected iff both matching" fails, and how, e.g. '; fails at 8 -> 9
+    (connected, w(L+1) not matching)'; empty when it holds everywhere."""
+    failures = []
+    for r in verdicts.itertuples():
+        both = r.matching and r.next_matching
+        if both != r.connected:
+            why = ", ".join(name for name, ok in (("w(L)", r.matching), ("w(L+1)", r.next_matching)) if not ok)
+            failures.append(f"{r.level} -> {r.level + 1} (connected, {why} not matching)" if r.connected
+                            else f"{r.level} -> {r.level + 1} (both matching, not connected)")
+    return f"; fails at {', '.join(failures)}" if failures else ""
+
+
 def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pairs: pd.DataFrame,
                       landscape: pd.DataFrame, grids: dict[int, dict], instability: pd.DataFrame,
                       out_dir: str | Path) -> str:
@@ -159,7 +184,7 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
     mean, epsilon = dense_spread(imp, metric)
     threshold = matching_error(paths, epsilon) if not paths.empty else mean + epsilon
     barrier_threshold = epsilon if config.lmc.barrier_threshold == "dense_std" else config.lmc.barrier_threshold
-    threshold_rule = (f"the standard deviation of the dense {label} over replicates, {100 * epsilon:.2f}% (Def. A.1)"
+    threshold_rule = (f"the standard deviation of the dense {label} over replicates, {100 * epsilon:.3f}% (Def. A.1)"
                       if config.lmc.barrier_threshold == "dense_std" else
                       f"lmc.barrier_threshold = {100 * barrier_threshold:.2f}%")
     batchnorm = ("interpolated like every other tensor (the papers' choice)" if evaluation.batchnorm == "interpolate"
@@ -183,14 +208,15 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
         verdicts = connectivity_verdicts(imp, pairs, barrier_threshold)
         both = verdicts["matching"] & verdicts["next_matching"]
         agree = (both == verdicts["connected"])[verdicts["level"] >= 1]  # Sec. 2.1 leaves the dense step aside
-        lines += ["", f"Connectivity threshold {100 * barrier_threshold:.3f}%{caveat}.", "",
-                  "| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
+        lines += [""] + ([f"Read these verdicts with care{caveat}.", ""] if caveat else [])
+        lines += ["| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
                   "|---|---|---|---|---|"]
         lines += [f"| {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
                   f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± {100 * r.barrier_std:.2f} | "
                   f"{'yes' if r.connected else 'no'} |" for r in verdicts.itertuples()]
         lines += ["", f"**Central claim** (successive solutions are linearly connected if and only if both are "
-                      f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps{caveat}.",
+                      f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps"
+                      f"{claim_failures(verdicts[verdicts['level'] >= 1])}{caveat}.",
                   "", "![piecewise linear path](figures/lmc_paths.png) ![all pairs](figures/lmc_pairs.png)"]
     if grids:
         plot_slices(grids, epsilon, label, figures)
@@ -301,6 +327,8 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
                     f"{int((both == connected.to_numpy()).sum())} of {len(successive)} |")
     verdict = rewinding_verdict(summaries)
     text = f"""# IMP by rewind step (Paul et al. 2022, Fig. 2 left and Fig. 5)
+
+{runs_provenance(exported_runs(runs_dir, ()))}
 
 Per rewind step: successive IMP steps L -> L+1 where both solutions are matching (Def. A.2), where
 they are linearly connected (barrier below that run's dense std over replicates, Def. A.1), and

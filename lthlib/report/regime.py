@@ -14,7 +14,7 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import Config
-from lthlib.report.common import exported_runs, markdown_table, plt, save_figure
+from lthlib.report.common import exported_runs, markdown_table, plt, save_figure, series_format
 from lthlib.report.tickets import mean_std
 
 
@@ -50,7 +50,8 @@ def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for run, rows in barriers.groupby("run", sort=False):
         by_step = rows.groupby("rewind_step")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
-        axes.errorbar(by_step.index, 100 * by_step["mean"], yerr=100 * by_step["std"], marker="o", capsize=3,
+        axes.errorbar(by_step.index, 100 * by_step["mean"], yerr=100 * by_step["std"],
+                      fmt=series_format("o-", len(by_step)), capsize=3,
                       label=run)
     axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
     axes.set_xlabel("rewind step (training step the two copies start from)")

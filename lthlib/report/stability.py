@@ -10,7 +10,7 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
-from lthlib.report.common import exported_runs, plt, save_figure, threshold_caveat
+from lthlib.report.common import exported_runs, plt, runs_provenance, save_figure, threshold_caveat
 from lthlib.report.landscape import barrier_definition
 from lthlib.report.tickets import TICKET_TABLES, cross_run_section, mean_std
 
@@ -25,20 +25,34 @@ def epochs_text(values: pd.Series) -> str:
     return f"{found.mean():.2f}{spread}" + (f" ({never} of {len(values)} never stable)" if never else "")
 
 
+def draw_copy_paths(top, bottom, curves) -> None:
+    """Fig. 1 as two panels: test error along the copies' linear path (top) and its rise above the mean of the
+    end points (bottom; Frankle et al.'s barrier is its peak), mean ± std over replicates, for each
+    (label, rows of replicate, beta, error)."""
+    for label, rows in curves:
+        ends = rows[rows["beta"].isin([0.0, 1.0])].groupby("replicate")["error"].mean()
+        rise = rows.assign(error=rows["error"] - rows["replicate"].map(ends))
+        for ax, frame in ((top, rows), (bottom, rise)):
+            curve = frame.groupby("beta")["error"].agg(["mean", "std"]).fillna(0.0)
+            ax.plot(curve.index, 100 * curve["mean"], "o-", ms=3, label=label)
+            ax.fill_between(curve.index, 100 * (curve["mean"] - curve["std"]),
+                            100 * (curve["mean"] + curve["std"]), alpha=0.15)
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    bottom.axhline(0, color="grey", lw=0.8)
+    bottom.set_xlabel("interpolation β between the two copies")
+
+
 def plot_copy_paths(paths: pd.DataFrame, path: Path, title: str) -> None:
-    """Fig. 1: test error along the linear path between two copies, mean ± std over replicates, per start."""
-    figure, axes = plt.subplots(figsize=(6, 4))
-    for (step, level), rows in paths.groupby(["rewind_step", "level"]):
-        curve = rows.groupby("beta")["error"].agg(["mean", "std"]).fillna(0.0)
-        label = f"from step {step}" + ("" if level == 0 else f", level {level} mask")
-        axes.plot(curve.index, 100 * curve["mean"], "o-", ms=3, label=label)
-        axes.fill_between(curve.index, 100 * (curve["mean"] - curve["std"]), 100 * (curve["mean"] + curve["std"]),
-                          alpha=0.2)
-    axes.set_xlabel("interpolation β between the two copies")
-    axes.set_ylabel("test error (%)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=7)
+    """Fig. 1 for one run: one curve per start (rewind step, mask)."""
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True)
+    draw_copy_paths(top, bottom, [
+        (f"from step {step}" + ("" if level == 0 else f", level {level} mask"), rows)
+        for (step, level), rows in paths.groupby(["rewind_step", "level"])])
+    top.set_ylabel("test error (%)")
+    bottom.set_ylabel("above the end points'\nmean (points of %)")
+    top.set_title(title)
+    top.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     save_figure(figure, path)
 
 
@@ -156,27 +170,23 @@ def stable_epoch_table(first_stable: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
-    """Fig. 1: error along the path between two dense copies per configuration, without (left) and with
-    (right) late rewinding: copies from initialisation, and copies from t_r."""
+    """Fig. 1 across configurations: dense copies from initialisation (left) and from t_r (right)."""
     dense = paths[paths["level"] == 0]
     panels = [("from initialisation (no late rewinding)", dense[(dense["t_r"] == 0) & (dense["rewind_step"] == 0)]),
               ("from t_r (late rewinding)", dense[(dense["t_r"] > 0) & (dense["rewind_step"] == dense["t_r"])])]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
-    for ax, (title, rows) in zip(axes, panels):
-        for configuration, curve_rows in rows.groupby("configuration", sort=False):
-            curve = curve_rows.groupby("beta")["error"].agg(["mean", "std"]).fillna(0.0)
-            ax.plot(curve.index, 100 * curve["mean"], "o-", ms=3, label=configuration)
-            ax.fill_between(curve.index, 100 * (curve["mean"] - curve["std"]),
-                            100 * (curve["mean"] + curve["std"]), alpha=0.15)
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("interpolation β")
-        ax.grid(alpha=0.3)
+    figure, axes = plt.subplots(2, 2, figsize=(11, 6.5), sharex=True, sharey="row")
+    for column, (title, rows) in enumerate(panels):
+        draw_copy_paths(axes[0, column], axes[1, column], rows.groupby("configuration", sort=False))
+        axes[0, column].set_title(title, fontsize=9)
         if rows.empty:
-            ax.text(0.5, 0.5, "no such runs", ha="center", va="center", transform=ax.transAxes)
-        else:
-            ax.legend(fontsize=7)
-    axes[0].set_ylabel("test error (%)")
-    save_figure(figure, path)
+            axes[0, column].text(0.5, 0.5, "no such runs", ha="center", va="center",
+                                 transform=axes[0, column].transAxes)
+    axes[0, 0].set_ylabel("test error (%)")
+    axes[1, 0].set_ylabel("above the end points' mean\n(points of %)")
+    handles, labels = max((ax.get_legend_handles_labels() for ax in axes[0]), key=lambda h: len(h[1]))
+    figure.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 0.86, 1))
+    save_figure(figure, path, tight=False)
 
 
 def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
@@ -192,14 +202,15 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     # Fig. 1's two panels: dense copies from initialisation (runs without late rewinding) and from t_r
     start = instability["rewind_step"] == instability["t_r"]
     barriers = instability[(instability["level"] == 0) & start]
-    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers),
+    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers,
+                                      runs_provenance(exported_runs(runs_dir, STUDY_TABLES))),
                       cross_run_section(tables, summaries)))
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"
 
 
-def _study_markdown(summaries, forgetting, tickets, stable, barriers) -> str:
+def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance: str) -> str:
     table1 = "\n".join(
         f"| {r.configuration} | {100 * r.test_accuracy:.2f} ± {100 * r.test_accuracy_std:.2f} | "
         f"{r.forgetting_events:.2f} ± {r.forgetting_events_std:.2f} | {100 * r.unforgettable:.2f} | "
@@ -219,6 +230,8 @@ def _study_markdown(summaries, forgetting, tickets, stable, barriers) -> str:
 {len(setup)} runs: configurations {', '.join(dict.fromkeys(setup['configuration']))}, each with and without late
 rewinding (t_r > 0 vs 0). Every number is a mean over the runs' replicates (± std over replicates, except the
 forgetting events' ± which is the std over training examples, as the paper's Table 1 reports).
+
+{provenance}
 
 ## Table 1: forgetting and convergence of the dense network (trained from initialisation)
 | configuration | test accuracy (%) | forgetting events | unforgettable (%) | never learned (%) | train AUC | test AUC |

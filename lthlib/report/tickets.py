@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core.config import Config
-from lthlib.report.common import level_summary, markdown_table, plt, save_accuracy_figure, save_figure
+from lthlib.report.common import (level_summary, markdown_table, plt, save_accuracy_figure, save_figure,
+                                  series_format)
 
 BASELINE_NAMES = {"random_reinit": "random reinit", "random_pruning": "random pruning"}
 NETWORK_NAMES = {"ticket": "ticket", "permuted": "permuted mask", "dense_finetuned": "finetuned dense network",
@@ -67,8 +68,8 @@ def plot_baselines(imp: pd.DataFrame, baselines: pd.DataFrame, path: Path, title
         rows = baselines[baselines.baseline == baseline].groupby("level").agg(
             remaining=("fraction_remaining", "mean"), accuracy=("test_accuracy", "mean"),
             spread=("test_accuracy", "std")).fillna(0.0)
-        axes.errorbar(100 * rows.remaining, 100 * rows.accuracy, 100 * rows.spread, fmt="s--", ms=4, capsize=2,
-                      label=name)
+        axes.errorbar(100 * rows.remaining, 100 * rows.accuracy, 100 * rows.spread, fmt=series_format("s--", len(rows)),
+                      ms=4, capsize=2, label=name)
     save_accuracy_figure(figure, axes, title, path)
 
 
@@ -81,7 +82,7 @@ def plot_probes(probes: pd.DataFrame, remaining: dict[int, float], path: Path, t
         label = "dense at the rewind point" if level == 0 else (
             f"{NETWORK_NAMES[network]}, {100 * remaining[level]:.1f}% remaining")
         axes.errorbar(by_block.index, 100 * by_block["mean"], 100 * by_block["std"], capsize=2, color=colours[level],
-                      fmt="o-" if network == "ticket" else "s:", ms=4, label=label)
+                      fmt=series_format("o-" if network == "ticket" else "s:", len(by_block)), ms=4, label=label)
     axes.set_xlabel("probe block")
     axes.set_xticks(sorted(probes.block.unique()))
     axes.set_ylabel("probe test accuracy (%)")
