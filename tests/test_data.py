@@ -5,12 +5,12 @@ import torchvision
 from conftest import write_cifar, write_idx_mnist
 
 from lthlib.core import io
+from lthlib.core.readers import read_raw
 from lthlib.core.data import (
     BatchOrder,
     augment,
     conform_input_shape,
     load_dataset,
-    read_raw,
     reduce_training_set,
     select_classes,
 )

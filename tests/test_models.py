@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from lthlib.core.models import MODELS, build_model, ignored_names, prunable_names
+from lthlib.core.models import MODELS, build_model, ignored_names, probe_points, prunable_names
 
 
 @pytest.mark.parametrize("name", list(MODELS))
@@ -53,3 +53,16 @@ def test_cifar_resnets_are_named_by_depth_and_width_as_in_openlth(name, widths, 
     reference = build_model("resnet20", (3, 32, 32), 10).state_dict()
     assert {k: v.shape for k, v in build_model("resnet20_16", (3, 32, 32), 10).state_dict().items()} == \
         {k: v.shape for k, v in reference.items()}
+
+
+@pytest.mark.parametrize("depth", [18, 34, 50])
+def test_imagenet_resnets_are_torchvisions_with_the_output_layer_renamed(depth):
+    import torchvision
+
+    ours = build_model(f"imagenet_resnet{depth}", (3, 64, 64), 10)
+    theirs = getattr(torchvision.models, f"resnet{depth}")(num_classes=10)
+    assert [n.replace("output.", "body.fc.") for n in ours.state_dict()] == [f"body.{n}" for n in theirs.state_dict()]
+    assert len(probe_points(ours)) == sum(len(getattr(theirs, f"layer{i}")) for i in range(1, 5))
+    small = build_model(f"imagenet_resnet{depth}_cifar_stem", (1, 32, 32), 10)
+    assert small.body.conv1.weight.shape == (64, 1, 3, 3) and isinstance(small.body.maxpool, torch.nn.Identity)
+    assert small(torch.zeros(2, 1, 32, 32)).shape == (2, 10)

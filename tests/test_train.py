@@ -250,7 +250,7 @@ def test_data_order_seed_alone_changes_the_run(dataset):
     assert not torch.equal(replicas.params["fc1.weight"], twin.params["fc1.weight"])
 
 
-@pytest.mark.parametrize("name", ["lenet_300_100", "resnet20"])
+@pytest.mark.parametrize("name", ["lenet_300_100", "resnet20", "imagenet_resnet18_cifar_stem"])
 def test_vectorised_replicates_match_training_them_one_by_one(name, float64):
     dataset = tiny_dataset(train=64, test=16, shape=(3, 8, 8))
     config = dataclasses.replace(CONFIG, steps=6, milestones=())

@@ -16,7 +16,7 @@ from typing import Literal
 
 import yaml
 
-from lthlib.core.data import DATASETS
+from lthlib.core.data import DATASET_NAMES
 from lthlib.core.errors import UserError
 from lthlib.core.models import KNOWN_MODELS, is_model
 
@@ -29,7 +29,9 @@ class ConfigError(UserError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "fashion_mnist"  # fashion_mnist, mnist, cifar10, cifar100: read by torchvision's own loaders
+    # fashion_mnist, mnist, cifar10, cifar100, imagenet, tiny_imagenet, cinic10 (train + valid merged), eurosat:
+    # read by torchvision's own loaders (layouts: docs/format.md)
+    name: str = "fashion_mnist"
     root: str = "data/raw"  # folder holding torchvision's layout (FashionMNIST/raw, cifar-10-batches-py, ...)
     augment: bool = False  # pad 4 + random crop + horizontal flip, on the device, per batch
     # Data diet, Appendix A: this fraction of training examples gets a label redrawn uniformly from
@@ -42,12 +44,17 @@ class DataConfig:
     train_examples: int = 0
     train_examples_seed: int = 0  # draws those examples, once
     image_size: int = 0  # images resized (antialiased bilinear) to this many pixels square; 0 = as stored
+    # datasets without an official test split (eurosat): this fraction of every class is the test split,
+    # drawn from split_seed
+    test_fraction: float = 0.2
+    split_seed: int = 0
 
     def validate(self) -> None:
-        _require(self.name in DATASETS, "data.name", f"must be one of {', '.join(DATASETS)}", self.name)
+        _require(self.name in DATASET_NAMES, "data.name", f"must be one of {', '.join(DATASET_NAMES)}", self.name)
         _require(self.train_examples >= 0, "data.train_examples", "must be >= 0 (0 = all)", self.train_examples)
         _require(self.image_size >= 0, "data.image_size", "must be >= 0 (0 = as stored)", self.image_size)
         _require(0 <= self.label_noise <= 1, "data.label_noise", "must be in [0, 1]", self.label_noise)
+        _require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)", self.test_fraction)
         _require_classes(self.classes, "data.classes")
 
 
@@ -365,8 +372,8 @@ class TransferConfig:
     classes: tuple[int, ...] = ()  # the target's classes; [] = all (e.g. Fashion-MNIST 5-9 for a source of 0-4)
 
     def validate(self) -> None:
-        _require(self.name is None or self.name in DATASETS, "transfer.name",
-                 f"must be null or one of {', '.join(DATASETS)}", self.name)
+        _require(self.name is None or self.name in DATASET_NAMES, "transfer.name",
+                 f"must be null or one of {', '.join(DATASET_NAMES)}", self.name)
         _require_classes(self.classes, "transfer.classes")
 
 

@@ -1,8 +1,8 @@
 """Datasets as tensors on the compute device, seeded batch order, on-device augmentation.
 
-Raw files are read once by torchvision's own loaders (`download=False`: nothing is fetched at
-run time) and stored as uint8 images + int64 labels. Training batches are gathered by index
-from the resident tensors; augmentation runs on the whole batch at once.
+Raw datasets are read once by `readers` (torchvision's loaders; nothing is fetched at run time) and stored
+as uint8 images + int64 labels. Training batches are gathered by index from the resident tensors;
+augmentation runs on the whole batch at once.
 """
 
 from __future__ import annotations
@@ -17,38 +17,9 @@ import torch
 from lthlib.core import io
 from lthlib.core.errors import UserError
 
-# The dataset registry (`data.name` is validated against it): torchvision class and the folder it
-# expects under `data.root`. A new dataset is one line here if torchvision reads it.
-DATASETS = {
-    "mnist": ("MNIST", "MNIST/raw"),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST/raw"),
-    "cifar10": ("CIFAR10", "cifar-10-batches-py"),
-    "cifar100": ("CIFAR100", "cifar-100-python"),
-}
-
-
+# `data.name` is validated against these; `readers.READERS` reads each (layouts: docs/format.md)
+DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet", "tiny_imagenet", "cinic10", "eurosat")
 SPLIT_TENSORS = ("train_x", "train_y", "test_x", "test_y")
-
-
-def read_raw(name: str, root: str | Path) -> dict:
-    """Read a dataset with torchvision's loader into uint8 NCHW tensors, plus per-channel statistics."""
-    import torchvision
-
-    class_name, folder = DATASETS[name]
-    loader = getattr(torchvision.datasets, class_name)
-    try:
-        splits = {train: loader(str(root), train=train, download=False) for train in (True, False)}
-    except RuntimeError as error:  # torchvision: "Dataset not found or corrupted."
-        raise FileNotFoundError(f"{name}: no readable files under {Path(root) / folder} ({error}); "
-                                f"see docs/format.md (Data)") from None
-    arrays = {}
-    for train, split in splits.items():
-        images = torch.as_tensor(np.asarray(split.data))
-        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2)  # NHWC -> NCHW
-        prefix = "train" if train else "test"
-        arrays[f"{prefix}_x"] = images.contiguous().to(torch.uint8)
-        arrays[f"{prefix}_y"] = torch.as_tensor(np.asarray(split.targets), dtype=torch.int64)
-    return with_statistics({"name": name, "classes": list(splits[True].classes), **arrays})
 
 
 def with_statistics(raw: dict) -> dict:

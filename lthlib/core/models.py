@@ -105,6 +105,34 @@ def _cifar_resnet(depth: int, width: int = 16):
     return lambda shape, classes: ResNet(shape, classes, (width, 2 * width, 4 * width), (depth - 2) // 6)
 
 
+class TorchvisionResNet(nn.Module):
+    """torchvision's ImageNet ResNet (He et al. 2016; used as torchvision builds it, not rewritten), its last
+    layer named `output` like every model's. `small_stem`: a 3x3 stride-1 first convolution and no max-pool,
+    the CIFAR stem, for images of 32-64 pixels (TinyImageNet), where the ImageNet stem's 4x downsampling would
+    leave layer4 a 2x2 map."""
+
+    def __init__(self, architecture: str, input_shape, num_classes: int, small_stem: bool = False):
+        import torchvision
+
+        super().__init__()
+        body = getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes)
+        if small_stem or input_shape[0] != 3:
+            kernel, stride, padding = (3, 1, 1) if small_stem else (7, 2, 3)
+            body.conv1 = nn.Conv2d(input_shape[0], 64, kernel, stride, padding, bias=False)
+            nn.init.kaiming_normal_(body.conv1.weight, mode="fan_out", nonlinearity="relu")  # as torchvision's
+        if small_stem:
+            body.maxpool = nn.Identity()
+        output, body.fc = body.fc, nn.Identity()
+        self.body, self.output = body, output  # in this order: the output layer is the last module, as in every model
+
+    def forward(self, x):
+        return self.output(self.body(x))
+
+
+def _torchvision_resnet(architecture: str, small_stem: bool = False):
+    return lambda shape, classes: TorchvisionResNet(architecture, shape, classes, small_stem)
+
+
 MODELS = {
     "lenet_300_100": LeNet300100,
     "conv4": Conv4,
@@ -112,6 +140,9 @@ MODELS = {
     "resnet32": _cifar_resnet(32),
     "resnet56": _cifar_resnet(56),
     "resnet18": lambda shape, classes: ResNet(shape, classes, (64, 128, 256, 512), 2),
+    # torchvision's ImageNet ResNets (ImageNet stem: 7x7 stride 2 and max-pool), and with the CIFAR stem
+    **{f"imagenet_resnet{depth}{suffix}": _torchvision_resnet(f"resnet{depth}", small)
+       for depth in (18, 34, 50) for suffix, small in (("", False), ("_cifar_stem", True))},
 }
 # Any other CIFAR ResNet, named as OpenLTH names them: resnet<depth>_<width of the first stage>, e.g. resnet14_8.
 CIFAR_RESNET = re.compile(r"resnet(\d+)_(\d+)")
@@ -153,7 +184,8 @@ def probe_points(model: nn.Module) -> list[str]:
     """Modules whose outputs linear probes read, in order ("block 1", "block 2", ...; third paper, Sec. 5.1):
     every residual block of a ResNet, every hidden activation of the plain nets. The last feeds the
     output layer (after a ResNet's global average pooling): a new head there is a transfer (Sec. 5.3)."""
-    blocks = [name for name, module in model.named_modules() if isinstance(module, BasicBlock)]
+    blocks = [name for name, module in model.named_modules()  # ours, and torchvision's two kinds
+              if isinstance(module, BasicBlock) or type(module).__name__ in ("BasicBlock", "Bottleneck")]
     return blocks or [name for name, module in model.named_modules() if isinstance(module, nn.ReLU)]
 
 
