@@ -44,10 +44,9 @@ class DataConfig:
     train_examples: int = 0
     train_examples_seed: int = 0  # draws those examples, once
     image_size: int = 0  # images resized (antialiased bilinear) to this many pixels square; 0 = as stored
-    # datasets without an official test split (eurosat): this fraction of every class is the test split,
-    # drawn from split_seed
+    # datasets without an official test split (eurosat): this fraction of every class is the test split
     test_fraction: float = 0.2
-    split_seed: int = 0
+    split_seed: int = 0  # draws that split, once
 
     def validate(self) -> None:
         _require(self.name in DATASET_NAMES, "data.name", f"must be one of {', '.join(DATASET_NAMES)}", self.name)
