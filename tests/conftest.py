@@ -143,9 +143,10 @@ def run(args, cwd, **env_vars):
     return result
 
 
-def smoke_project(repo: Path, **sections: dict) -> Path:
-    """The project's pipeline at `repo` with the smoke profile as params.yaml (each keyword replaces keys of
-    that section) and tiny raw Fashion-MNIST (and MNIST, the smoke profile's transfer target); nothing run."""
+def smoke_project(repo: Path, profile: str = "smoke.yaml", **sections: dict) -> Path:
+    """The project's pipeline at `repo` with a profile (the smoke one unless named) as params.yaml (each keyword
+    replaces keys of that section) and tiny raw Fashion-MNIST (and MNIST, the smoke profile's transfer target);
+    nothing run."""
     repo.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         source = ROOT / name
@@ -153,7 +154,7 @@ def smoke_project(repo: Path, **sections: dict) -> Path:
             shutil.copytree(source, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, repo / name)
-    shutil.copy(ROOT / "profiles" / "smoke.yaml", repo / "params.yaml")
+    shutil.copy(ROOT / "profiles" / profile, repo / "params.yaml")
     if sections:
         params = yaml.safe_load((repo / "params.yaml").read_text())
         (repo / "params.yaml").write_text(yaml.safe_dump(
@@ -164,9 +165,9 @@ def smoke_project(repo: Path, **sections: dict) -> Path:
     return repo
 
 
-def smoke_repo(repo: Path) -> Path:
+def smoke_repo(repo: Path, profile: str = "smoke.yaml", **sections: dict) -> Path:
     """`smoke_project` as a git + DVC repository, committed; nothing run yet."""
-    smoke_project(repo)
+    smoke_project(repo, profile, **sections)
     (repo / ".gitignore").write_text("__pycache__/\n")
     for command in (["git", "init", "-q"], ["git", "config", "user.email", "t@t"], ["git", "config", "user.name", "t"],
                     ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):

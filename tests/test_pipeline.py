@@ -256,3 +256,39 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(tmp_path, params, messag
     assert result.returncode == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
     assert not (tmp_path / "dataset.pt").exists()
+
+
+# The unstable_resnet profile (docs/regime.md) at smoke size: its model, image size, optimiser and analyses kept,
+# only the sizes cut (steps, levels, examples) to the tiny Fashion-MNIST of the tests (256 training images).
+UNSTABLE_AT_SMOKE_SIZE = {
+    "replicates": 2,
+    "data": {"train_examples": 128},
+    "train": {"steps": 12, "batch_size": 32, "milestones": [8, 10], "curve_steps": 4, "eval_batch_size": 64},
+    "pretrain": {"steps": 4},
+    "pruning": {"levels": 2},
+    "interpolation": {"eval_examples": 32, "path_points": 3},
+    "landscape": {"grid_size": 3},
+    "instability": {"rewind_steps": [0, 4], "path_points": 3, "search_every": 2, "search_probes": 2},
+    "el2n": {"steps": 4},
+    "adaptive": {"train_examples": 64},
+    "tickets": {"levels": [1]},
+    "probes": {"epochs": 1},
+    "few_shot": {"fractions": [0.25]},
+}
+
+
+def test_the_unstable_profile_runs_at_smoke_size_through_dvc(tmp_path):
+    repo = smoke_repo(tmp_path / "repo", "unstable_resnet.yaml")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for key, value in UNSTABLE_AT_SMOKE_SIZE.items():
+        params[key] = {**params[key], **value} if isinstance(value, dict) else value
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["dvc", "repro"], repo)
+    dataset = torch.load(repo / "data/dataset.pt", weights_only=True)
+    per_class = torch.bincount(dataset["train_y"])
+    assert dataset["train_x"].shape == (128, 1, 14, 14) and per_class.max() - per_class.min() <= 1
+    imp = pd.read_csv(repo / "reports/imp.csv")
+    assert sorted(imp.level.unique()) == [0, 1, 2] and imp.test_accuracy.notna().all()
+    first = pd.read_csv(repo / "reports/first_stable.csv")
+    assert len(first) == 2  # one search per initialisation
+    assert "## First stable rewind step" in (repo / "reports/report.md").read_text()
