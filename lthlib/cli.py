@@ -40,8 +40,9 @@ def select_device(device: str, threads: int) -> torch.device:
         torch.set_num_threads(threads)
     if device == "auto":
         device = "cpu"
-        if torch.cuda.is_available():
-            device = f"cuda:{claim_gpu(torch.cuda.device_count())}"
+        if torch.cuda.is_available():  # worker k of a data-parallel group takes GPU k of its node
+            local = os.environ.get("LOCAL_RANK")
+            device = f"cuda:{local if local is not None else claim_gpu(torch.cuda.device_count())}"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"compute.device is {device!r} but no CUDA device is available (use auto or cpu)")
     return torch.device(device)

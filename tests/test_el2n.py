@@ -99,7 +99,7 @@ def test_the_el2n_stage_refuses_too_few_steps_before_training_or_writing(tmp_pat
     labels = torch.arange(96) % 4  # the stage harness's dataset: 96 examples, 4 classes
     io.save_tensors(randomize_labels(labels, 4, 0.0, seed=0).as_tensors(), tmp_path / "noise.pt")
     message = run_stage(tmp_path, "el2n", with_("subset", kind="forgetting_hard"), "--noise", "noise.pt", "--out",
-                        "el2n", "--figure", "el2n.png")  # el2n.steps 2 < 2 epochs of 96 // 16 = 6 steps
+                        "el2n")  # el2n.steps 2 < 2 epochs of 96 // 16 = 6 steps
     assert "el2n.steps must cover at least 2 epochs (12 steps) for subset.kind=forgetting_hard, got 2" in message
 
 

@@ -187,6 +187,27 @@ def test_deleting_imp_and_rerunning_it_leaves_every_later_stage_up_to_date(repo)
     assert all(seconds["train_seconds"] > 0 for seconds in timing["levels"].values())
 
 
+def test_imp_trains_in_two_processes_through_dvc(repo, tmp_path):
+    """compute.processes: 2 launches two gloo workers that share every batch; rank 0 writes what one process
+    would (float32 here: equal up to the order of the additions, so the verdicts, not the bits)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy)
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["compute"]["processes"] = 2
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.rmtree(copy / "data" / "imp")
+    output = run(["dvc", "repro", "imp"], copy).stdout
+    assert "Running stage 'imp'" in output and "level 0: reusing" not in output
+    assert "imp: 2 processes share every training batch" in output
+    one, two = (pd.read_csv(folder / "reports/imp.csv") for folder in (repo, copy))
+    assert two[["replicate", "level"]].equals(one[["replicate", "level"]])
+    np.testing.assert_allclose(two.fraction_remaining, one.fraction_remaining, atol=1e-3)
+    np.testing.assert_allclose(two.test_accuracy, one.test_accuracy, atol=0.05)
+    final = torch.load(copy / "data/imp/rep_1/level_02/final.pt", weights_only=True)
+    mask = torch.load(copy / "data/imp/rep_1/level_02/mask.pt", weights_only=True)
+    assert all((final[name][~m] == 0).all() for name, m in mask.items())
+
+
 def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "results"], repo)

@@ -197,11 +197,15 @@ class ComputeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 keeps torch's default. Set it when jobs run in parallel.
     vectorize: bool = True  # train replicates with torch.func.vmap; false loops over them (same numbers)
+    # processes sharing every training batch (data parallel; the imp stage): 1, N, or auto (one per visible GPU)
+    processes: int | str = 1
 
     def validate(self) -> None:
         _require(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "compute.device",
                  "must be auto, cpu, cuda or cuda:N", self.device)
         _require(self.threads >= 0, "compute.threads", "must be >= 0", self.threads)
+        _require(self.processes == "auto" or (isinstance(self.processes, int) and self.processes >= 1),
+                 "compute.processes", "must be auto or >= 1", self.processes)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lthlib.core import io
+from lthlib.core import distributed, io
 from lthlib.core.config import Config, PruningConfig, TrainConfig, to_dict
 from lthlib.core.curves import SUMMARY_COLUMNS
 from lthlib.core.data import Dataset
@@ -99,6 +99,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     for level in range(config.pruning.levels + 1):
         reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprints[level])
                                or _restored(resume_dir, out_dir, level, config.replicates, fingerprints[level]))
+        distributed.barrier()  # data parallel: rank 0's copies and deletions are done before anyone reads
         if reusing:
             finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
             replicas = Replicas.from_state_dicts(model, finals, device)
@@ -112,6 +113,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             timing.record(level, "train_seconds", time.perf_counter() - started)
             _save_level(out_dir, level, replicas, masks, records, fingerprints[level])
             _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
+            distributed.barrier()
             print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
         if level < config.pruning.levels:
@@ -187,14 +189,14 @@ def _load_record(out_dir, replicate, level) -> dict:
 
 
 def _discard_levels_from(out_dir, level) -> None:
-    for folder in Path(out_dir).glob("rep_*/level_*"):
+    for folder in Path(out_dir).glob("rep_*/level_*") if io.writes_outputs() else ():
         if int(folder.name.removeprefix("level_")) >= level:
             shutil.rmtree(folder)
 
 
 def _discard_replicates_from(out_dir, replicates) -> None:
     """Folders of replicates a run no longer has (`replicates` was lowered) leave the output."""
-    for folder in Path(out_dir).glob("rep_*"):
+    for folder in Path(out_dir).glob("rep_*") if io.writes_outputs() else ():
         if int(folder.name.removeprefix("rep_")) >= replicates:
             shutil.rmtree(folder)
 

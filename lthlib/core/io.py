@@ -29,16 +29,23 @@ import pandas as pd
 import torch
 
 
+def writes_outputs() -> bool:
+    """Whether this process writes: the only one, or rank 0 of a data-parallel group (`core.distributed`); the
+    other workers compute the same results and their writes go nowhere."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 @contextmanager
 def atomic_path(target: str | Path):
-    """Yield a temporary path next to `target`; on success it is renamed over `target`."""
+    """Yield a temporary path next to `target`; on success it is renamed over `target` (by the writing process)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.replace(tmp, target)
+        if writes_outputs():
+            os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -101,12 +108,14 @@ def existing(path: str | Path, kind: str = "artifact") -> Path:
 
 @contextmanager
 def atomic_dir(target: str | Path):
-    """Yield a fresh temporary folder; on success it replaces `target` as a whole."""
+    """Yield a fresh temporary folder; on success it replaces `target` as a whole (in the writing process)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         yield tmp
+        if not writes_outputs():
+            return
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

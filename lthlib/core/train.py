@@ -19,9 +19,11 @@ from torch.func import functional_call, vmap
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from lthlib.core import distributed, io
 from lthlib.core.config import TrainConfig
 from lthlib.core.curves import CurvePoint, TrainingCurves
 from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed
+from lthlib.core.errors import UserError
 from lthlib.core.models import build_model
 from lthlib.core.pruning import apply_mask
 
@@ -264,6 +266,9 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
     the run records its accuracy curves (every `config.curve_steps`, default an epoch) and
     forgetting events; the replicates' states at `snapshot_steps` (in [start_step, end_step]) are kept.
     """
+    group = distributed.current()  # several processes share every batch (compute.processes)
+    if group is not None and config.compile:
+        raise UserError("train.compile is not supported with compute.processes > 1 (set one of them back)")
     if vectorize:
         replicas.store_in_gradient_layout()
     masks = {name: torch.empty_like(replicas.params[name]).copy_(mask) for name, mask in (masks or {}).items()}
@@ -282,18 +287,25 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
                                           _curve_point(replicas, dataset, curve_inputs, config, vectorize), device)
     replicas.model.train()
     started = time.perf_counter()
-    for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False):
+    for step in tqdm(range(start_step, end_step), desc=description, unit="step", mininterval=2, leave=False,
+                     disable=not io.writes_outputs()):
         if step in snapshot_steps:
             log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
         index = torch.stack([order.indices(step) for order in orders])
         images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
         if augmentation:
             images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
-        losses[step - start_step], predictions = _training_step(
-            replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
-            config.mixed_precision, config.compile)
+        if group is None:
+            losses[step - start_step], predictions = _training_step(
+                replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
+                config.mixed_precision, config.compile)
+            correct = predictions == labels
+        else:
+            losses[step - start_step], correct = _shared_step(group, replicas, optimizer, dataset.normalize(images),
+                                                              labels, learning_rate(step, config), vectorize,
+                                                              config.mixed_precision)
         if log.curves is not None:
-            log.curves.record_batch(index, predictions == labels)
+            log.curves.record_batch(index, correct)
             if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
                 log.curves.flush()
             if (step + 1 - start_step) % interval == 0 or step + 1 == end_step:
@@ -353,6 +365,21 @@ def _training_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_pre
     losses.sum().backward()
     optimizer.step(lr)
     return losses.detach(), predictions
+
+
+def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision):
+    """One step of a global batch shared by the processes of `group`: each computes the gradient of its shard's
+    mean loss, their average (the global batch's) feeds every process's identical masked step. Returns the global
+    batch's losses [R] and which of its examples each replicate predicted correctly [R, B]."""
+    inputs, shard_labels = group.shard(inputs), group.shard(labels)
+    losses, predictions = _losses_and_predictions(replicas.model, replicas.params, replicas.buffers, inputs,
+                                                  shard_labels, vectorize, mixed_precision)
+    losses.sum().backward()
+    group.average_([p.grad for p in replicas.params.values()])
+    optimizer.step(lr)
+    losses = losses.detach()
+    group.average_([losses, *(b for b in replicas.buffers.values() if b.is_floating_point())])
+    return losses, group.gather(predictions == shard_labels)
 
 
 def _losses_and_predictions(model, params, buffers, inputs, labels, vectorize, mixed_precision):
