@@ -1,9 +1,12 @@
 """End to end: the real DVC pipeline on the smoke profile, in a temporary git repository."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -206,6 +209,29 @@ def test_imp_trains_in_two_processes_through_dvc(repo, tmp_path):
     final = torch.load(copy / "data/imp/rep_1/level_02/final.pt", weights_only=True)
     mask = torch.load(copy / "data/imp/rep_1/level_02/mask.pt", weights_only=True)
     assert all((final[name][~m] == 0).all() for name, m in mask.items())
+
+
+def test_a_killed_two_process_imp_resumes_at_its_first_unfinished_level(repo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy)
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    params["compute"]["processes"] = 2
+    params["train"] |= {"steps": 600, "milestones": [400]}  # levels of seconds, to be killed inside one
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    shutil.rmtree(copy / "data" / "imp")
+    command = [sys.executable, "-m", "stages.imp"]
+    stage = subprocess.Popen(command, cwd=copy, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(copy)})
+    finished = copy / "data/imp/rep_1/level_00/level.json"
+    deadline = time.monotonic() + 600
+    while not finished.exists() and stage.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(stage.pid, signal.SIGKILL)  # the stage and both workers, in the middle of level 1
+    stage.wait()
+    assert finished.exists() and not (copy / "data/imp/rep_1/level_02").exists()
+    output = run(command, copy, PYTHONPATH=str(copy)).stdout
+    assert "level 0: reusing the finished level" in output and "level 1: reusing" not in output
+    assert (copy / "data/imp/rep_1/level_02/level.json").exists()
 
 
 def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):

@@ -104,7 +104,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
             replicas = Replicas.from_state_dicts(model, finals, device)
             records = [_load_record(out_dir, r, level) for r in range(config.replicates)]
-            print(f"level {level}: reusing the finished level in {out_dir}")
+            _say(f"level {level}: reusing the finished level in {out_dir}")
         else:
             _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
             started = time.perf_counter()
@@ -114,7 +114,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             _save_level(out_dir, level, replicas, masks, records, fingerprints[level])
             _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
             distributed.barrier()
-            print(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
+            _say(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
         if level < config.pruning.levels:
             started = time.perf_counter()
@@ -124,6 +124,11 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             masks = [prune(solutions[r], masks[r], ratios[r]) for r in range(config.replicates)]
         rows += records
     return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
+
+
+def _say(line: str) -> None:
+    if io.writes_outputs():  # one voice for a data-parallel group
+        print(line)
 
 
 def pruning_rule(pruning: PruningConfig, ignored: tuple[str, ...]) -> Prune:
