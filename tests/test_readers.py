@@ -150,3 +150,10 @@ def test_parallel_decoding_keeps_the_order_and_names_a_corrupt_file(tmp_path):
     Path(files[5]).write_bytes(b"not an image")
     with pytest.raises(UserError, match=f"{files[5]}: not a readable image"):
         decode_images(files, 0, workers=2)
+
+
+def test_a_dataset_too_large_for_memory_is_refused_before_decoding(tmp_path):
+    write_class_folders(tmp_path / "imagenet" / "train", ["a", "b"], 1, ".JPEG")
+    write_class_folders(tmp_path / "imagenet" / "val", ["a", "b"], 1, ".JPEG")
+    with pytest.raises(UserError, match=r"data.image_size 400000: 4 images need .* GiB .* lower data.image_size"):
+        read_raw("imagenet", tmp_path, ReadOptions(image_size=400_000))

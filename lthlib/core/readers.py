@@ -155,6 +155,7 @@ def _eurosat(root: Path, options: ReadOptions) -> dict:
 
 
 def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions) -> dict:
+    _require_memory(len(train) + len(test), options.image_size)
     train_x, test_x = (decode_images([path for path, _ in samples], options.image_size) for samples in (train, test))
     if train_x.shape[1:] != test_x.shape[1:]:
         raise UserError(f"data.image_size: training images are {tuple(train_x.shape[2:])} pixels, test images "
@@ -162,6 +163,19 @@ def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions)
     return {"classes": list(classes), "train_x": train_x, "test_x": test_x,
             "train_y": torch.tensor([label for _, label in train], dtype=torch.int64),
             "test_y": torch.tensor([label for _, label in test], dtype=torch.int64)}
+
+
+def _require_memory(images: int, size: int) -> None:
+    """Refuse, before decoding anything, a dataset whose uint8 tensors would not fit in half this machine's
+    memory (ImageNet at 224 px is about 190 GB): every dataset is held in memory, none is streamed."""
+    if not size:
+        return  # as stored: sizes are known only when decoded
+    needed = images * 3 * size * size
+    available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > available / 2:
+        raise UserError(f"data.image_size {size}: {images:,} images need {needed / 2 ** 30:.1f} GiB as uint8 tensors, "
+                        f"more than half of this machine's {available / 2 ** 30:.0f} GiB; lthlib holds datasets "
+                        f"in memory (no streaming path yet): lower data.image_size")
 
 
 class _Decoder(torch.utils.data.Dataset):
