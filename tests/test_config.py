@@ -39,7 +39,7 @@ def test_default_profile_is_params_yaml():
     ({"pruning": {"ratio": 1.5}}, "pruning.ratio must be in (0, 1), got 1.5"),
     ({"pruning": {"ratio": 0}}, "pruning.ratio must be in (0, 1), got 0.0"),
     ({"model": {"name": "vgg99"}}, "model.name must be one of"),
-    ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of sgd, adam, got 'rmsprop'"),
+    ({"train": {"optimizer": "rmsprop"}}, "train.optimizer must be one of sgd, sgdw, adam, got 'rmsprop'"),
     ({"train": {"optimizer": "adam", "compile": True}}, "train.compile compiles the SGD step only"),
     ({"pruning": {"scope": "local"}}, "pruning.scope must be one of global, layerwise, got 'local'"),
     ({"pruning": {"output_ratio": 1.0}}, "pruning.output_ratio must be in (0, 1) or null, got 1.0"),

@@ -3,6 +3,7 @@ import shutil
 
 import pytest
 import torch
+from torch.nn import functional as F
 from conftest import EQUAL_PATHS, tiny_dataset
 
 import lthlib.core.train
@@ -64,6 +65,41 @@ def test_masked_sgd_gives_the_bits_of_torch_sgd_then_masking(momentum, weight_de
         assert all(torch.equal(ours[name], reference[name]) for name in start), f"step {step}"
         assert all(p.grad is None for p in ours.values())
     assert (ours["w"][masks["w"] == 0] == 0).all()
+
+
+def test_sgdw_decays_the_weights_apart_from_the_gradient_and_momentum(float64):
+    """Loshchilov & Hutter's SGDW: v = momentum * v + g (masked); w = w - lr * (v + weight_decay * w)."""
+    generator = torch.Generator().manual_seed(0)
+    w = torch.randn(2, 5, 4, generator=generator)
+    mask = (torch.rand(2, 5, 4, generator=generator) > 0.5).double()
+    w = w * mask
+    ours = {"w": w.clone().requires_grad_()}
+    optimizer = MaskedSGD(ours, {"w": mask}, momentum=0.9, weight_decay=0.1, decoupled=True)
+    expected, velocity = w.clone(), torch.zeros_like(w)
+    for lr in (0.5, 0.2, 0.1):
+        grad = torch.randn(w.shape, generator=generator, dtype=w.dtype)
+        ours["w"].grad = grad.clone()
+        optimizer.step(lr)
+        velocity = 0.9 * velocity + grad * mask
+        expected = expected - lr * (velocity + 0.1 * expected)
+        torch.testing.assert_close(ours["w"].detach(), expected, **EQUAL_PATHS)
+    assert (ours["w"][mask == 0] == 0).all()
+
+
+def test_label_smoothing_smooths_the_training_loss(dataset):
+    replicas, seeds = make_replicas(dataset, count=1)
+    images, labels = dataset.train_x[:16], dataset.train_y[:16]
+    with torch.no_grad():
+        logits = replicas.forward(dataset.normalize(images).unsqueeze(0))[0]
+    for smoothing in (0.0, 0.1):
+        losses, _ = lthlib.core.train._losses_and_predictions(
+            replicas.model, replicas.params, replicas.buffers, dataset.normalize(images).unsqueeze(0),
+            labels.unsqueeze(0), True, False, smoothing)
+        expected = F.cross_entropy(logits, labels, label_smoothing=smoothing)
+        torch.testing.assert_close(losses[0].detach(), expected)
+    config = dataclasses.replace(CONFIG, label_smoothing=0.1, optimizer="sgdw")
+    log = train(replicas, dataset, config, seeds, 0, 4)
+    assert torch.isfinite(log.losses).all()
 
 
 def test_masked_adam_keeps_pruned_weights_and_their_moments_zero_and_replicates_apart():

@@ -60,7 +60,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     # lenet_300_100, conv4, resnet20, resnet32, resnet56, resnet18, or any CIFAR ResNet as resnet<depth>_<width>
-    # (OpenLTH's naming: depth 6n + 2, the first stage `width` channels wide; resnet20_16 is resnet20)
+    # (OpenLTH's naming: depth 6n + 2, the first stage `width` channels wide; resnet20_16 is resnet20);
+    # torchvision's imagenet_resnet18/34/50, with the CIFAR stem as imagenet_resnet<depth>_cifar_stem
     name: str = "lenet_300_100"
 
     def validate(self) -> None:
@@ -82,14 +83,17 @@ class TrainConfig:
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
     curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
     compile: bool = False  # torch.compile the training step (faster after a compile; other bits than eager)
-    # sgd (momentum, L2 weight decay) or adam (torch's Adam: betas 0.9 / 0.999, eps 1e-8, L2 weight decay; momentum
-    # unused; pruned weights and their moments stay zero; not with compile)
-    optimizer: Literal["sgd", "adam"] = "sgd"
+    # sgd (momentum, L2 weight decay), sgdw (momentum, decoupled weight decay: w -= lr * (v + weight_decay * w),
+    # Loshchilov & Hutter; the unmasking paper's ImageNet recipe, Appendix C) or adam (torch's Adam: betas
+    # 0.9 / 0.999, eps 1e-8, L2 weight decay; momentum unused); pruned weights (and moments) stay zero; compile: sgd
+    optimizer: Literal["sgd", "sgdw", "adam"] = "sgd"
+    label_smoothing: float = 0.0  # of the training loss's targets (ImageNet recipe: 0.1); evaluation stays plain
 
     def validate(self) -> None:
         _require(self.steps >= 1, "train.steps", "must be >= 1", self.steps)
         _require(not (self.compile and self.optimizer != "sgd"), "train.compile",
-                 "compiles the SGD step only: set it false with train.optimizer adam", self.compile)
+                 f"compiles the SGD step only: set it false with train.optimizer {self.optimizer}", self.compile)
+        _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
         _require(self.batch_size >= 1, "train.batch_size", "must be >= 1", self.batch_size)
         _require(self.lr > 0, "train.lr", "must be > 0", self.lr)
         _require(0 <= self.momentum < 1, "train.momentum", "must be in [0, 1)", self.momentum)

@@ -155,8 +155,9 @@ class MaskedSGD:
     """
 
     def __init__(self, params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], momentum: float,
-                 weight_decay: float):
+                 weight_decay: float, decoupled: bool = False):
         self.named, self.params, self.masks = params, list(params.values()), masks
+        self.decoupled = decoupled  # SGDW: weight decay shrinks the weights apart from the gradient and momentum
         self.masked = [params[name] for name in masks]
         self.mask_of_param = [masks.get(name) for name in params]  # None for tensors never pruned
         self.momentum, self.weight_decay = momentum, weight_decay
@@ -173,7 +174,8 @@ class MaskedSGD:
             p.grad = None
 
     def compiled_step(self, replicas: "Replicas", inputs: torch.Tensor, labels: torch.Tensor, lr: float,
-                      vectorize: bool, mixed_precision: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                      vectorize: bool, mixed_precision: bool,
+                      label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
         """`train.compile`: gradients and update of one step as one compiled graph (`_fused_sgd_step`); returns
         the batch losses [R] and predictions [R, B]. Other bits than eager: results differ in the last digits."""
         if self.momentum_buffers is None:
@@ -181,13 +183,15 @@ class MaskedSGD:
         self.lr.fill_(lr)
         return _compiled_step()(replicas.model, self.named, replicas.buffers, self.momentum_buffers,
                                 self.mask_of_param, inputs, labels, self.lr, self.momentum, self.weight_decay,
-                                vectorize, mixed_precision)
+                                vectorize, mixed_precision, label_smoothing)
 
     def _foreach_step(self, lr: float) -> None:
         if self.masks:
             torch._foreach_mul_([p.grad for p in self.masked], list(self.masks.values()))
         grads = [p.grad for p in self.params]
-        if self.weight_decay:
+        if self.weight_decay and self.decoupled:
+            torch._foreach_mul_(self.params, 1 - lr * self.weight_decay)
+        elif self.weight_decay:
             torch._foreach_add_(grads, self.params, alpha=self.weight_decay)
         if self.momentum:
             if self.momentum_buffers is None:
@@ -243,7 +247,7 @@ def optimizer_for(config: TrainConfig, params: dict[str, torch.Tensor], masks: d
     """A fresh optimizer of `train.optimizer` for one run (none carries state across runs)."""
     if config.optimizer == "adam":
         return MaskedAdam(params, masks, config.weight_decay)
-    return MaskedSGD(params, masks, config.momentum, config.weight_decay)
+    return MaskedSGD(params, masks, config.momentum, config.weight_decay, decoupled=config.optimizer == "sgdw")
 
 
 @dataclass
@@ -298,12 +302,12 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         if group is None:
             losses[step - start_step], predictions = _training_step(
                 replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
-                config.mixed_precision, config.compile)
+                config.mixed_precision, config.compile, config.label_smoothing)
             correct = predictions == labels
         else:
             losses[step - start_step], correct = _shared_step(group, replicas, optimizer, dataset.normalize(images),
                                                               labels, learning_rate(step, config), vectorize,
-                                                              config.mixed_precision)
+                                                              config.mixed_precision, config.label_smoothing)
         if log.curves is not None:
             log.curves.record_batch(index, correct)
             if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
@@ -356,24 +360,25 @@ def _rows(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return tensor.index_select(0, index.flatten()).view(*index.shape, *tensor.shape[1:])
 
 
-def _training_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, compiled=False):
+def _training_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, compiled=False,
+                   label_smoothing=0.0):
     """One optimizer step of every replicate; returns the batch losses [R] and the predictions [R, B] it made."""
     if compiled:
-        return optimizer.compiled_step(replicas, inputs, labels, lr, vectorize, mixed_precision)
+        return optimizer.compiled_step(replicas, inputs, labels, lr, vectorize, mixed_precision, label_smoothing)
     losses, predictions = _losses_and_predictions(replicas.model, replicas.params, replicas.buffers, inputs, labels,
-                                                  vectorize, mixed_precision)
+                                                  vectorize, mixed_precision, label_smoothing)
     losses.sum().backward()
     optimizer.step(lr)
     return losses.detach(), predictions
 
 
-def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision):
+def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, label_smoothing):
     """One step of a global batch shared by the processes of `group`: each computes the gradient of its shard's
     mean loss, their average (the global batch's) feeds every process's identical masked step. Returns the global
     batch's losses [R] and which of its examples each replicate predicted correctly [R, B]."""
     inputs, shard_labels = group.shard(inputs), group.shard(labels)
     losses, predictions = _losses_and_predictions(replicas.model, replicas.params, replicas.buffers, inputs,
-                                                  shard_labels, vectorize, mixed_precision)
+                                                  shard_labels, vectorize, mixed_precision, label_smoothing)
     losses.sum().backward()
     group.average_([p.grad for p in replicas.params.values()])
     optimizer.step(lr)
@@ -382,24 +387,25 @@ def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixe
     return losses, group.gather(predictions == shard_labels)
 
 
-def _losses_and_predictions(model, params, buffers, inputs, labels, vectorize, mixed_precision):
+def _losses_and_predictions(model, params, buffers, inputs, labels, vectorize, mixed_precision, label_smoothing=0.0):
     """The batch losses [R] of every replicate and its predictions [R, B] (a function of tensors, to compile)."""
     with torch.autocast(inputs.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
         logits = Replicas(model, params, buffers).forward(inputs, vectorize=vectorize)
     logits = logits.to(torch.get_default_dtype())  # bf16 under autocast
-    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(labels.shape).mean(1)
+    losses = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none",
+                             label_smoothing=label_smoothing).view(labels.shape).mean(1)
     return losses, logits.detach().argmax(-1)
 
 
 def _fused_sgd_step(model, params, buffers, momentum_buffers, masks, inputs, labels, lr, momentum, weight_decay,
-                    vectorize, mixed_precision):
+                    vectorize, mixed_precision, label_smoothing):
     """One whole step as a function of tensors, for torch.compile: the gradients come from `torch.func.grad`
     inside the graph and feed MaskedSGD's update there, so they never leave it (a compiled forward followed by
     autograd and a compiled update measured 1.14x the DataLoader loop, this 1.61-1.93x: bench/bench_train.py).
     The buffers are an argument, not captured: batch norm updates its running statistics in place."""
     def summed_loss(params, buffers):
         losses, predictions = _losses_and_predictions(model, params, buffers, inputs, labels, vectorize,
-                                                      mixed_precision)
+                                                      mixed_precision, label_smoothing)
         return losses.sum(), (losses.detach(), predictions)
 
     gradients, (losses, predictions) = torch.func.grad(summed_loss, has_aux=True)(params, buffers)

@@ -203,7 +203,9 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
         pruning, averaging, sweep_cost = f"{100 * config.pruning.ratio:g}% of the remaining weights per level", "", ""
     train = config.train
     dense = f"{100 * metrics['dense_test_accuracy']:.2f}% ± {100 * metrics['dense_test_accuracy_std']:.2f}%"
-    optimizer = (f"SGD, momentum {train.momentum}" if train.optimizer == "sgd" else "Adam (betas 0.9, 0.999)")
+    optimizer = {"sgd": f"SGD, momentum {train.momentum}", "adam": "Adam (betas 0.9, 0.999)",
+                 "sgdw": f"SGDW (decoupled weight decay), momentum {train.momentum}"}[train.optimizer]
+    smoothing = f", label smoothing {train.label_smoothing:g}" if train.label_smoothing else ""
     output = ("" if config.pruning.output_ratio is None
               else f", the output layer at {100 * config.pruning.output_ratio:g}% per level")
     return f"""# IMP with {RETRAINING[config.pruning.retrain]}
@@ -212,7 +214,7 @@ def _markdown(config: Config, summary: pd.DataFrame, metrics: dict) -> str:
 - {config.model.name} on {config.data.name} (augmentation {'on' if config.data.augment else 'off'}),
   {config.replicates} replicates from seed {config.seed}.
 - Training: {optimizer}, lr {train.lr} ({train.schedule} schedule, milestones {list(train.milestones)}, gamma \
-{train.gamma}, warm-up {train.warmup_steps}), weight decay {train.weight_decay},
+{train.gamma}, warm-up {train.warmup_steps}), weight decay {train.weight_decay}{smoothing},
   batch {train.batch_size}, {train.steps} iterations.
 - Rewind step t_r = {config.pretrain.steps}; each level L >= 1 trains {RETRAINED[config.pruning.retrain]}
   for {train.steps - config.pretrain.steps} iterations (`pruning.retrain: {config.pruning.retrain}`).
