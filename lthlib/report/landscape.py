@@ -60,9 +60,11 @@ def plot_pairs(pairs: pd.DataFrame, threshold: float, label: str, path: Path) ->
     for row in pairs.itertuples():
         matrix[row.level_a, row.level_b] = matrix[row.level_b, row.level_a] = row.max_error_mean
     np.fill_diagonal(matrix, np.nan)
+    scale, unit = (100, " (%)") if "error" in label else (1, "")
     figure, axes = plt.subplots(figsize=(5.5, 4.5))
-    image = axes.imshow(matrix, cmap="viridis", vmin=threshold, vmax=max(np.nanmax(matrix), threshold + 1e-6))
-    figure.colorbar(image, ax=axes, label=f"max {label} along the path")
+    image = axes.imshow(scale * matrix, cmap="viridis", vmin=scale * threshold,
+                        vmax=scale * max(np.nanmax(matrix), threshold + 1e-6))
+    figure.colorbar(image, ax=axes, label=f"max {label} along the path{unit}")
     axes.set_xlabel("level j")
     axes.set_ylabel("level i")
     axes.set_title("darkest: at or below the matching error")
