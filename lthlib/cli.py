@@ -1,10 +1,11 @@
-"""What stage scripts share: their start (params, device, dataset on it) and one-line errors with a
-non-zero exit instead of tracebacks."""
+"""What stage scripts share: their start (params, device, dataset on it), one-line errors with a non-zero exit
+instead of tracebacks, and data-parallel workers for the stages that train."""
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import importlib
 import itertools
 import os
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from lthlib.core import distributed
 from lthlib.core.config import Config, ConfigError, load_config
 from lthlib.core.data import Dataset, load_dataset
 from lthlib.core.errors import UserError
@@ -31,6 +33,31 @@ def user_errors_exit(function):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
     return wrapper
+
+
+def training_stage(function):
+    """A stage's `main` that trains networks: run here, or with `compute.processes` > 1 in that many data-parallel
+    workers, launched with the same arguments (they join their group in `load_stage_inputs`; inside a launched
+    group nothing is launched again). Put it under `user_errors_exit`."""
+    @functools.wraps(function)
+    def wrapper(**arguments):
+        config = load_config(arguments.get("params", "params.yaml"))
+        workers = distributed.processes_to_launch(config.compute.processes)
+        if not workers:
+            return function(**arguments)
+        if config.train.batch_size % workers:
+            raise ConfigError(f"train.batch_size {config.train.batch_size} is not divisible by compute.processes "
+                              f"{workers}: every process takes an equal shard of each batch")
+        module = function.__module__
+        if module == "__main__":  # `python -m stages.<name>`: the workers import it by its real name
+            module = sys.modules["__main__"].__spec__.name
+        print(f"{module.rsplit('.', 1)[-1]}: {workers} processes share every training batch (compute.processes)")
+        distributed.launch(workers, _stage_worker, module, function.__name__, arguments)
+    return wrapper
+
+
+def _stage_worker(module: str, name: str, arguments: dict) -> None:
+    getattr(importlib.import_module(module), name)(**arguments)
 
 
 def select_device(device: str, threads: int) -> torch.device:
@@ -77,6 +104,7 @@ def load_stage_inputs(params: str, dataset: str) -> tuple[Config, torch.device, 
     """A computing stage's start: the validated params, the device they name, the dataset on that device."""
     config = load_config(params)
     device = select_device(config.compute.device, config.compute.threads)
+    distributed.join(device)  # a launched data-parallel worker (`training_stage`) joins its group
     data = load_dataset(dataset, device)
     if config.train.batch_size > len(data.train_y):
         raise ConfigError(f"train.batch_size must be at most the {len(data.train_y)} training examples, "

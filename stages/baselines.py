@@ -3,11 +3,12 @@
 import typer
 
 from lthlib.analyses.tickets import load_tickets, train_baselines
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
          imp: str = "data/selected/tickets", out: str = "reports/baselines.csv"):
     config, device, data = load_stage_inputs(params, dataset)

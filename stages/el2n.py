@@ -13,11 +13,12 @@ from lthlib.analyses.el2n import (
     scores_table,
 )
 from lthlib.analyses.subsets import LabelNoise
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          out: str = "data/el2n"):
     config, device, data = load_stage_inputs(params, dataset)

@@ -5,11 +5,12 @@ import typer
 from lthlib.analyses.instability import load_dense_run
 from lthlib.analyses.stability import candidate_steps, pairs_from_instability, search_first_stable_steps
 from lthlib.analyses.subsets import pretraining_data
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", pretrained: str = "data/pretrain",
          instability: str = "reports/instability.csv",

@@ -7,11 +7,12 @@ import typer
 
 from lthlib.analyses.forgetting_removal import COLUMNS, forgetting_removal
 from lthlib.analyses.instability import load_dense_run
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", pretrained: str = "data/pretrain",
          table: str = "reports/forgetting_removal.csv", scores: str = "data/forgetting_scores.csv"):
     config, device, data = load_stage_inputs(params, dataset)

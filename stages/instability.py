@@ -5,11 +5,12 @@ import typer
 
 from lthlib.analyses.instability import load_dense_run, measure_instability
 from lthlib.analyses.subsets import pretraining_data
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", pretrained: str = "data/pretrain", imp: str = "data/selected/instability",
          table: str = "reports/instability.csv", paths: str = "reports/instability_paths.csv"):

@@ -4,11 +4,12 @@ on the chosen subset with its (possibly randomized) labels."""
 import typer
 
 from lthlib.analyses.subsets import pretraining_data
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core.imp import pretrain
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", noise: str = "data/noise.pt",
          subset: str = "data/subset.csv", out: str = "data/pretrain"):
     config, device, data = load_stage_inputs(params, dataset)

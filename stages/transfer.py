@@ -6,12 +6,13 @@ import typer
 
 from lthlib.analyses.probes import TRANSFER_COLUMNS, transfer_tickets
 from lthlib.analyses.tickets import load_tickets
-from lthlib.cli import load_stage_inputs, user_errors_exit
+from lthlib.cli import load_stage_inputs, training_stage, user_errors_exit
 from lthlib.core import io
 from lthlib.core.data import load_dataset
 
 
 @user_errors_exit
+@training_stage
 def main(params: str = "params.yaml", dataset: str = "data/dataset.pt", target: str = "data/transfer.pt",
          pretrained: str = "data/pretrain", imp: str = "data/selected/tickets", out: str = "reports/transfer.csv"):
     config, device, data = load_stage_inputs(params, dataset)

@@ -209,6 +209,10 @@ def test_imp_trains_in_two_processes_through_dvc(repo, tmp_path):
     final = torch.load(copy / "data/imp/rep_1/level_02/final.pt", weights_only=True)
     mask = torch.load(copy / "data/imp/rep_1/level_02/mask.pt", weights_only=True)
     assert all((final[name][~m] == 0).all() for name, m in mask.items())
+    output = run(["dvc", "repro", "--force", "--single-item", "instability"], copy).stdout  # any training stage
+    assert "instability: 2 processes share every training batch" in output
+    one, two = (pd.read_csv(folder / "reports/instability.csv") for folder in (repo, copy))
+    assert len(two) == len(one) and two.barrier.notna().all()
 
 
 def test_a_killed_two_process_imp_resumes_at_its_first_unfinished_level(repo, tmp_path):

@@ -201,7 +201,8 @@ class ComputeConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch CPU threads; 0 keeps torch's default. Set it when jobs run in parallel.
     vectorize: bool = True  # train replicates with torch.func.vmap; false loops over them (same numbers)
-    # processes sharing every training batch (data parallel; the imp stage): 1, N, or auto (one per visible GPU)
+    # processes sharing every training batch (data parallel, in every stage that trains): 1, N, or auto (one per
+    # visible GPU)
     processes: int | str = 1
 
     def validate(self) -> None:

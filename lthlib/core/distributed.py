@@ -1,13 +1,13 @@
 """One training across several processes (data parallel), with PyTorch's own launcher and collectives.
 
-`compute.processes: N` makes a stage launch N workers through the elastic launch API behind `torchrun`
-(`launch`); a stage already started under `torchrun` joins the group it is in. Every worker holds every
-replicate; each takes a contiguous shard of every global batch, and gradients are averaged across workers
-before the masked optimizer step, so the global batch and the update are a single process's (up to the
-order of float additions, and BatchNorm, whose batch statistics are each shard's, as with PyTorch's
-DistributedDataParallel; running statistics are averaged after each step). Augmentation draws for the global
-batch, as one process would. Rank 0 alone writes outputs (`io.writes_outputs`). NCCL on GPUs,
-gloo on CPUs.
+`compute.processes: N` makes a training stage launch N workers through the elastic launch API behind
+`torchrun` (`launch`, from `cli.training_stage`); a stage already started under `torchrun` joins the group it
+is in. Every worker holds every replicate; each takes a contiguous shard of every global batch, and gradients
+are averaged across workers before the masked optimizer step, so the global batch and the update are a single
+process's (up to the order of float additions, and BatchNorm, whose batch statistics are each shard's, as with
+PyTorch's DistributedDataParallel; running statistics are averaged after each step). Augmentation draws for
+the global batch, as one process would. Rank 0 alone writes outputs (`io.writes_outputs`). NCCL on GPUs, gloo
+on CPUs.
 """
 
 from __future__ import annotations
