@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from lthlib.report.landscape import write_rewind_comparison
 from lthlib.report.regime import search_table, write_search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,9 @@ def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path
 def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
     write_search_report(ROOT / "reports/regime/runs", tmp_path)
     assert filecmp.cmp(tmp_path / "search.md", ROOT / "reports/regime/search.md", shallow=False)
+
+
+def test_the_committed_rewind_comparison_of_the_profile_regenerates_byte_for_byte(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its runs' folder as given: relative, as scripts/compare_rewind.sh does
+    write_rewind_comparison("reports/regime/rewind/runs", tmp_path)
+    assert filecmp.cmp(tmp_path / "rewind.md", ROOT / "reports/regime/rewind/rewind.md", shallow=False)

@@ -1,3 +1,6 @@
+import filecmp
+from pathlib import Path
+
 import pandas as pd
 import yaml
 from conftest import imp_table
@@ -5,6 +8,8 @@ from conftest import imp_table
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
 from lthlib.report.stability import epochs_text, first_stable_section, write_stability_report
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BETAS = [0.0, 0.5, 1.0]
 
@@ -126,3 +131,9 @@ def test_the_study_report_compares_probes_few_shot_and_baselines_across_configur
     # the baselines beside the ticket itself (level 2 of imp_table: 86.00 ± 1.41 for momentum 0)
     assert "| mu0-bs16 | no | 75.00% sparse | 86.00 ± 1.41 | 50.00 ± 1.41 | 50.00 ± 1.41 |" in report
     assert "Table 5" not in report  # no run transferred
+
+
+def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
+    write_stability_report("reports/stability/runs", tmp_path)
+    assert filecmp.cmp(tmp_path / "stability.md", ROOT / "reports/stability/stability.md", shallow=False)
