@@ -1,4 +1,6 @@
+import filecmp
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +14,8 @@ from lthlib.report.adaptive import (
     write_schedule_comparison,
 )
 from lthlib.report.common import level_summary
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_run(root, name, adaptive, table, seconds=None, sweep=0.0):
@@ -63,3 +67,9 @@ def test_sweep_metrics_report_epsilon_threshold_and_ratios():
                           "threshold": [0.5, 0.5, 0.7, 0.7], "chosen_ratio": [0.2, 0.2, 0.4, 0.4]})
     assert sweep_metrics(sweep, imp) == {"adaptive": {"epsilon": pytest.approx(0.03), "threshold": pytest.approx(0.6),
                                                       "ratio": {"level_01": pytest.approx(0.3)}}}
+
+
+def test_the_committed_comparison_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
+    write_schedule_comparison(load_schedules("reports/adaptive/runs"), 0.05, tmp_path)
+    assert filecmp.cmp(tmp_path / "adaptive.md", ROOT / "reports/adaptive/adaptive.md", shallow=False)
