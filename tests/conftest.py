@@ -145,8 +145,8 @@ def run(args, cwd, **env_vars):
 
 def smoke_project(repo: Path, profile: str = "smoke.yaml", **sections: dict) -> Path:
     """The project's pipeline at `repo` with a profile (the smoke one unless named) as params.yaml (each keyword
-    replaces keys of that section) and tiny raw Fashion-MNIST (and MNIST, the smoke profile's transfer target);
-    nothing run."""
+    replaces keys of that section) and tiny raw Fashion-MNIST, and MNIST, which the smoke runs take as their
+    transfer target; nothing run."""
     repo.mkdir(parents=True, exist_ok=True)
     for name in PROJECT_FILES:
         source = ROOT / name
@@ -155,6 +155,8 @@ def smoke_project(repo: Path, profile: str = "smoke.yaml", **sections: dict) -> 
         else:
             shutil.copy(source, repo / name)
     shutil.copy(ROOT / "profiles" / profile, repo / "params.yaml")
+    if profile == "smoke.yaml":  # the tiny MNIST written below is the smoke runs' transfer target
+        sections = {"transfer": {"name": "mnist"}, **sections}
     if sections:
         params = yaml.safe_load((repo / "params.yaml").read_text())
         (repo / "params.yaml").write_text(yaml.safe_dump(

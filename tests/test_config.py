@@ -126,3 +126,9 @@ def test_only_user_errors_are_one_line_and_a_bug_keeps_its_traceback(capsys):
     assert capsys.readouterr().err == "error: train.batch_size=512 exceeds the 256 training examples\n"
     with pytest.raises(ValueError, match="a bug"):  # not a user error: the traceback stays
         stage(ValueError("a bug"))
+
+
+def test_the_smoke_profile_needs_only_fashion_mnist():
+    """From a fresh clone, `cp profiles/smoke.yaml params.yaml && dvc repro` has the data the README's setup fetches."""
+    smoke = load_config(ROOT / "profiles" / "smoke.yaml")
+    assert smoke.data.name == "fashion_mnist" and smoke.transfer.name is None
