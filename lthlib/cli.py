@@ -42,16 +42,16 @@ def training_stage(function):
     @functools.wraps(function)
     def wrapper(**arguments):
         config = load_config(arguments.get("params", "params.yaml"))
+        distributed.adopt_slurm_step()  # started by `srun` (ours or the user's): a worker of that step
         workers = distributed.processes_to_launch(config.compute.processes)
         if not workers:
             return function(**arguments)
-        if config.train.batch_size % workers:
-            raise ConfigError(f"train.batch_size {config.train.batch_size} is not divisible by compute.processes "
-                              f"{workers}: every process takes an equal shard of each batch")
+        distributed.require_equal_shards(config.train.batch_size, workers)
         module = function.__module__
         if module == "__main__":  # `python -m stages.<name>`: the workers import it by its real name
             module = sys.modules["__main__"].__spec__.name
-        print(f"{module.rsplit('.', 1)[-1]}: {workers} processes share every training batch (compute.processes)")
+        how = "the Slurm allocation's tasks, with srun" if distributed.slurm_tasks() > 1 else "compute.processes"
+        print(f"{module.rsplit('.', 1)[-1]}: {workers} processes share every training batch ({how})", flush=True)
         distributed.launch(workers, _stage_worker, module, function.__name__, arguments)
     return wrapper
 

@@ -1,44 +1,44 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 12, prepared to run in two short calls on a machine with a CUDA device and a Python
-# that has PyTorch, torchvision, pandas, matplotlib, typer, tqdm, pyyaml and pytest (no DVC needed; nothing is
-# installed):
-#   bash scripts/gpu_check.sh tests [OUT]   # tests/test_cuda.py: the GPU paths, and every stage of the smoke pipeline
-#   bash scripts/gpu_check.sh bench [OUT]   # ResNet-20/18 throughput, landscape, EL2N and LeNet benchmarks on cuda
-# Every step has its own time limit: `tests` at most 5.5 minutes, `bench` at most 6.5, so both parts and a machine's
-# start fit in 15 minutes of device time. At most 4 logs go to OUT (default: $OUT, else gpu-check/).
+# Every GPU check in one call, on a machine with a CUDA device and a Python that has PyTorch, torchvision, pandas,
+# matplotlib, typer, tqdm, pyyaml and pytest (no DVC needed; nothing is installed):
+#   bash scripts/gpu_check.sh [OUT] [SECONDS]
+# In order of importance, each step with its own limit and all of them inside SECONDS (default 540, so that a
+# machine's start and a second try fit in 15 minutes of device time): a one-step smoke check (the script stops if
+# it fails), tests/test_cuda.py (the GPU paths against the CPU's, every stage of the smoke pipeline), Appendix C's
+# ImageNet-shaped ResNet-50 (fp32/bf16, NCHW/NHWC), the JPEG input pipeline against it, ResNet-20/18 on CIFAR
+# shapes, batched evaluation, ResNet-20 compiled. Logs go to OUT (default: $OUT, else gpu-check/), at most 6 files.
 # The numbers go into docs/benchmarks.md with the GPU's name, the software versions and the date.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-part=${1:?usage: bash scripts/gpu_check.sh tests|bench [OUT]}
-out=${2:-${OUT:-gpu-check}}
+out=${1:-${OUT:-gpu-check}}
+deadline=$((SECONDS + ${2:-540}))
 mkdir -p "$out"
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 python=${PYTHON:-python3}
 
-step() {  # step LOG SECONDS COMMAND...: run, keep the output in LOG, never stop the script
-  local log=$1 seconds=$2
+step() {  # step LOG SECONDS COMMAND...: run within its limit and the deadline, keep the output in LOG
+  local log=$1 limit=$2 left=$((deadline - SECONDS))
   shift 2
-  echo "== $* (limit ${seconds}s)" | tee -a "$out/$log"
-  timeout "$seconds" "$@" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | grep -v 'step/s\]' >>"$out/$log"
-  echo "== exit ${PIPESTATUS[0]}" | tee -a "$out/$log"
+  ((left < limit)) && limit=$left
+  ((limit < 10)) && { echo "== skipped (deadline): $*" | tee -a "$out/$log"; return 1; }
+  echo "== $* (limit ${limit}s)" | tee -a "$out/$log"
+  timeout "$limit" "$@" 2>&1 | tr '\r' '\n' | grep -v '^\s*$' | grep -v 'step/s\]' >>"$out/$log"
+  local status=${PIPESTATUS[0]}
+  echo "== exit $status after $((SECONDS)) s" | tee -a "$out/$log"
+  return "$status"
 }
 
-case $part in
-  tests)
-    { nvidia-smi; "$python" -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'; } \
-      >"$out/device.txt" 2>&1
-    step test_cuda.log 330 "$python" -m pytest -q -p no:cacheprovider --durations=5 tests/test_cuda.py
-    ;;
-  bench)
-    step bench_resnet.log 190 "$python" bench/bench_resnet.py --device cuda --models resnet20 --steps 100
-    step bench_resnet.log 50 "$python" bench/bench_resnet.py --device cuda --models resnet18 --steps 50 --no-compile
-    step bench_batched.log 40 "$python" bench/bench_landscape.py --device cuda --points 256 --examples 10000
-    step bench_batched.log 50 "$python" bench/bench_el2n.py --device cuda --model resnet20 --channels 3 --side 32 \
-      --networks 4 --steps 100 --examples 10000 --repeats 1
-    step bench_train.log 60 "$python" bench/bench_train.py --device cuda --steps 500 --repeats 1
-    ;;
-  *)
-    echo "error: part must be tests or bench, got '$part'" >&2
-    exit 2
-    ;;
-esac
+{ nvidia-smi; "$python" -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision",
+  torchvision.__version__, torch.cuda.get_device_name(), "cuDNN", torch.backends.cudnn.version())'; } \
+  >"$out/device.txt" 2>&1
+step test_cuda.log 60 "$python" -m pytest -q -p no:cacheprovider -x tests/test_cuda.py \
+  -k test_training_on_the_gpu_matches_the_cpu || { tail -30 "$out/test_cuda.log"; exit 1; }
+step test_cuda.log 210 "$python" -m pytest -q -p no:cacheprovider --durations=8 tests/test_cuda.py
+step bench_imagenet.log 100 "$python" bench/bench_resnet.py --device cuda --models imagenet_resnet50 --side 224 \
+  --classes 1000 --batch 256 --images 4096 --replicates 1 --no-compile --channels-last --steps 20
+step bench_imagenet.log 75 "$python" bench/bench_loader.py --images 4096
+step bench_resnet.log 60 "$python" bench/bench_resnet.py --device cuda --models resnet20,resnet18 --steps 50 \
+  --no-compile
+step bench_batched.log 40 "$python" bench/bench_landscape.py --device cuda --points 256 --examples 10000
+step bench_resnet.log 120 "$python" bench/bench_resnet.py --device cuda --models resnet20 --steps 100
+tail -n 4 "$out"/*.log

@@ -15,6 +15,11 @@ its Git ref and its outputs). A task that is killed (preemption, time limit) and
 (`submit --tasks 3`) finds its clone again and IMP resumes at its first unfinished level: keep `--work`
 on storage that outlives a job. `collect` runs `dvc exp pull` for every experiment of the file into
 this workspace and, with `--report`, the grid's own collect step.
+
+One experiment can also train across several nodes: `submit --nodes M --gpus-per-node G` gives each task M x G
+Slurm tasks, and a line with `-S compute.processes=auto` trains each network in M x G data-parallel processes
+(the stage starts them with `srun`; lthlib.core.distributed). `--tasks-per-node N` does the same with N CPU
+processes (gloo) per node.
 """
 
 import shlex
@@ -70,8 +75,19 @@ def submit(commands: Path, git_remote: str = typer.Option(..., help="a bare Git 
            tasks: str = typer.Option("", help="only these array indices (e.g. 1,3 or 0-2): resubmit killed tasks"),
            cpus: int = typer.Option(1, help="--cpus-per-task (match compute.threads of the lines)"),
            gpus: int = typer.Option(0, help="--gpus-per-task; Slurm gives each task its own CUDA_VISIBLE_DEVICES"),
+           nodes: int = typer.Option(1, help="nodes per experiment: one training across all of them (data parallel; "
+                                             "lines set -S compute.processes=auto)"),
+           gpus_per_node: int = typer.Option(0, help="GPUs per node of such an experiment, one process each"),
+           tasks_per_node: int = typer.Option(0, help="processes per node (default: --gpus-per-node, else 1); "
+                                                      "on CPUs, data-parallel gloo workers"),
            sbatch_args: str = typer.Option("", help="more sbatch options, e.g. '--time 1-0 --partition gpu'")):
     names = experiment_names(commands)
+    if gpus and (gpus_per_node or nodes > 1 or tasks_per_node):
+        raise GridError("--gpus (one GPU job per experiment) and --nodes/--gpus-per-node/--tasks-per-node (one "
+                        "experiment across GPUs) exclude each other")
+    tasks_per_node = tasks_per_node or gpus_per_node or 1
+    spanning = [f"--nodes={nodes}", f"--ntasks-per-node={tasks_per_node}",
+                *([f"--gpus-per-node={gpus_per_node}"] if gpus_per_node else [])]
     if git("status", "--porcelain", "--untracked-files=no"):
         raise GridError("the workspace has uncommitted changes: commit them (the tasks run HEAD)")
     commit = git("rev-parse", "HEAD")
@@ -87,7 +103,7 @@ def submit(commands: Path, git_remote: str = typer.Option(..., help="a bare Git 
                    "LTHLIB_VENV": venv}
     command = ["sbatch", "--parsable", "--requeue", f"--array={tasks or f'0-{len(names) - 1}'}",
                "--job-name=lthlib-grid", f"--output={grid / 'logs' / '%a-%A.out'}", f"--cpus-per-task={cpus}",
-               *([f"--gpus-per-task={gpus}"] if gpus else []), *shlex.split(sbatch_args),
+               *([f"--gpus-per-task={gpus}"] if gpus else []), *spanning, *shlex.split(sbatch_args),
                "--export=ALL," + ",".join(f"{key}={value}" for key, value in environment.items()),
                str(ROOT / "scripts" / "slurm_task.sh")]
     job = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()

@@ -111,6 +111,18 @@ def test_a_resnet_trains_alike_under_vmap_and_in_a_loop_on_the_gpu(float64):
     assert_pruned_weights_are_zero(vectorised, masks)
 
 
+@pytest.mark.parametrize("count", [1, 2])
+def test_a_channels_last_resnet_on_the_gpu_trains_like_the_cpus(count, float64):
+    dataset = tiny_dataset(train=64, test=16, shape=(3, 8, 8))
+    (cpu, masks, cpu_log), (gpu, _, gpu_log) = (trained(dataset, device, "resnet20", count, True, 0.2, milestones=(),
+                                                        channels_last=device == CUDA) for device in ("cpu", CUDA))
+    assert gpu.params["conv.weight"][0].is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(gpu_log.losses, cpu_log.losses, **EQUAL_PATHS)
+    for name, tensor in cpu.params.items():
+        torch.testing.assert_close(gpu.params[name].cpu(), tensor, **EQUAL_PATHS)
+    assert_pruned_weights_are_zero(gpu, masks)
+
+
 def test_bf16_training_keeps_fp32_weights_and_follows_fp32():
     dataset = tiny_dataset()
     (full, _, full_log), (mixed, masks, mixed_log) = (trained(dataset, CUDA, mixed_precision=bf16)

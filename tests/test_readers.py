@@ -1,5 +1,6 @@
 """The image-folder datasets, on miniature copies of their layouts written here (nothing is downloaded)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from PIL import Image
 
 from lthlib.core.data import DATASET_NAMES
 from lthlib.core.errors import UserError
-from lthlib.core.readers import READERS, ReadOptions, decode_images, read_raw, stratified_split
+from lthlib.core.images import ImageFiles, decode_images
+from lthlib.core.readers import READERS, ReadOptions, read_raw, stratified_split
 
 
 def write_image(path: Path, seed: int, size=(8, 8)) -> torch.Tensor:
@@ -152,8 +154,13 @@ def test_parallel_decoding_keeps_the_order_and_names_a_corrupt_file(tmp_path):
         decode_images(files, 0, workers=2)
 
 
-def test_a_dataset_too_large_for_memory_is_refused_before_decoding(tmp_path):
+def test_a_dataset_too_large_for_memory_is_streamed_by_auto_and_refused_by_memory(tmp_path, monkeypatch, capsys):
     write_class_folders(tmp_path / "imagenet" / "train", ["a", "b"], 1, ".JPEG")
     write_class_folders(tmp_path / "imagenet" / "val", ["a", "b"], 1, ".JPEG")
-    with pytest.raises(UserError, match=r"data.image_size 400000: 4 images need .* GiB .* lower data.image_size"):
-        read_raw("imagenet", tmp_path, ReadOptions(image_size=400_000))
+    monkeypatch.setattr(os, "sysconf", {"SC_PAGE_SIZE": 256, "SC_PHYS_PAGES": 1}.get)  # a machine of 256 bytes
+    streamed = read_raw("imagenet", tmp_path, ReadOptions(image_size=8, storage="auto"))
+    assert isinstance(streamed["train_x"], ImageFiles) and "streamed from their files (data.storage auto)" in \
+        capsys.readouterr().out
+    with pytest.raises(UserError, match=r"data.storage memory: 4 images at data.image_size 8 need .* set "
+                                        r"data.storage to stream \(or auto\), or lower data.image_size"):
+        read_raw("imagenet", tmp_path, ReadOptions(image_size=8, storage="memory"))

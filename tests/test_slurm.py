@@ -124,6 +124,26 @@ def test_a_killed_task_resumes_imp_at_its_first_unfinished_level_when_resubmitte
     assert pd.read_csv(repo / "runs/long/sl-long/imp_summary.csv").level.tolist() == list(range(7))
 
 
+def test_an_experiment_trains_across_the_tasks_of_its_allocation(slurm, project, tmp_path):
+    """`--tasks-per-node 2` (as `--nodes M --gpus-per-node G` on a GPU cluster): IMP's stage starts the allocation's
+    two tasks with srun, and they train one network together, as one process does (float32: the verdicts)."""
+    (repo, remotes), work, grid = project, tmp_path / "work", tmp_path / "grid.txt"
+    # evaluation batches of another size re-run every training stage, with the baseline's arithmetic
+    grid.write_text("dvc exp run -n sl-dp -S compute.processes=auto -S compute.threads=1 -S train.eval_batch_size=32\n")
+    job = submit(repo, slurm, remotes, work, grid, "--tasks-per-node", "2")
+    wait_until(lambda: finished(job, slurm), f"job {job}")
+    text = logs(work)
+    assert "imp: 2 processes share every training batch (the Slurm allocation's tasks, with srun)" in text, text[-3000:]
+    assert "pushed experiment sl-dp" in text
+    slurm_grid(repo, slurm, "collect", grid, remotes)
+    run(["bash", "scripts/collect_experiments.sh", "sl-dp", "runs/dp"], repo)
+    two = pd.read_csv(repo / "runs/dp/sl-dp/imp_summary.csv")
+    one = pd.read_csv(repo / "reports/imp_summary.csv")  # the baseline, trained in one process
+    assert two.level.tolist() == one.level.tolist()
+    assert (two.fraction_remaining - one.fraction_remaining).abs().max() < 1e-3
+    assert (two.test_accuracy - one.test_accuracy).abs().max() < 0.05
+
+
 def test_a_grid_file_that_is_not_dvc_exp_run_lines_is_refused_before_anything_is_pushed(tmp_path):
     grid = tmp_path / "grid.txt"
     grid.write_text("dvc exp run --queue -n a -S train.lr=0.1\n")

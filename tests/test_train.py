@@ -304,6 +304,26 @@ def test_vectorised_replicates_match_training_them_one_by_one(name, float64):
     torch.testing.assert_close(vectorised, looped, **EQUAL_PATHS)
 
 
+@pytest.mark.parametrize("count, vectorize", [(1, True), (3, True), (3, False)])
+def test_channels_last_stores_conv_weights_nhwc_and_trains_the_same_network(count, vectorize, float64):
+    dataset = tiny_dataset(train=64, test=16, shape=(3, 8, 8))
+    config = dataclasses.replace(CONFIG, steps=6, milestones=())
+    plain, seeds = make_replicas(dataset, "resnet20", count)
+    nhwc = Replicas.from_state_dicts(plain.model, [plain.state_dict(r) for r in range(count)], "cpu")
+    masks = pruned_masks(plain, ratio=0.2)
+    for replicas, channels_last in ((plain, False), (nhwc, True)):
+        train(replicas, dataset, dataclasses.replace(config, channels_last=channels_last), seeds, 0, 6, masks,
+              augmentation=True, vectorize=vectorize)
+    conv = nhwc.params["conv.weight"]
+    assert conv.dim() == 5 and conv[0].is_contiguous(memory_format=torch.channels_last)
+    assert conv.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)  # vmap's grouped convolution
+    assert all((nhwc.params[n][~m] == 0).all() for n, m in masks.items())
+    for r in range(count):
+        for key, value in plain.state_dict(r).items():
+            torch.testing.assert_close(nhwc.state_dict(r)[key], value, **EQUAL_PATHS)
+            assert nhwc.state_dict(r)[key].is_contiguous()
+
+
 @pytest.mark.parametrize("name", ["lenet_300_100", "conv4"])
 def test_stacked_parameters_have_the_layout_of_their_vmap_gradients(name):
     dataset = tiny_dataset(train=32, test=8, shape=(3, 8, 8))

@@ -47,6 +47,10 @@ class DataConfig:
     # datasets without an official test split (eurosat): this fraction of every class is the test split
     test_fraction: float = 0.2
     split_seed: int = 0  # draws that split, once
+    # image-folder datasets: memory (decoded once into uint8 tensors), stream (training reads the files through
+    # DataLoader workers, with ImageNet's random resized crop and flip when data.augment; needs data.image_size)
+    # or auto (streams what would not fit in half this machine's memory, and says so)
+    storage: Literal["auto", "memory", "stream"] = "auto"
 
     def validate(self) -> None:
         _require(self.name in DATASET_NAMES, "data.name", f"must be one of {', '.join(DATASET_NAMES)}", self.name)
@@ -54,6 +58,8 @@ class DataConfig:
         _require(self.image_size >= 0, "data.image_size", "must be >= 0 (0 = as stored)", self.image_size)
         _require(0 <= self.label_noise <= 1, "data.label_noise", "must be in [0, 1]", self.label_noise)
         _require(0 < self.test_fraction < 1, "data.test_fraction", "must be in (0, 1)", self.test_fraction)
+        _require(self.storage in ("auto", "memory", "stream"), "data.storage", "must be auto, memory or stream",
+                 self.storage)
         _require_classes(self.classes, "data.classes")
 
 
@@ -81,6 +87,7 @@ class TrainConfig:
     warmup_steps: int = 0  # linear warm-up from 0 to lr
     eval_batch_size: int = 2000  # examples per forward pass when evaluating
     mixed_precision: bool = False  # bf16 autocast of training forward passes (meant for CUDA; evaluation stays fp32)
+    channels_last: bool = False  # conv weights stored NHWC while training: cuDNN's fast layout on CUDA (same values)
     curve_steps: int = 0  # a point of every run's accuracy curves every this many steps; 0 = every epoch
     compile: bool = False  # torch.compile the training step (faster after a compile; other bits than eager)
     # sgd (momentum, L2 weight decay), sgdw (momentum, decoupled weight decay: w -= lr * (v + weight_decay * w),

@@ -2,12 +2,14 @@
 
 Raw datasets are read once by `readers` (torchvision's loaders; nothing is fetched at run time) and stored
 as uint8 images + int64 labels. Training batches are gathered by index from the resident tensors;
-augmentation runs on the whole batch at once.
+augmentation runs on the whole batch at once. A dataset too large for memory (`data.storage`) keeps its
+training split as files (`images.ImageFiles`), which training streams (`images.StepBatches`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,17 +18,32 @@ import torch
 
 from lthlib.core import io
 from lthlib.core.errors import UserError
+from lthlib.core.images import ImageFiles
 
 # `data.name` is validated against these; `readers.READERS` reads each (layouts: docs/format.md)
 DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet", "tiny_imagenet", "cinic10", "eurosat")
 SPLIT_TENSORS = ("train_x", "train_y", "test_x", "test_y")
 
 
+STATISTICS_SAMPLE = 5000  # a streamed training split's statistics come from this many of its images, drawn once
+
+
 def with_statistics(raw: dict) -> dict:
-    """`raw` with the per-channel mean and std of its training images (what `Dataset.normalize` uses)."""
-    scaled = raw["train_x"].double() / 255
+    """`raw` with the per-channel mean and std of its training images (what `Dataset.normalize` uses); of a
+    streamed split (`ImageFiles`), of STATISTICS_SAMPLE of its images drawn from seed 0."""
+    images = raw["train_x"]
+    if isinstance(images, ImageFiles) and len(images) > STATISTICS_SAMPLE:
+        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:STATISTICS_SAMPLE]]
+    scaled = images[:].double() / 255
     return {"name": raw["name"], "classes": raw["classes"], "mean": scaled.mean(dim=(0, 2, 3)).float(),
             "std": scaled.std(dim=(0, 2, 3)).float(), **{key: raw[key] for key in SPLIT_TENSORS}}
+
+
+def take(images: torch.Tensor | ImageFiles, indices: torch.Tensor) -> torch.Tensor | ImageFiles:
+    """The images at `indices` (a bool mask or positions): a tensor's rows, or a streamed split's files."""
+    if isinstance(images, ImageFiles):
+        return images.subset(torch.nonzero(indices).flatten() if indices.dtype == torch.bool else indices)
+    return images[indices]
 
 
 def select_classes(raw: dict, classes: tuple[int, ...], key: str) -> dict:
@@ -43,7 +60,7 @@ def select_classes(raw: dict, classes: tuple[int, ...], key: str) -> dict:
     selected = {"name": raw["name"], "classes": [raw["classes"][c] for c in classes]}
     for split in ("train", "test"):
         keep = relabel[raw[f"{split}_y"]] >= 0
-        selected[f"{split}_x"] = raw[f"{split}_x"][keep]
+        selected[f"{split}_x"] = take(raw[f"{split}_x"], keep)
         selected[f"{split}_y"] = relabel[raw[f"{split}_y"][keep]]
     return with_statistics(selected)
 
@@ -102,8 +119,8 @@ def reduce_training_set(raw: dict, examples: int, image_size: int, seed: int) ->
         if examples > len(raw["train_y"]):
             raise UserError(f"data.train_examples={examples}, but {raw['name']} has {len(raw['train_y'])}")
         chosen = class_balanced(raw["train_y"], examples, torch.Generator().manual_seed(seed))
-        reduced.update(train_x=raw["train_x"][chosen], train_y=raw["train_y"][chosen])
-    if image_size:
+        reduced.update(train_x=take(raw["train_x"], chosen), train_y=raw["train_y"][chosen])
+    if image_size and not isinstance(raw["train_x"], ImageFiles):  # files are decoded at that size
         reduced = conform_input_shape(reduced, (raw["train_x"].shape[1], image_size, image_size))
     return with_statistics(reduced)
 
@@ -120,6 +137,11 @@ class Dataset:
     test_y: torch.Tensor
     mean: torch.Tensor
     std: torch.Tensor
+
+    @property
+    def streams(self) -> bool:
+        """Whether the training split is files decoded as training reads them (`data.storage`)."""
+        return isinstance(self.train_x, ImageFiles)
 
     @property
     def num_classes(self) -> int:
@@ -142,7 +164,8 @@ class Dataset:
         """
         indices = indices.to(self.train_y.device)
         labels = self.train_y if labels is None else labels.to(self.train_y.device)
-        return dataclasses.replace(self, train_x=self.train_x[indices], train_y=labels[indices])
+        return dataclasses.replace(self, train_x=take(self.train_x, indices.cpu() if self.streams else indices),
+                                   train_y=labels[indices])
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Model inputs in torch's default float dtype (float32; the equivalence tests set float64)."""
@@ -151,8 +174,29 @@ class Dataset:
         return images.div_(255).sub_(self.mean.view(shape)).div_(self.std.view(shape))
 
 
+def stored(raw: dict) -> dict:
+    """What the `data` stage writes: the tensors, and a streamed split as its manifest (files, their sizes in
+    bytes, so that DVC's hash of the file changes with them; the evaluation transform's sizes)."""
+    stored = {}
+    for key, value in raw.items():
+        if isinstance(value, ImageFiles):
+            split = key.removesuffix("_x")
+            stored |= {f"{split}_files": value.files, "image_size": value.size, "image_resize": value.resize,
+                       f"{split}_bytes": torch.tensor([os.path.getsize(f) for f in value.files], dtype=torch.int64)}
+        else:
+            stored[key] = value
+    return stored
+
+
 def load_dataset(path: str | Path, device: torch.device | str) -> Dataset:
+    """The `data` stage's dataset on `device`; a streamed one's test split decoded there once (every analysis
+    evaluates on it), its training split left as files."""
     raw = io.load_tensors(path, device)
+    if "train_files" in raw:
+        size, resize = raw.pop("image_size"), raw.pop("image_resize")
+        raw["train_x"] = ImageFiles(raw.pop("train_files"), size, device, resize)
+        raw["test_x"] = ImageFiles(raw.pop("test_files"), size, device, resize)[:]
+        raw.pop("train_bytes"), raw.pop("test_bytes")
     return Dataset(**raw)
 
 

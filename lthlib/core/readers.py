@@ -20,12 +20,14 @@ import torch
 
 from lthlib.core.data import with_statistics
 from lthlib.core.errors import UserError
+from lthlib.core.images import ImageFiles, decode_images
 
 @dataclass(frozen=True)
 class ReadOptions:
     image_size: int = 0  # 0: as stored (every image must then have one size)
     split_seed: int = 0  # datasets without an official test split: the seeded stratified split
     test_fraction: float = 0.2
+    storage: str = "memory"  # image-folder datasets: memory (decoded once), stream (kept as files) or auto
 
 
 Samples = list[tuple[str, int]]  # (image file, class index), torchvision's `ImageFolder.samples`
@@ -36,6 +38,9 @@ def _tensor_dataset(class_name: str, folder: str) -> Callable[[Path, ReadOptions
     def read(root: Path, options: ReadOptions) -> dict:
         import torchvision
 
+        if options.storage == "stream":
+            raise UserError(f"data.storage stream: {class_name} is one array file, read into memory (stream "
+                            f"reads image folders: imagenet, tiny_imagenet, cinic10, eurosat); set it to auto")
         loader = getattr(torchvision.datasets, class_name)
         try:
             splits = {train: loader(str(root), train=train, download=False) for train in (True, False)}
@@ -93,7 +98,8 @@ def _imagenet(root: Path, options: ReadOptions) -> dict:
         splits = [_image_folder(folder / split) for split in ("train", "val")]
         _same_classes(splits[0].classes, splits[1].classes, folder / "val")
         classes = splits[0].classes
-    return _decoded(classes, splits[0].samples, splits[1].samples, options)
+    # ImageNet's evaluation transform: the shorter side to 256 / 224 of the size, then the centre crop
+    return _decoded(classes, splits[0].samples, splits[1].samples, options, resize=round(options.image_size / 0.875))
 
 
 def _tiny_imagenet(root: Path, options: ReadOptions) -> dict:
@@ -154,9 +160,17 @@ def _eurosat(root: Path, options: ReadOptions) -> dict:
     return _decoded(listing.classes, [listing.samples[i] for i in train], [listing.samples[i] for i in test], options)
 
 
-def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions) -> dict:
-    _require_memory(len(train) + len(test), options.image_size)
-    train_x, test_x = (decode_images([path for path, _ in samples], options.image_size) for samples in (train, test))
+def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions, resize: int = 0) -> dict:
+    """The splits decoded into uint8 tensors at `data.image_size` (the shorter side resized to `resize`, if given,
+    before the centre crop), or kept as files (`data.storage`)."""
+    if _streams(len(train) + len(test), options):
+        return {"classes": list(classes),
+                "train_x": ImageFiles([path for path, _ in train], options.image_size, resize=resize),
+                "test_x": ImageFiles([path for path, _ in test], options.image_size, resize=resize),
+                "train_y": torch.tensor([label for _, label in train], dtype=torch.int64),
+                "test_y": torch.tensor([label for _, label in test], dtype=torch.int64)}
+    train_x, test_x = (decode_images([path for path, _ in samples], options.image_size, resize=resize)
+                       for samples in (train, test))
     if train_x.shape[1:] != test_x.shape[1:]:
         raise UserError(f"data.image_size: training images are {tuple(train_x.shape[2:])} pixels, test images "
                         f"{tuple(test_x.shape[2:])}; set data.image_size to read both at one size")
@@ -165,61 +179,28 @@ def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions)
             "test_y": torch.tensor([label for _, label in test], dtype=torch.int64)}
 
 
-def _require_memory(images: int, size: int) -> None:
-    """Refuse, before decoding anything, a dataset whose uint8 tensors would not fit in half this machine's
-    memory (ImageNet at 224 px is about 190 GB): every dataset is held in memory, none is streamed."""
-    if not size:
-        return  # as stored: sizes are known only when decoded
-    needed = images * 3 * size * size
+def _streams(images: int, options: ReadOptions) -> bool:
+    """Whether a dataset of `images` files is streamed (`data.storage`): `auto` streams what would take more than
+    half of this machine's memory as uint8 tensors (ImageNet at 224 px is about 190 GB) and says so; `memory`
+    refuses it before decoding anything."""
+    if options.storage == "stream":
+        if not options.image_size:
+            raise UserError("data.storage stream: streamed images are decoded at one size; set data.image_size "
+                            "(e.g. 224 for ImageNet)")
+        return True
+    if not options.image_size:  # as stored: sizes are known only when decoded
+        return False
+    needed = images * 3 * options.image_size ** 2
     available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if needed > available / 2:
-        raise UserError(f"data.image_size {size}: {images:,} images need {needed / 2 ** 30:.1f} GiB as uint8 tensors, "
-                        f"more than half of this machine's {available / 2 ** 30:.0f} GiB; lthlib holds datasets "
-                        f"in memory (no streaming path yet): lower data.image_size")
-
-
-class _Decoder(torch.utils.data.Dataset):
-    """Decodes one file to uint8 RGB at `size` (shorter side resized, centre crop; 0: as stored). A file that
-    does not decode comes back as None, so that the error names it (not a worker's traceback)."""
-
-    def __init__(self, files: list[str], size: int):
-        self.files, self.size = files, size
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int):
-        from PIL import Image
-        from torchvision.transforms.v2.functional import center_crop, pil_to_tensor, resize
-
-        try:
-            with Image.open(self.files[index]) as file:
-                image = pil_to_tensor(file.convert("RGB"))
-        except OSError:  # PIL's UnidentifiedImageError and truncated files included
-            return None
-        if self.size:
-            image = center_crop(resize(image, self.size, antialias=True), [self.size, self.size])
-        return image
-
-
-def decode_images(files: list[str], size: int, workers: int | None = None) -> torch.Tensor:
-    """[N, 3, H, W] uint8 images of `files`, decoded by DataLoader workers (one per core, up to 8)."""
-    if not files:
-        return torch.zeros(0, 3, size, size, dtype=torch.uint8)
-    workers = min(8, os.cpu_count() or 1) if workers is None and len(files) >= 2000 else (workers or 0)
-    loader = torch.utils.data.DataLoader(_Decoder(files, size), batch_size=None, num_workers=workers)
-    images, shape = None, None
-    for index, image in enumerate(loader):
-        if image is None:
-            raise UserError(f"{files[index]}: not a readable image (corrupt or truncated)")
-        if images is None:
-            shape = image.shape
-            images = torch.empty(len(files), *shape, dtype=torch.uint8)
-        if image.shape != shape:
-            raise UserError(f"data.image_size is 0 (as stored), but {files[index]} is {tuple(image.shape[1:])} "
-                            f"pixels and {files[0]} {tuple(shape[1:])}: set data.image_size")
-        images[index] = image
-    return images
+    if needed <= available / 2:
+        return False
+    if options.storage == "auto":
+        print(f"data: {images:,} images need {needed / 2 ** 30:.1f} GiB as uint8 tensors, more than half of this "
+              f"machine's {available / 2 ** 30:.0f} GiB: streamed from their files (data.storage auto)")
+        return True
+    raise UserError(f"data.storage memory: {images:,} images at data.image_size {options.image_size} need "
+                    f"{needed / 2 ** 30:.1f} GiB as uint8 tensors, more than half of this machine's "
+                    f"{available / 2 ** 30:.0f} GiB: set data.storage to stream (or auto), or lower data.image_size")
 
 
 # `data.name` -> reader(root, options); each reader documents the layout it expects under `data.root`. Its keys

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -22,8 +24,9 @@ from tqdm.auto import tqdm
 from lthlib.core import distributed, io
 from lthlib.core.config import TrainConfig
 from lthlib.core.curves import CurvePoint, TrainingCurves
-from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed
+from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed, to_device
 from lthlib.core.errors import UserError
+from lthlib.core.images import StepBatches
 from lthlib.core.models import build_model
 from lthlib.core.pruning import apply_mask
 
@@ -93,6 +96,15 @@ class Replicas:
         for name, param in self.params.items():
             if param.dim() == 3:
                 self.params[name] = param.detach().transpose(1, 2).contiguous().transpose(1, 2).requires_grad_()
+
+    def store_channels_last(self) -> None:
+        """Store stacked conv weights [R, out, in, kh, kw] with the input channels innermost (`train.channels_last`):
+        a single network's squeezed view and vmap's grouped convolution [R * out, in, kh, kw] are then channels-last
+        views, so cuDNN runs NHWC kernels (tensor cores, no transposes) and the activations follow. Values unchanged."""
+        for name, param in self.params.items():
+            if param.dim() == 5:
+                self.params[name] = (param.detach().permute(0, 1, 3, 4, 2).contiguous().permute(0, 1, 4, 2, 3)
+                                     .requires_grad_())
 
     def forward(self, x: torch.Tensor, shared: bool = False, vectorize: bool = True) -> torch.Tensor:
         """Logits [R, B, classes] for inputs [R, B, ...] (one batch per replicate) or, if `shared`, [B, ...]."""
@@ -275,11 +287,14 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         raise UserError("train.compile is not supported with compute.processes > 1 (set one of them back)")
     if vectorize:
         replicas.store_in_gradient_layout()
+    if config.channels_last:
+        replicas.store_channels_last()
     masks = {name: torch.empty_like(replicas.params[name]).copy_(mask) for name, mask in (masks or {}).items()}
     optimizer = optimizer_for(config, replicas.params, masks)
     device = dataset.train_y.device
     orders = [BatchOrder(s.data_order, len(dataset.train_y), config.batch_size, device) for s in seeds]
     generators = [torch.Generator().manual_seed(s.augmentation) for s in seeds]
+    streamed = _streamed(dataset, seeds, config.batch_size, start_step, end_step, augmentation, group)
     losses = torch.zeros(end_step - start_step, replicas.count, device=device)
     interval = config.curve_steps or orders[0].steps_per_epoch
     apply_mask(replicas.params, masks)
@@ -296,9 +311,12 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         if step in snapshot_steps:
             log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
         index = torch.stack([order.indices(step) for order in orders])
-        images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
-        if augmentation:
-            images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
+        if streamed is not None:  # the files of these examples, decoded ahead (this process's shard)
+            images, labels = to_device(next(streamed), device), _rows(dataset.train_y, index)
+        else:
+            images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
+            if augmentation:
+                images = torch.stack([augment(images[r], generators[r]) for r in range(replicas.count)])
         if group is None:
             losses[step - start_step], predictions = _training_step(
                 replicas, optimizer, dataset.normalize(images), labels, learning_rate(step, config), vectorize,
@@ -307,7 +325,8 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         else:
             losses[step - start_step], correct = _shared_step(group, replicas, optimizer, dataset.normalize(images),
                                                               labels, learning_rate(step, config), vectorize,
-                                                              config.mixed_precision, config.label_smoothing)
+                                                              config.mixed_precision, config.label_smoothing,
+                                                              sharded=streamed is not None)
         if log.curves is not None:
             log.curves.record_batch(index, correct)
             if (step + 1) % orders[0].steps_per_epoch == 0:  # the next step starts a new permutation
@@ -318,6 +337,20 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
         log.snapshots[end_step] = [replicas.state_dict(r) for r in range(replicas.count)]
     log.losses, log.seconds = losses.cpu(), time.perf_counter() - started
     return log
+
+
+def _streamed(dataset: Dataset, seeds: list[ReplicateSeeds], batch_size: int, start_step: int, end_step: int,
+              augmentation: bool, group) -> Iterator[torch.Tensor] | None:
+    """A streamed dataset's training images [R, B, ...] of every step from `start_step`, decoded ahead of the
+    trainer by DataLoader workers (`images.StepBatches`; each data-parallel process decodes its own shard)."""
+    if not dataset.streams:
+        return None
+    orders = [BatchOrder(s.data_order, len(dataset.train_y), batch_size) for s in seeds]
+    steps = StepBatches(dataset.train_x, orders, [s.augmentation for s in seeds] if augmentation else None,
+                        start_step, end_step, shard=(group.rank, group.size) if group else (0, 1))
+    workers = max(1, min(8, (os.cpu_count() or 1) // (group.size if group else 1)))
+    return iter(torch.utils.data.DataLoader(steps, batch_size=None, num_workers=workers,
+                                            pin_memory=dataset.train_y.device.type == "cuda"))
 
 
 def _curve_inputs(dataset: Dataset) -> dict[str, torch.Tensor]:
@@ -372,11 +405,13 @@ def _training_step(replicas, optimizer, inputs, labels, lr, vectorize, mixed_pre
     return losses.detach(), predictions
 
 
-def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, label_smoothing):
+def _shared_step(group, replicas, optimizer, inputs, labels, lr, vectorize, mixed_precision, label_smoothing,
+                 sharded=False):
     """One step of a global batch shared by the processes of `group`: each computes the gradient of its shard's
     mean loss, their average (the global batch's) feeds every process's identical masked step. Returns the global
-    batch's losses [R] and which of its examples each replicate predicted correctly [R, B]."""
-    inputs, shard_labels = group.shard(inputs), group.shard(labels)
+    batch's losses [R] and which of its examples each replicate predicted correctly [R, B]. `sharded`: the inputs
+    are already this process's shard (streamed)."""
+    inputs, shard_labels = inputs if sharded else group.shard(inputs), group.shard(labels)
     losses, predictions = _losses_and_predictions(replicas.model, replicas.params, replicas.buffers, inputs,
                                                   shard_labels, vectorize, mixed_precision, label_smoothing)
     losses.sum().backward()
