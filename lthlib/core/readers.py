@@ -163,20 +163,16 @@ def _eurosat(root: Path, options: ReadOptions) -> dict:
 def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions, resize: int = 0) -> dict:
     """The splits decoded into uint8 tensors at `data.image_size` (the shorter side resized to `resize`, if given,
     before the centre crop), or kept as files (`data.storage`)."""
-    if _streams(len(train) + len(test), options):
-        return {"classes": list(classes),
-                "train_x": ImageFiles([path for path, _ in train], options.image_size, resize=resize),
-                "test_x": ImageFiles([path for path, _ in test], options.image_size, resize=resize),
-                "train_y": torch.tensor([label for _, label in train], dtype=torch.int64),
-                "test_y": torch.tensor([label for _, label in test], dtype=torch.int64)}
-    train_x, test_x = (decode_images([path for path, _ in samples], options.image_size, resize=resize)
-                       for samples in (train, test))
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise UserError(f"data.image_size: training images are {tuple(train_x.shape[2:])} pixels, test images "
-                        f"{tuple(test_x.shape[2:])}; set data.image_size to read both at one size")
-    return {"classes": list(classes), "train_x": train_x, "test_x": test_x,
-            "train_y": torch.tensor([label for _, label in train], dtype=torch.int64),
-            "test_y": torch.tensor([label for _, label in test], dtype=torch.int64)}
+    splits = {"train": train, "test": test}
+    raw = {"classes": list(classes), **{f"{split}_y": torch.tensor([label for _, label in samples], dtype=torch.int64)
+                                        for split, samples in splits.items()}}
+    read = ImageFiles if _streams(len(train) + len(test), options) else decode_images
+    raw |= {f"{split}_x": read([path for path, _ in samples], options.image_size, resize=resize)
+            for split, samples in splits.items()}
+    if raw["train_x"].shape[1:] != raw["test_x"].shape[1:]:
+        raise UserError(f"data.image_size: training images are {tuple(raw['train_x'].shape[2:])} pixels, test "
+                        f"images {tuple(raw['test_x'].shape[2:])}; set data.image_size to read both at one size")
+    return raw
 
 
 def _streams(images: int, options: ReadOptions) -> bool:
