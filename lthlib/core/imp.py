@@ -207,7 +207,8 @@ def _discard_replicates_from(out_dir, replicates) -> None:
 
 
 def _keep_for_resuming(out_dir, resume_dir, level, replicates) -> None:
-    for r in range(replicates) if resume_dir is not None else ():
+    # rank 0 alone: the others never wrote the level (`io.atomic_dir`), and rank 0 may still be writing it
+    for r in range(replicates) if resume_dir is not None and io.writes_outputs() else ():
         with io.atomic_dir(io.level_dir(resume_dir, r, level)) as folder:
             shutil.copytree(io.level_dir(out_dir, r, level), folder, dirs_exist_ok=True)
 
