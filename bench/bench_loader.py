@@ -70,10 +70,16 @@ def gpu_decoded(root: Path, workers: int, device):
 
     files = datasets.ImageFolder(str(root), loader=io.read_file)
     loader = torch.utils.data.DataLoader(files, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True,
-                                         collate_fn=lambda samples: [data for data, _ in samples])
+                                         collate_fn=_concatenated)
     crop = transforms.Compose([transforms.RandomResizedCrop(CROP, antialias=True), transforms.RandomHorizontalFlip()])
-    for encoded in loader:
-        yield torch.stack([crop(image) for image in io.decode_jpeg(encoded, device=device)])
+    for encoded, sizes in loader:
+        yield torch.stack([crop(image) for image in io.decode_jpeg(list(encoded.split(sizes)), device=device)])
+
+
+def _concatenated(samples):
+    """A batch's files as one byte tensor and their sizes: a worker hands each tensor over through a file
+    descriptor of its own, and 64 per batch ran out of them (EBADF) on a sandboxed GPU machine."""
+    return torch.cat([data for data, _ in samples]), [len(data) for data, _ in samples]
 
 
 def main(images: int = 4096, workers: str = "1,2,4,8,16", consumes: float = 0.0):

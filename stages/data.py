@@ -13,7 +13,7 @@ from lthlib.core.readers import ReadOptions, read_raw
 def main(params: str = "params.yaml", out: str = "data/dataset.pt", target: str = "data/transfer.pt"):
     config = load_config(params)
     data = config.data
-    options = ReadOptions(data.image_size, data.split_seed, data.test_fraction, data.storage)
+    options = ReadOptions(data.image_size, data.split_seed, data.test_fraction, data.storage, data.decoder)
     source = reduce_training_set(select_classes(read_raw(data.name, data.root, options), data.classes, "data.classes"),
                                  data.train_examples, data.image_size, data.train_examples_seed)
     transfer = {}  # no target: an empty file, so that the stage's outputs always exist

@@ -47,6 +47,7 @@ def test_default_profile_is_params_yaml():
     ({"data": {"train_examples": -1}}, "data.train_examples must be >= 0 (0 = all), got -1"),
     ({"data": {"image_size": -2}}, "data.image_size must be >= 0 (0 = as stored), got -2"),
     ({"data": {"name": "svhn"}}, "data.name must be one of"),
+    ({"data": {"decoder": "gpu"}}, "data.decoder must be one of auto, workers, device, got 'gpu'"),
     ({"train": {"lr": "fast"}}, "train.lr must be float, got 'fast'"),
     ({"train": {"steps": 100, "milestones": [50, 20]}}, "train.milestones must be increasing"),
     ({"train": {"lrr": 0.1}}, "unknown key train.lrr (did you mean train.lr? known: "),

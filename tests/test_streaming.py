@@ -6,13 +6,14 @@ import dataclasses
 import pytest
 import torch
 from conftest import EQUAL_PATHS, run_stages, smoke_project
+from PIL import Image
 from test_readers import write_class_folders
 from test_train import CONFIG
 
 from lthlib.core import io
 from lthlib.core.data import BatchOrder, derive_seed, load_dataset, stored
 from lthlib.core.errors import UserError
-from lthlib.core.images import StepBatches
+from lthlib.core.images import EncodedStep, ImageFiles, StepBatches, decode_step, resolved_decoder
 from lthlib.core.readers import ReadOptions, read_raw
 from lthlib.core.train import ReplicateSeeds, initial_states, train_replicates
 
@@ -57,11 +58,14 @@ def test_storage_auto_keeps_a_small_dataset_in_memory_and_stream_settings_are_ch
         read_raw("mnist", imagenet, ReadOptions(image_size=SIZE, storage="stream"))
 
 
-def test_training_visits_the_same_examples_in_the_same_order_streamed_or_in_memory(imagenet, tmp_path, float64):
+@pytest.mark.parametrize("decoder", ["workers", "device"])
+def test_training_visits_the_same_examples_in_the_same_order_streamed_or_in_memory(imagenet, tmp_path, decoder,
+                                                                                   float64):
     memory = load_dataset(saved(read_raw("imagenet", imagenet, ReadOptions(SIZE, storage="memory")), tmp_path / "m"),
                           "cpu")
-    streamed = load_dataset(saved(read_raw("imagenet", imagenet, ReadOptions(SIZE, storage="stream")), tmp_path / "s"),
-                            "cpu")
+    streamed = load_dataset(saved(read_raw("imagenet", imagenet, ReadOptions(SIZE, storage="stream", decoder=decoder)),
+                                  tmp_path / "s"), "cpu")
+    assert streamed.train_x.decoder == decoder
     config = dataclasses.replace(CONFIG, steps=9, batch_size=8, milestones=())  # 2 epochs and a step
     seeds = [ReplicateSeeds.for_replicate(0, r) for r in range(2)]
     states = initial_states("lenet_300_100", memory.input_shape, memory.num_classes, [s.init for s in seeds])
@@ -87,6 +91,42 @@ def test_augmented_steps_come_from_the_seeds_and_the_step_alone(imagenet):
     assert not torch.equal(StepBatches(files, orders, [11, 99], 4, 5)[0][1], loaded[4][1])  # the seed draws the crops
     shards = [StepBatches(files, orders, [11, 12], 3, 4, shard=(rank, 2))[0] for rank in range(2)]
     assert torch.equal(torch.cat(shards, dim=1), loaded[3])  # each process decodes its part of the global batch
+
+
+@pytest.fixture(scope="module")
+def jpegs(tmp_path_factory):
+    """An ImageNet-layout folder of JPEGs, 2 classes of 12, with ImageNet's odd files: a greyscale and a CMYK JPEG,
+    and a PNG named .JPEG."""
+    root = tmp_path_factory.mktemp("jpegs")
+    files = write_class_folders(root / "imagenet" / "train", ["n01", "n02"], 12, ".JPEG", size=(30, 41))
+    write_class_folders(root / "imagenet" / "val", ["n01", "n02"], 2, ".JPEG", seed=500, size=(30, 41))
+    odd = list(files)[:3]
+    for file, mode, kind in zip(odd, ("L", "CMYK", "RGB"), ("JPEG", "JPEG", "PNG")):
+        Image.open(file).convert(mode).save(file, format=kind)
+    return read_raw("imagenet", root, ReadOptions(SIZE, storage="stream"))["train_x"]
+
+
+@pytest.mark.parametrize("augmentation", [True, False])
+def test_the_device_decoder_gives_the_workers_pixels(jpegs, augmentation):
+    """`data.decoder: device`: workers hand over bytes and crops, the training device decodes and cuts them; on the
+    CPU torchvision's decoder gives PIL's pixels, crops and the odd files included (which it takes one by one)."""
+    on_device = ImageFiles(jpegs.files, jpegs.size, "cpu", jpegs.resize, decoder="device")
+    orders = [BatchOrder(derive_seed(0, r), len(jpegs), 8) for r in range(2)]
+    seeds = [11, 12] if augmentation else None
+    for step in range(3):  # 3 steps of 16 images: every file once, the odd ones included
+        encoded = StepBatches(on_device, orders, seeds, 0, 3)[step]
+        assert isinstance(encoded, EncodedStep) and len(encoded.sizes) == 16 and encoded.shape == (2, 8)
+        decoded = decode_step(encoded, SIZE, jpegs.resize, torch.device("cpu"))
+        assert torch.equal(decoded, StepBatches(jpegs, orders, seeds, 0, 3)[step])
+
+
+def test_the_decoder_decodes_jpegs_on_a_gpu_by_default(jpegs, imagenet):
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert resolved_decoder("auto", jpegs.files, cuda) == "device"
+    assert resolved_decoder("auto", jpegs.files, cpu) == "workers"
+    pngs = read_raw("imagenet", imagenet, ReadOptions(SIZE, storage="stream"))["train_x"]
+    assert resolved_decoder("auto", pngs.files, cuda) == "workers"  # the GPU decoder takes JPEGs alone
+    assert resolved_decoder("device", pngs.files, cpu) == "device"
 
 
 def test_every_stage_runs_on_a_streamed_dataset(imagenet, tmp_path):

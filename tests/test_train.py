@@ -8,7 +8,7 @@ from conftest import EQUAL_PATHS, tiny_dataset
 
 import lthlib.core.train
 from lthlib.core.config import TrainConfig
-from lthlib.core.models import build_model, prunable_names
+from lthlib.core.models import BatchNorm2d, build_model, prunable_names
 from lthlib.core.pruning import dense_mask, magnitude_prune
 from lthlib.core.train import (
     MaskedAdam,
@@ -349,6 +349,33 @@ def test_mixed_precision_trains_in_bf16_and_keeps_fp32_weights(dataset):
     assert all(p.dtype == torch.float32 for p in replicas.params.values())
     assert losses[-5:].mean() < losses[:5].mean()  # it learns
     assert not torch.equal(losses, results[False][0])  # and bf16 really changed the arithmetic
+
+
+class ToBf16(torch.nn.Module):
+    def forward(self, x):  # what autocast's convolution returns on CUDA, also under vmap (on the CPU vmap's is fp32)
+        return x.to(torch.bfloat16)
+
+
+def test_vmapped_batch_norm_trains_on_a_bf16_input_like_a_loop():
+    """vmap's batch-norm backward fails on a bf16 input with float32 statistics (pytorch/pytorch#184890: "expected
+    scalar type BFloat16 but found Float", what R ResNets trained in bf16 on CUDA met); lthlib's BatchNorm2d takes
+    that input in float32, so the vmapped replicates get the gradients a loop over them gets, to bf16's rounding."""
+    def network(seed):
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), ToBf16(), BatchNorm2d(4),
+                                   torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 10))
+
+    states = [network(seed).state_dict() for seed in range(3)]
+    inputs = torch.randn(3, 8, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    gradients = []
+    for vectorize in (True, False):
+        replicas = Replicas.from_state_dicts(network(0), states, "cpu")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = replicas.forward(inputs, vectorize=vectorize)
+        logits.float().square().sum().backward()
+        gradients.append({name: param.grad for name, param in replicas.params.items()})
+    for name, gradient in gradients[0].items():  # bf16's 8-bit mantissa: elements differ, the gradient does not
+        assert (gradient - gradients[1][name]).norm() < 0.02 * gradient.norm(), name
 
 
 def test_replicate_seeds_are_each_replicates_own_and_every_run_draws_new_noise():

@@ -51,6 +51,10 @@ class DataConfig:
     # DataLoader workers, with ImageNet's random resized crop and flip when data.augment; needs data.image_size)
     # or auto (streams what would not fit in half this machine's memory, and says so)
     storage: Literal["auto", "memory", "stream"] = "auto"
+    # where streamed training decodes its JPEGs: workers (PIL in DataLoader workers), device (torchvision's decoder
+    # on the training device, nvJPEG on a GPU, the workers reading the bytes) or auto (device on CUDA when every
+    # training file is a JPEG, else workers). A dataset held in memory is decoded once by PIL either way.
+    decoder: Literal["auto", "workers", "device"] = "auto"
 
     def validate(self) -> None:
         _require(self.name in DATASET_NAMES, "data.name", f"must be one of {', '.join(DATASET_NAMES)}", self.name)

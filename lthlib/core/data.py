@@ -18,7 +18,7 @@ import torch
 
 from lthlib.core import io
 from lthlib.core.errors import UserError
-from lthlib.core.images import ImageFiles
+from lthlib.core.images import ImageFiles, resolved_decoder
 
 # `data.name` is validated against these; `readers.READERS` reads each (layouts: docs/format.md)
 DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet", "tiny_imagenet", "cinic10", "eurosat")
@@ -182,6 +182,7 @@ def stored(raw: dict) -> dict:
         if isinstance(value, ImageFiles):
             split = key.removesuffix("_x")
             stored |= {f"{split}_files": value.files, "image_size": value.size, "image_resize": value.resize,
+                       "image_decoder": value.decoder,
                        f"{split}_bytes": torch.tensor([os.path.getsize(f) for f in value.files], dtype=torch.int64)}
         else:
             stored[key] = value
@@ -190,11 +191,13 @@ def stored(raw: dict) -> dict:
 
 def load_dataset(path: str | Path, device: torch.device | str) -> Dataset:
     """The `data` stage's dataset on `device`; a streamed one's test split decoded there once (every analysis
-    evaluates on it), its training split left as files."""
+    evaluates on it), its training split left as files, decoded where `data.decoder` resolves to on `device`."""
     raw = io.load_tensors(path, device)
     if "train_files" in raw:
         size, resize = raw.pop("image_size"), raw.pop("image_resize")
-        raw["train_x"] = ImageFiles(raw.pop("train_files"), size, device, resize)
+        files = raw.pop("train_files")
+        raw["train_x"] = ImageFiles(files, size, device, resize, resolved_decoder(raw.pop("image_decoder"), files,
+                                                                                  torch.device(device)))
         raw["test_x"] = ImageFiles(raw.pop("test_files"), size, device, resize)[:]
         raw.pop("train_bytes"), raw.pop("test_bytes")
     return Dataset(**raw)

@@ -56,16 +56,27 @@ class Conv4(nn.Module):
         return self.output(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
+class BatchNorm2d(nn.BatchNorm2d):
+    """nn.BatchNorm2d that, inside vmap, takes a bf16 or fp16 input (autocast's convolution output on CUDA) in
+    float32: vmap's batch-norm backward fails on a reduced-precision input with float32 statistics
+    (pytorch/pytorch#184890), and R replicates train under vmap. A single network keeps cuDNN's mixed kernel."""
+
+    def forward(self, x):
+        if x.dtype in (torch.bfloat16, torch.float16) and torch._C._functorch.is_batchedtensor(x):
+            x = x.float()
+        return super().forward(x)
+
+
 class BasicBlock(nn.Module):
     def __init__(self, inputs, outputs, stride):
         super().__init__()
         self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(outputs)
+        self.bn1 = BatchNorm2d(outputs)
         self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(outputs)
+        self.bn2 = BatchNorm2d(outputs)
         self.shortcut = nn.Sequential()
         if stride != 1 or inputs != outputs:  # projection shortcut, as in OpenLTH's CIFAR ResNets
-            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), BatchNorm2d(outputs))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -83,7 +94,7 @@ class ResNet(nn.Module):
     def __init__(self, input_shape, num_classes, widths, blocks):
         super().__init__()
         self.conv = nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=False)
-        self.bn = nn.BatchNorm2d(widths[0])
+        self.bn = BatchNorm2d(widths[0])
         layers, inputs = [], widths[0]
         for stage, width in enumerate(widths):
             for block in range(blocks):
@@ -115,7 +126,7 @@ class TorchvisionResNet(nn.Module):
         import torchvision
 
         super().__init__()
-        body = getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes)
+        body = getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes, norm_layer=BatchNorm2d)
         if small_stem or input_shape[0] != 3:
             kernel, stride, padding = (3, 1, 1) if small_stem else (7, 2, 3)
             body.conv1 = nn.Conv2d(input_shape[0], 64, kernel, stride, padding, bias=False)

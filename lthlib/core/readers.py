@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +29,7 @@ class ReadOptions:
     split_seed: int = 0  # datasets without an official test split: the seeded stratified split
     test_fraction: float = 0.2
     storage: str = "memory"  # image-folder datasets: memory (decoded once), stream (kept as files) or auto
+    decoder: str = "auto"  # where streamed training decodes (`data.decoder`), recorded in the manifest
 
 
 Samples = list[tuple[str, int]]  # (image file, class index), torchvision's `ImageFolder.samples`
@@ -166,7 +168,7 @@ def _decoded(classes: list, train: Samples, test: Samples, options: ReadOptions,
     splits = {"train": train, "test": test}
     raw = {"classes": list(classes), **{f"{split}_y": torch.tensor([label for _, label in samples], dtype=torch.int64)
                                         for split, samples in splits.items()}}
-    read = ImageFiles if _streams(len(train) + len(test), options) else decode_images
+    read = partial(ImageFiles, decoder=options.decoder) if _streams(len(train) + len(test), options) else decode_images
     raw |= {f"{split}_x": read([path for path, _ in samples], options.image_size, resize=resize)
             for split, samples in splits.items()}
     if raw["train_x"].shape[1:] != raw["test_x"].shape[1:]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from lthlib.core.config import TrainConfig
 from lthlib.core.curves import CurvePoint, TrainingCurves
 from lthlib.core.data import BatchOrder, Dataset, augment, derive_seed, to_device
 from lthlib.core.errors import UserError
-from lthlib.core.images import StepBatches
+from lthlib.core.images import EncodedStep, StepBatches, cores, decode_step
 from lthlib.core.models import build_model
 from lthlib.core.pruning import apply_mask
 
@@ -312,7 +311,7 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
             log.snapshots[step] = [replicas.state_dict(r) for r in range(replicas.count)]
         index = torch.stack([order.indices(step) for order in orders])
         if streamed is not None:  # the files of these examples, decoded ahead (this process's shard)
-            images, labels = to_device(next(streamed), device), _rows(dataset.train_y, index)
+            images, labels = _step_images(next(streamed), dataset, device), _rows(dataset.train_y, index)
         else:
             images, labels = (_rows(tensor, index) for tensor in (dataset.train_x, dataset.train_y))
             if augmentation:
@@ -340,17 +339,25 @@ def train(replicas: Replicas, dataset: Dataset, config: TrainConfig, seeds: list
 
 
 def _streamed(dataset: Dataset, seeds: list[ReplicateSeeds], batch_size: int, start_step: int, end_step: int,
-              augmentation: bool, group) -> Iterator[torch.Tensor] | None:
+              augmentation: bool, group) -> Iterator[torch.Tensor | EncodedStep] | None:
     """A streamed dataset's training images [R, B, ...] of every step from `start_step`, decoded ahead of the
-    trainer by DataLoader workers (`images.StepBatches`; each data-parallel process decodes its own shard)."""
+    trainer by DataLoader workers, or read by them for the device to decode (`images.StepBatches`; each
+    data-parallel process reads its own shard)."""
     if not dataset.streams:
         return None
     orders = [BatchOrder(s.data_order, len(dataset.train_y), batch_size) for s in seeds]
     steps = StepBatches(dataset.train_x, orders, [s.augmentation for s in seeds] if augmentation else None,
                         start_step, end_step, shard=(group.rank, group.size) if group else (0, 1))
-    workers = max(1, min(8, (os.cpu_count() or 1) // (group.size if group else 1)))
+    workers = max(1, min(8, cores() // (group.size if group else 1)))
     return iter(torch.utils.data.DataLoader(steps, batch_size=None, num_workers=workers,
                                             pin_memory=dataset.train_y.device.type == "cuda"))
+
+
+def _step_images(item: torch.Tensor | EncodedStep, dataset: Dataset, device: torch.device) -> torch.Tensor:
+    """A streamed step's images on the device: decoded by the workers, or there (`data.decoder`)."""
+    if isinstance(item, EncodedStep):
+        return decode_step(item, dataset.train_x.size, dataset.train_x.resize, device)
+    return to_device(item, device)
 
 
 def _curve_inputs(dataset: Dataset) -> dict[str, torch.Tensor]:
