@@ -3,13 +3,13 @@
     python bench/bench_loader.py [--images 4096] [--workers 1,2,4,8,16] [--consumes IMAGES_PER_S]
 
 Writes `--images` JPEGs of ImageNet's typical size (500 x 375, quality 90: smooth colour fields with noise, about
-as compressible as photographs) into a temporary class-folder layout, then reads them back as a streaming input
-pipeline would, with torchvision's `ImageFolder` and a DataLoader of N workers applying the ImageNet training
-transform (RandomResizedCrop 224, horizontal flip, uint8 tensor; normalisation belongs on the device), into pinned
-memory where CUDA is present. With CUDA, also the GPU decoder: workers read the files' bytes, torchvision's
-`decode_jpeg` decodes each batch on the GPU and the crops run there. Prints images/s per case and, with
-`--consumes` (training images/s, e.g. bench_resnet.py's ImageNet-shaped run), the ratio: below 1 the GPU starves.
-lthlib's trainer reads device-resident datasets only; this measures the pipeline a streaming path would use.
+as compressible as photographs) into a temporary class-folder layout, then reads them back with the ImageNet
+training transform (RandomResizedCrop 224, horizontal flip, uint8 tensors; normalisation belongs on the device),
+into pinned memory where CUDA is present, three ways: torchvision's `ImageFolder` in a DataLoader of N workers
+(the field's reference pipeline), lthlib's streaming path with the workers decoding (`data.decoder: workers`) and
+with the training device decoding (`data.decoder: device`: the workers read bytes and draw crops; nvJPEG on a
+GPU, torchvision's CPU decoder in the main process on a CPU). Prints images/s per case and, with `--consumes`
+(training images/s, e.g. bench_resnet.py's ImageNet-shaped run), the ratio: below 1 the GPU starves.
 """
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ def write_folder(root: Path, images: int, classes: int = 8) -> None:
         list(pool.map(write_jpeg, paths, range(images), chunksize=64))
 
 
-def rate(batches, images: int, device) -> float:
+def rate(batches, device) -> float:
     """Images/s over `batches` after the first batch (worker start-up is not the steady state)."""
     iterator = iter(batches)
     next(iterator)
     started, seen = time.perf_counter(), 0
     for batch in iterator:
-        seen += len(batch)
+        seen += batch.numel() // (3 * CROP * CROP)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return seen / (time.perf_counter() - started)
 
 
-def cpu_decoded(root: Path, workers: int, pin: bool):
+def torchvision_pipeline(root: Path, workers: int, pin: bool):
     from torchvision import datasets, transforms
 
     transform = transforms.Compose([transforms.RandomResizedCrop(CROP), transforms.RandomHorizontalFlip(),
@@ -65,21 +65,17 @@ def cpu_decoded(root: Path, workers: int, pin: bool):
     return (images for images, _ in loader)
 
 
-def gpu_decoded(root: Path, workers: int, device):
-    from torchvision import datasets, io, transforms
+def lthlib_stream(root: Path, workers: int, decoder: str, device: torch.device):
+    """What a streamed training run reads (`lthlib.core.train._streamed`): one replicate's steps of one epoch."""
+    from lthlib.core.data import BatchOrder, to_device
+    from lthlib.core.images import EncodedStep, ImageFiles, StepBatches, decode_step
 
-    files = datasets.ImageFolder(str(root), loader=io.read_file)
-    loader = torch.utils.data.DataLoader(files, batch_size=BATCH, shuffle=True, num_workers=workers, drop_last=True,
-                                         collate_fn=_concatenated)
-    crop = transforms.Compose([transforms.RandomResizedCrop(CROP, antialias=True), transforms.RandomHorizontalFlip()])
-    for encoded, sizes in loader:
-        yield torch.stack([crop(image) for image in io.decode_jpeg(list(encoded.split(sizes)), device=device)])
-
-
-def _concatenated(samples):
-    """A batch's files as one byte tensor and their sizes: a worker hands each tensor over through a file
-    descriptor of its own, and 64 per batch ran out of them (EBADF) on a sandboxed GPU machine."""
-    return torch.cat([data for data, _ in samples]), [len(data) for data, _ in samples]
+    files = ImageFiles(sorted(str(f) for f in root.rglob("*.JPEG")), CROP, device, decoder=decoder)
+    steps = StepBatches(files, [BatchOrder(0, len(files), BATCH)], [0], 0, len(files) // BATCH)
+    loader = torch.utils.data.DataLoader(steps, batch_size=None, num_workers=workers,
+                                         pin_memory=device.type == "cuda")
+    for item in loader:
+        yield decode_step(item, CROP, 0, device) if isinstance(item, EncodedStep) else to_device(item, device)
 
 
 def main(images: int = 4096, workers: str = "1,2,4,8,16", consumes: float = 0.0):
@@ -92,14 +88,16 @@ def main(images: int = 4096, workers: str = "1,2,4,8,16", consumes: float = 0.0)
         size = sum(f.stat().st_size for f in root.rglob("*.JPEG")) / images / 1e3
         print(f"{images} JPEGs of {SIZE[0]} x {SIZE[1]} ({size:.0f} kB each) written in "
               f"{time.perf_counter() - started:.0f} s; {os.cpu_count()} CPU cores, batches of {BATCH}")
-        cases = [(f"PIL decode, {w} worker(s)", lambda w=w: cpu_decoded(root, w, device.type == "cuda"))
-                 for w in counts]
-        if device.type == "cuda":
-            cases += [(f"GPU decode, {w} reader(s)", lambda w=w: gpu_decoded(root, w, device)) for w in counts[-2:]]
+        pin = device.type == "cuda"
+        cases = [(f"torchvision, {w} worker(s)", lambda w=w: torchvision_pipeline(root, w, pin)) for w in counts]
+        cases += [(f"lthlib, workers decode, {w}", lambda w=w: lthlib_stream(root, w, "workers", device))
+                  for w in counts]
+        cases += [(f"lthlib, {device.type} decodes, {w} readers", lambda w=w: lthlib_stream(root, w, "device", device))
+                  for w in counts[-2:]]
         for label, batches in cases:
-            measured = rate(batches(), images, device)
+            measured = rate(batches(), device)
             ratio = f"   {measured / consumes:.2f}x what training consumes" if consumes else ""
-            print(f"{label:28s} {measured:8,.0f} images/s{ratio}", flush=True)
+            print(f"{label:32s} {measured:8,.0f} images/s{ratio}", flush=True)
 
 
 if __name__ == "__main__":
