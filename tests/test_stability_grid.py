@@ -4,7 +4,8 @@ from lthlib.analyses.stability import exact_probes, first_stable_step
 from lthlib.analyses.stability_grid import Configuration, experiment_config, experiment_overrides
 from lthlib.core.config import ConfigError, parse_config
 
-BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0}})
+BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0,
+                                "curve_steps": 936}})
 
 
 def test_configuration_names_round_trip():
@@ -30,6 +31,7 @@ def test_overrides_keep_the_epochs_and_the_schedules_shape_at_every_batch_size()
     the base; rewinding to half an epoch; candidates every half epoch (0, 58, ..., 348, 351: 8 of them)."""
     overrides = experiment_overrides(BASE, Configuration(0.0, 512), 60000, epochs=3, rewind_epochs=0.5)
     assert overrides["train.steps"] == 351 and overrides["train.batch_size"] == 512
+    assert overrides["train.curve_steps"] == 0  # every epoch, whatever the base's spacing (Eq. 3)
     assert overrides["train.momentum"] == 0.0
     assert overrides["train.milestones"] == [round(1966 * 351 / 2808), round(2527 * 351 / 2808)]
     assert overrides["pretrain.steps"] == 58 and overrides["instability.rewind_steps"] == [0, 58]

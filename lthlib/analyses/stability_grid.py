@@ -45,8 +45,10 @@ class Configuration:
 def experiment_overrides(base: Config, configuration: Configuration, training_examples: int, epochs: float,
                          rewind_epochs: float) -> dict[str, object]:
     """params overrides of one run: the configuration trained `epochs` epochs, IMP rewinding to
-    `rewind_epochs` (0: to initialisation), instability from initialisation and from t_r, and the
-    first-stable search over every half epoch."""
+    `rewind_epochs` (0: to initialisation), instability from initialisation and from t_r, the
+    first-stable search over every half epoch, and the accuracy curves every epoch (Table 1's AUC, Eq. 3,
+    and forgetting are per epoch: a base's `train.curve_steps` would leave a large batch's run a curve of
+    its start and end, whose AUC is 1 by construction)."""
     epoch = training_examples // configuration.batch_size
     steps = max(round(epochs * epoch), 1)
     rewind = round(rewind_epochs * epoch)
@@ -57,7 +59,7 @@ def experiment_overrides(base: Config, configuration: Configuration, training_ex
     milestones = sorted({m for m in (round(m * scale) for m in base.train.milestones) if 0 < m < steps})
     return {"train.momentum": configuration.momentum, "train.batch_size": configuration.batch_size,
             "train.steps": steps, "train.milestones": milestones,
-            "train.warmup_steps": round(base.train.warmup_steps * scale),
+            "train.warmup_steps": round(base.train.warmup_steps * scale), "train.curve_steps": 0,
             "el2n.steps": min(max(round(base.el2n.steps * scale), 1), steps),
             "pretrain.steps": rewind, "instability.rewind_steps": sorted({0, rewind}),
             "instability.search_every": every,
