@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import run, smoke_repo
+from conftest import run, run_stages, smoke_project, smoke_repo
 
 from lthlib.core.pruning import fraction_remaining
 
@@ -328,12 +328,17 @@ UNSTABLE_AT_SMOKE_SIZE = {
 }
 
 
-def test_the_unstable_profile_runs_at_smoke_size_through_dvc(tmp_path):
-    repo = smoke_repo(tmp_path / "repo", "unstable_resnet.yaml")
+def at_smoke_size(repo: Path, overrides: dict) -> None:
+    """A profile's params.yaml with `overrides` (a section's keys replaced, a top-level value set)."""
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    for key, value in UNSTABLE_AT_SMOKE_SIZE.items():
+    for key, value in overrides.items():
         params[key] = {**params[key], **value} if isinstance(value, dict) else value
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def test_the_unstable_profile_runs_at_smoke_size_through_dvc(tmp_path):
+    repo = smoke_repo(tmp_path / "repo", "unstable_resnet.yaml")
+    at_smoke_size(repo, UNSTABLE_AT_SMOKE_SIZE)
     run(["dvc", "repro"], repo)
     dataset = torch.load(repo / "data/dataset.pt", weights_only=True)
     per_class = torch.bincount(dataset["train_y"])
@@ -343,3 +348,41 @@ def test_the_unstable_profile_runs_at_smoke_size_through_dvc(tmp_path):
     first = pd.read_csv(repo / "reports/first_stable.csv")
     assert len(first) == 2  # one search per initialisation
     assert "## First stable rewind step" in (repo / "reports/report.md").read_text()
+
+
+# Appendix C's ImageNet profile at smoke size: torchvision's ResNet-50 (ImageNet stem, bottleneck blocks, 1x1
+# downsampling convolutions), SGDW, cosine with warm-up, label smoothing, bf16 and channels-last, on 8-pixel
+# Fashion-MNIST images, with BatchNorm re-estimated on the interpolated networks and the transfer target MNIST.
+IMAGENET_AT_SMOKE_SIZE = {
+    "replicates": 2,
+    "data": {"name": "fashion_mnist", "image_size": 8, "storage": "auto"},
+    "train": {"steps": 12, "batch_size": 32, "warmup_steps": 4, "eval_batch_size": 64},
+    "pretrain": {"steps": 4},
+    "pruning": {"levels": 2},
+    "el2n": {"networks": 2, "steps": 4},
+    "interpolation": {"eval_examples": 32, "path_points": 3, "batch_size": 32, "batchnorm": "reestimate",
+                      "reestimate_batches": 2},
+    "landscape": {"grid_size": 3},
+    "instability": {"rewind_steps": [0, 4], "path_points": 3, "search_every": 4, "search_probes": 2,
+                    "search_copies": 2},
+    "adaptive": {"train_examples": 64},
+    "tickets": {"levels": [1]},
+    "probes": {"epochs": 1, "batch_size": 32},
+    "few_shot": {"fractions": [0.25]},
+    "transfer": {"name": "mnist"},
+}
+
+
+def test_the_imagenet_profile_runs_torchvisions_resnet50_through_every_stage(tmp_path):
+    repo = smoke_project(tmp_path / "repo", "imagenet_resnet50.yaml")
+    at_smoke_size(repo, IMAGENET_AT_SMOKE_SIZE)
+    run_stages(repo)
+    imp = pd.read_csv(repo / "reports/imp.csv")
+    assert sorted(imp.level.unique()) == [0, 1, 2] and imp.test_accuracy.notna().all()
+    mask = torch.load(repo / "data/imp/rep_0/level_02/mask.pt", weights_only=True)
+    downsampling = mask["body.layer2.0.downsample.0.weight"]  # a 1x1 convolution of torchvision's, pruned too
+    assert 0 < float(downsampling.float().mean()) < 1
+    probes = pd.read_csv(repo / "reports/probes.csv")
+    assert set(probes.block) == {8, 16} and probes.module.str.startswith("body.layer").all()
+    for table in ("lmc_pairs.csv", "instability.csv", "first_stable.csv", "transfer.csv", "few_shot.csv"):
+        assert len(pd.read_csv(repo / "reports" / table)) > 0, table
