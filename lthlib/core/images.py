@@ -251,16 +251,20 @@ class StepBatches(torch.utils.data.Dataset):
 
 
 def _encoded(files: list[str], seeds: list[int] | None, shape: tuple[int, int]) -> EncodedStep:
-    """The files' bytes and, with `seeds`, their crops (drawn from the image size in the file's header)."""
+    """The files' bytes and, with `seeds`, their crops (drawn from the image size in the header of the bytes read,
+    so each file is read once)."""
+    from io import BytesIO
+
     from PIL import Image
 
-    data = [torch.frombuffer(bytearray(Path(file).read_bytes()), dtype=torch.uint8) for file in files]
+    raw = [Path(file).read_bytes() for file in files]
+    data = [torch.frombuffer(bytearray(content), dtype=torch.uint8) for content in raw]
     boxes = None
     if seeds is not None:
         boxes = []
-        for file, seed in zip(files, seeds):
+        for file, content, seed in zip(files, raw, seeds):
             try:
-                with Image.open(file) as image:
+                with Image.open(BytesIO(content)) as image:
                     width, height = image.size
             except OSError:
                 raise UserError(f"{file}: not a readable image (corrupt or truncated)") from None
