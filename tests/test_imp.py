@@ -11,6 +11,7 @@ import lthlib.core.train
 from lthlib.core import io
 from lthlib.core.config import parse_config
 from lthlib.core.curves import convergence_auc
+from lthlib.core.errors import UserError
 from lthlib.core.imp import COLUMNS, pretrain, run_imp
 from lthlib.core.models import build_model, ignored_names
 from lthlib.core.pruning import fraction_remaining, magnitude_prune
@@ -142,6 +143,41 @@ def test_a_run_whose_output_folder_was_reset_resumes_from_the_resume_folder(pipe
             resume_dir=root / "resume")
     assert calls == [3, 3, 3, 3]  # other settings: nothing in the resume folder fits
 
+
+
+def test_replicates_trained_as_separate_jobs_meet_in_one_run_that_trains_nothing(tmp_path, dataset, monkeypatch):
+    """A run too large for one job: each replicate pretrains and runs IMP alone, into the same folders; the run of
+    all replicates then reuses every level and gives the joint run's table (one network trains without vmap, so
+    to float rounding), its masks, and the adaptive rule's sweeps of every replicate."""
+    config = config_with(pruning={"adaptive": True})
+    joint, apart = tmp_path / "joint", tmp_path / "apart"
+    pretrain(config, dataset, joint / "pretrain", "cpu")
+    table, sweep = run_imp(config, dataset, joint / "pretrain", joint / "imp", "cpu")
+    for r in (1, 0):
+        pretrain(config, dataset, apart / "pretrain", "cpu", replicate=r)
+        alone, _ = run_imp(config, dataset, apart / "pretrain", apart / "imp", "cpu", replicate=r)
+        assert set(alone.replicate) == {r}
+    calls = count_training_runs(monkeypatch)
+    gathered, gathered_sweep = run_imp(config, dataset, apart / "pretrain", apart / "imp", "cpu")
+    assert calls == []
+    pd.testing.assert_frame_equal(gathered, table, rtol=1e-4)
+    pd.testing.assert_frame_equal(gathered_sweep, sweep, rtol=1e-4)
+    for level in range(4):
+        assert all(same(a, b) for a, b in zip(load(joint, "mask.pt", level), load(apart, "mask.pt", level)))
+
+
+def test_a_replicates_job_leaves_the_other_replicates_folders_alone(pipeline, dataset, monkeypatch):
+    config, root = pipeline
+    run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    others = load(root, "final.pt", 3)
+    calls = count_training_runs(monkeypatch)
+    run_imp(config_with(pruning={"levels": 1}, train={"lr": 0.02}), dataset, root / "pretrain", root / "imp", "cpu",
+            replicate=0)  # other settings: replicate 0 retrains and drops its stale levels 2 and 3
+    assert calls == [3, 3]
+    assert sorted(p.name for p in (root / "imp" / "rep_0").iterdir()) == ["level_00", "level_01"]
+    assert same(io.load_tensors(io.level_dir(root / "imp", 1, 3) / "final.pt"), others[1])
+    with pytest.raises(UserError, match=r"--replicate 2: the run has replicates 0 to 1"):
+        run_imp(config, dataset, root / "pretrain", root / "imp", "cpu", replicate=2)
 
 def test_changed_settings_retrain_every_level_and_leave_no_stale_level(pipeline, dataset, monkeypatch):
     config, root = pipeline

@@ -238,6 +238,31 @@ def test_a_killed_two_process_imp_resumes_at_its_first_unfinished_level(repo, tm
     assert (copy / "data/imp/rep_1/level_02/level.json").exists()
 
 
+
+def test_replicates_run_as_concurrent_jobs_and_dvc_takes_their_levels(repo, tmp_path):
+    """docs/experiments.md's recipe: one job per replicate (here two processes at once) runs pretrain and imp with
+    --replicate into the workspace; `dvc commit pretrain`, then `dvc repro` trains nothing and writes the tables."""
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy)
+    shutil.rmtree(copy / "data" / "pretrain")
+    shutil.rmtree(copy / "data" / "imp")
+    (copy / "reports/imp.csv").unlink()
+    jobs = [subprocess.Popen(["bash", "-c", f"{sys.executable} -m stages.pretrain --replicate {r} && "
+                              f"{sys.executable} -m stages.imp --replicate {r}"], cwd=copy, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PYTHONPATH": str(copy), "OMP_NUM_THREADS": "1"}) for r in (0, 1)]
+    logs = [job.communicate(timeout=900)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], logs
+    assert not (copy / "reports/imp.csv").exists()  # the jobs write no table
+    run(["dvc", "commit", "-f", "pretrain"], copy)
+    output = run(["dvc", "repro", "imp"], copy).stdout
+    assert "Running stage 'pretrain'" not in output and "Running stage 'imp'" in output
+    assert all(f"level {level}: reusing" in output for level in range(3))
+    one, apart = (pd.read_csv(folder / "reports/imp.csv") for folder in (repo, copy))
+    assert apart[["replicate", "level"]].equals(one[["replicate", "level"]])
+    np.testing.assert_allclose(apart.test_accuracy, one.test_accuracy, atol=1e-6)
+    assert "imp" not in run(["dvc", "status", "imp"], copy).stdout
+
 def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "results"], repo)

@@ -3,10 +3,11 @@
 Phase 1 (`pretrain`): train the dense net from initialisation for t_r steps: the rewind point.
 Phase 2 (`run_imp`): level L trains m(L) * w_{t_r} from step t_r to the end of the schedule,
 then prunes a fraction of the surviving weights of its solution to get m(L + 1); level 0 is
-the dense baseline. All replicates of a level train together.
+the dense baseline. All replicates of a level train together, or, for a run too large for one job, each
+replicate in a job of its own (`replicate`), meeting in the same folders (docs/experiments.md).
 
-A level is the unit of resumption: its folder is written atomically with a fingerprint of
-everything that determines it (the dense level: settings, rewind point, the library code IMP imports;
+A level is the unit of resumption: each replicate's folder is written atomically with a fingerprint of
+everything that determines it (the dense level: settings, its rewind point, the library code IMP imports;
 level L: level L - 1's fingerprint and the rule that pruned it). A re-run reuses every leading level
 whose fingerprint matches, so raising `pruning.levels` or resuming a killed run trains only the missing
 levels, and an experiment that changes only the pruning rule reuses the dense level. Wall times never
@@ -46,25 +47,27 @@ _DENSE_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain")
 _RULES = "lthlib/core/pruning_schedule.py"  # the ratio rules; it imports the path evaluation only the adaptive one uses
 
 
-def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> None:
-    """Phase 1: initialise every replicate and train it densely for t_r = pretrain.steps iterations.
+def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device, replicate: int | None = None) -> None:
+    """Phase 1: initialise every replicate (or `replicate` alone) and train it densely for t_r = pretrain.steps
+    iterations.
 
     `dataset` is what pretraining sees: the whole training set or, for a data diet, a subset
     with possibly randomized labels (`Dataset.training_subset`); few examples get several passes.
     """
-    seeds = replicate_seeds(config.seed, config.replicates)
+    indices = replicate_indices(config, replicate)
+    seeds = [replicate_seeds(config.seed, config.replicates)[r] for r in indices]
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     schedule = config.pretraining_schedule()
     replicas, log = train_replicates(config.model.name, dataset, schedule, states, [s.for_run(0) for s in seeds], 0,
                                      config.pretrain.steps, augmentation=config.data.augment,
                                      vectorize=config.compute.vectorize, device=device, description="pretrain")
     examples = len(dataset.train_y)
-    print(f"pretrained {config.replicates} replicate(s) for {config.pretrain.steps} steps in {log.seconds:.1f} s")
-    for r, seed in enumerate(seeds):  # no wall time in the files: equal results must be equal bytes for DVC
+    print(f"pretrained {len(indices)} replicate(s) for {config.pretrain.steps} steps in {log.seconds:.1f} s")
+    for i, (r, seed) in enumerate(zip(indices, seeds)):  # no wall time in the files: equal results, equal bytes
         with io.atomic_dir(io.replicate_dir(out_dir, r)) as folder:
-            io.save_tensors(states[r], folder / "init.pt")
-            io.save_tensors(replicas.state_dict(r), folder / "rewind.pt")
-            io.save_csv(log.curves.table(r), folder / "curves.csv")
+            io.save_tensors(states[i], folder / "init.pt")
+            io.save_tensors(replicas.state_dict(i), folder / "rewind.pt")
+            io.save_csv(log.curves.table(i), folder / "curves.csv")
             io.save_json({"seeds": dataclasses.asdict(seed), "rewind_step": config.pretrain.steps,
                           "lr": schedule.lr, "examples": examples,
                           "passes": config.pretrain.steps * config.train.batch_size / examples},
@@ -72,8 +75,8 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device) -> N
 
 
 def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir: str | Path, device,
-            timing_path: str | Path | None = None,
-            resume_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+            timing_path: str | Path | None = None, resume_dir: str | Path | None = None,
+            replicate: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Phase 2: levels 0..pruning.levels. Returns one row per replicate and level, and the
     adaptive ratio sweeps (empty for fixed-ratio IMP).
 
@@ -82,37 +85,42 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
     With `resume_dir`, every finished level is also copied there, and a level missing from `out_dir`
     is taken from there when its fingerprint matches: a run killed inside `dvc exp run` resumes even
     though DVC resets `out_dir` to the baseline's outputs when the experiment starts again.
+    With `replicate`, only that replicate trains, and no other replicate's folders are touched: the
+    replicates of one run can train as concurrent jobs, and a later run of all of them reuses their levels.
     """
-    rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in range(config.replicates)]
-    fingerprints = level_fingerprints(config, pretrain_dir)
-    timing = LevelTiming(timing_path, fingerprints, config.replicates)
-    _discard_replicates_from(out_dir, config.replicates)
+    indices = replicate_indices(config, replicate)
+    rewind = [io.load_tensors(io.replicate_dir(pretrain_dir, r) / "rewind.pt") for r in indices]
+    fingerprints = {r: level_fingerprints(config, pretrain_dir, r) for r in indices}
+    timing = LevelTiming(timing_path, fingerprints)
+    if replicate is None:
+        _discard_replicates_from(out_dir, config.replicates)
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
-    seeds = replicate_seeds(config.seed, config.replicates)
+    seeds = [replicate_seeds(config.seed, config.replicates)[r] for r in indices]
     prune = pruning_rule(config.pruning, ignored)
     choose_ratio = ratio_rule(config.pruning, config.adaptive, model, prune, dataset, config.seed,
                               config.train.eval_batch_size)
-    masks = [dense_mask({n: rewind[r][n] for n in prunable_names(model)}) for r in range(config.replicates)]
-    ratios, reusing, rows = [None] * config.replicates, True, []
+    masks = [dense_mask({n: start[n] for n in prunable_names(model)}) for start in rewind]
+    ratios, reusing, rows = [None] * len(indices), True, []
     solutions = rewind  # what `pruning.retrain` other than weight rewinding starts from: the previous level's solution
     for level in range(config.pruning.levels + 1):
-        reusing = reusing and (_finished(out_dir, level, config.replicates, fingerprints[level])
-                               or _restored(resume_dir, out_dir, level, config.replicates, fingerprints[level]))
+        level_prints = {r: fingerprints[r][level] for r in indices}
+        reusing = reusing and (_finished(out_dir, level, level_prints)
+                               or _restored(resume_dir, out_dir, level, level_prints))
         distributed.barrier()  # data parallel: rank 0's copies and deletions are done before anyone reads
         if reusing:
-            finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in range(config.replicates)]
+            finals = [io.load_tensors(io.level_dir(out_dir, r, level) / "final.pt") for r in indices]
             replicas = Replicas.from_state_dicts(model, finals, device)
-            records = [_load_record(out_dir, r, level) for r in range(config.replicates)]
+            records = [_load_record(out_dir, r, level) for r in indices]
             _say(f"level {level}: reusing the finished level in {out_dir}")
         else:
-            _discard_levels_from(out_dir, level)  # later levels on disk descend from another chain
+            _discard_levels_from(out_dir, level, indices)  # later levels on disk descend from another chain
             started = time.perf_counter()
             starts = rewind if config.pruning.retrain == "rewind_weights" else solutions
-            replicas, records = _train_level(config, dataset, starts, masks, ratios, seeds, level, device)
+            replicas, records = _train_level(config, dataset, starts, masks, ratios, seeds, indices, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
-            _save_level(out_dir, level, replicas, masks, records, fingerprints[level])
-            _keep_for_resuming(out_dir, resume_dir, level, config.replicates)
+            _save_level(out_dir, level, replicas, masks, records, level_prints)
+            _keep_for_resuming(out_dir, resume_dir, level, indices)
             distributed.barrier()
             _say(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
@@ -120,10 +128,20 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             started = time.perf_counter()
             ratios = choose_ratio(level, replicas, masks, records)
             timing.record(level, "sweep_seconds", time.perf_counter() - started)
-            solutions = [replicas.state_dict(r) for r in range(config.replicates)]
-            masks = [prune(solutions[r], masks[r], ratios[r]) for r in range(config.replicates)]
+            solutions = [replicas.state_dict(i) for i in range(len(indices))]
+            masks = [prune(solution, mask, ratio) for solution, mask, ratio in zip(solutions, masks, ratios)]
         rows += records
     return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
+
+
+def replicate_indices(config: Config, replicate: int | None) -> list[int]:
+    """The replicates a run trains: all of them, or `replicate` alone (a job of its own)."""
+    if replicate is None:
+        return list(range(config.replicates))
+    if not 0 <= replicate < config.replicates:
+        raise UserError(f"--replicate {replicate}: the run has replicates 0 to {config.replicates - 1} "
+                        f"(replicates: {config.replicates})")
+    return [replicate]
 
 
 def _say(line: str) -> None:
@@ -150,7 +168,7 @@ def level_schedule(config: Config, level: int) -> TrainConfig:
     return dataclasses.replace(config.train, schedule="constant", lr=final_lr, warmup_steps=0)
 
 
-def _train_level(config, dataset, starts, masks, ratios, seeds, level, device):
+def _train_level(config, dataset, starts, masks, ratios, seeds, indices, level, device):
     """Level L: m(L) * (the starting weights) trained from t_r with a fresh optimizer. The start is w_{t_r}
     (weight rewinding: the survivors restart there) or level L - 1's solution (`pruning.retrain`)."""
     replicas, log = train_replicates(config.model.name, dataset, level_schedule(config, level), starts,
@@ -162,29 +180,30 @@ def _train_level(config, dataset, starts, masks, ratios, seeds, level, device):
     last_epoch = log.losses[-min(len(log.losses), len(dataset.train_y) // config.train.batch_size):]
     stability = log.curves.summary()
     records = [{
-        "replicate": r, "level": level, "fraction_remaining": fraction_remaining(masks[r]),
-        "pruning_ratio": ratios[r], "test_accuracy": float(test_accuracy[r]), "test_loss": float(test_loss[r]),
-        "train_accuracy": float(train_accuracy[r]), "train_loss": float(train_loss[r]),
+        "replicate": r, "level": level, "fraction_remaining": fraction_remaining(masks[i]),
+        "pruning_ratio": ratios[i], "test_accuracy": float(test_accuracy[i]), "test_loss": float(test_loss[i]),
+        "train_accuracy": float(train_accuracy[i]), "train_loss": float(train_loss[i]),
         # Section 2.2: epsilon of the train LCS-set is the spread of batch losses over the last epoch
-        "last_epoch_loss_mean": float(last_epoch[:, r].mean()),
-        "last_epoch_loss_std": float(last_epoch[:, r].std()) if len(last_epoch) > 1 else 0.0,
+        "last_epoch_loss_mean": float(last_epoch[:, i].mean()),
+        "last_epoch_loss_std": float(last_epoch[:, i].std()) if len(last_epoch) > 1 else 0.0,
         "train_steps": config.train.steps - config.pretrain.steps,
         "test_examples": len(dataset.test_y),  # the resolution of test accuracy is 1 / test_examples
-        **{name: float(stability[name][r]) for name in SUMMARY_COLUMNS},
-    } for r in range(config.replicates)]
-    return replicas, [dict(rec, train_losses=log.losses[:, r], curves=log.curves.table(r),
-                           forgetting=log.curves.forgetting.per_example(r)) for r, rec in enumerate(records)]
+        **{name: float(stability[name][i]) for name in SUMMARY_COLUMNS},
+    } for i, r in enumerate(indices)]
+    return replicas, [dict(rec, train_losses=log.losses[:, i], curves=log.curves.table(i),
+                           forgetting=log.curves.forgetting.per_example(i)) for i, rec in enumerate(records)]
 
 
-def _save_level(out_dir, level, replicas, masks, records, fingerprint):
-    for r, record in enumerate(records):
+def _save_level(out_dir, level, replicas, masks, records, fingerprints):
+    for i, record in enumerate(records):
+        r = record["replicate"]
         with io.atomic_dir(io.level_dir(out_dir, r, level)) as folder:
-            io.save_tensors(masks[r], folder / "mask.pt")
-            io.save_tensors(replicas.state_dict(r), folder / "final.pt")
+            io.save_tensors(masks[i], folder / "mask.pt")
+            io.save_tensors(replicas.state_dict(i), folder / "final.pt")
             io.save_tensors(record.pop("train_losses"), folder / "train_losses.pt")
             io.save_csv(record.pop("curves"), folder / "curves.csv")
             io.save_tensors(record.pop("forgetting"), folder / "forgetting.pt")
-            io.save_json({**record, "fingerprint": fingerprint}, folder / "level.json")
+            io.save_json({**record, "fingerprint": fingerprints[r]}, folder / "level.json")
 
 
 def _load_record(out_dir, replicate, level) -> dict:
@@ -193,10 +212,11 @@ def _load_record(out_dir, replicate, level) -> dict:
     return record
 
 
-def _discard_levels_from(out_dir, level) -> None:
-    for folder in Path(out_dir).glob("rep_*/level_*") if io.writes_outputs() else ():
-        if int(folder.name.removeprefix("level_")) >= level:
-            shutil.rmtree(folder)
+def _discard_levels_from(out_dir, level, indices) -> None:
+    for r in indices if io.writes_outputs() else ():  # another job may be writing the other replicates
+        for folder in io.replicate_dir(out_dir, r).glob("level_*"):
+            if int(folder.name.removeprefix("level_")) >= level:
+                shutil.rmtree(folder)
 
 
 def _discard_replicates_from(out_dir, replicates) -> None:
@@ -206,39 +226,40 @@ def _discard_replicates_from(out_dir, replicates) -> None:
             shutil.rmtree(folder)
 
 
-def _keep_for_resuming(out_dir, resume_dir, level, replicates) -> None:
+def _keep_for_resuming(out_dir, resume_dir, level, indices) -> None:
     # rank 0 alone: the others never wrote the level (`io.atomic_dir`), and rank 0 may still be writing it
-    for r in range(replicates) if resume_dir is not None and io.writes_outputs() else ():
+    for r in indices if resume_dir is not None and io.writes_outputs() else ():
         with io.atomic_dir(io.level_dir(resume_dir, r, level)) as folder:
             shutil.copytree(io.level_dir(out_dir, r, level), folder, dirs_exist_ok=True)
 
 
-def _restored(resume_dir, out_dir, level, replicates, fingerprint) -> bool:
+def _restored(resume_dir, out_dir, level, fingerprints: dict[int, str]) -> bool:
     """Copy a finished level from `resume_dir` into `out_dir` if every replicate's fingerprint matches."""
-    if resume_dir is None or not _finished(resume_dir, level, replicates, fingerprint):
+    if resume_dir is None or not _finished(resume_dir, level, fingerprints):
         return False
-    for r in range(replicates):
+    for r in fingerprints:
         with io.atomic_dir(io.level_dir(out_dir, r, level)) as folder:
             shutil.copytree(io.level_dir(resume_dir, r, level), folder, dirs_exist_ok=True)
     return True
 
 
-def _finished(out_dir, level, replicates, fingerprint) -> bool:
-    paths = [io.level_dir(out_dir, r, level) / "level.json" for r in range(replicates)]
-    return all(p.exists() and io.load_json(p).get("fingerprint") == fingerprint for p in paths)
+def _finished(out_dir, level, fingerprints: dict[int, str]) -> bool:
+    """Whether replicate r's folder of `level` is written and has fingerprint `fingerprints[r]`, for every r."""
+    paths = {r: io.level_dir(out_dir, r, level) / "level.json" for r in fingerprints}
+    return all(p.exists() and io.load_json(p).get("fingerprint") == fingerprints[r] for r, p in paths.items())
 
 
-def level_fingerprints(config: Config, pretrain_dir: str | Path) -> list[str]:
-    """Hash of what determines each level, levels 0..pruning.levels. The dense level: its settings, the
-    rewind point, and the code of the library modules IMP imports (the list the dvc.yaml dependency test
+def level_fingerprints(config: Config, pretrain_dir: str | Path, replicate: int) -> list[str]:
+    """Hash of what determines each level of `replicate`, levels 0..pruning.levels. The dense level: its settings,
+    the replicate's rewind point, and the code of the library modules IMP imports (the list the dvc.yaml dependency test
     derives) but the pruning rules'. Level L: level L - 1's hash and the rule that prunes it (`pruning` but
     its level count; `adaptive` when the rule is adaptive) with the rule's code: the rules' module, and the
     evaluation code the adaptive rule adds. So editing that evaluation retrains no fixed-ratio level."""
     settings = to_dict(config)
     rules_only = set(library_files(_RULES)) - set(library_files("lthlib.core.train"))  # the rules, interpolate.py
     digest = hashlib.sha256(json.dumps({s: settings[s] for s in _DENSE_SECTIONS}, sort_keys=True).encode())
-    for r in range(config.replicates):
-        digest.update((io.replicate_dir(pretrain_dir, r) / "rewind.pt").read_bytes())
+    digest.update(replicate.to_bytes(4, "little"))
+    digest.update((io.replicate_dir(pretrain_dir, replicate) / "rewind.pt").read_bytes())
     _hash_files(digest, [path for path in library_files(__name__) if path not in rules_only])
     rule_code = sorted(rules_only) if config.pruning.adaptive else [_RULES]
     rule = {"pruning": {k: v for k, v in settings["pruning"].items() if k != "levels"},
@@ -265,12 +286,15 @@ class LevelTiming:
     differ between machines, results must not.
     """
 
-    def __init__(self, path: str | Path | None, fingerprints: list[str], replicates: int):
-        self.path, self.fingerprints, self.replicates = path, fingerprints, replicates
+    def __init__(self, path: str | Path | None, fingerprints: dict[int, list[str]]):
+        self.path, self.replicates = path, len(fingerprints)
+        # a level of the run is all its replicates' folders of that level
+        self.fingerprints = [hashlib.sha256(" ".join(level).encode()).hexdigest()[:16]
+                             for level in zip(*fingerprints.values())]
         previous = io.load_json(path) if path is not None and Path(path).exists() else {}
         known = {fingerprint: previous["levels"].get(str(level), {})
                  for level, fingerprint in enumerate(previous.get("fingerprints", []))}
-        self.levels = {str(level): known.get(fingerprint, {}) for level, fingerprint in enumerate(fingerprints)}
+        self.levels = {str(level): known.get(fingerprint, {}) for level, fingerprint in enumerate(self.fingerprints)}
 
     def record(self, level: int, key: str, seconds: float) -> None:
         """Note one level's seconds (for all replicates together) and rewrite the file: a killed run keeps them."""

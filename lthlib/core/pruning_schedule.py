@@ -98,7 +98,7 @@ class AdaptiveRatio:
             maxima = losses.amax(dim=1)
             ratio = max(largest_inside_ratio(self.config.ratios, maxima, self.thresholds[r]), self.config.floor)
             chosen.append(ratio)
-            self.rows += [{"replicate": r, "level": level, "ratio": p, "max_path_loss": float(m),
+            self.rows += [{"replicate": record["replicate"], "level": level, "ratio": p, "max_path_loss": float(m),
                            "threshold": self.thresholds[r], "inside": bool(m <= self.thresholds[r]),
                            "chosen_ratio": ratio} for p, m in zip(self.config.ratios, maxima.tolist())]
         return chosen
