@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -99,8 +100,20 @@ def plot_schedules(runs: pd.DataFrame, target: float, path: Path) -> None:
                          target)
 
 
+def fig4_verdict(adaptive: pd.Series, fixed: pd.Series) -> str:
+    """Fig. 4's claim for one pair at the target: fewer retrains at the fixed ratio's accuracy, that is, lower by no
+    more than the two runs' spreads over replicates (their stds in quadrature)."""
+    if adaptive["retrains"] >= fixed["retrains"]:
+        return "not reproduced (no retrain saved)"
+    spread = math.hypot(adaptive["test_accuracy_std"], fixed["test_accuracy_std"])
+    if adaptive["test_accuracy"] < fixed["test_accuracy"] - spread:
+        return f"not reproduced (less accurate by more than the spread, {100 * spread:.2f} points)"
+    return f"reproduced (accuracy within the spread, {100 * spread:.2f} points, or above)"
+
+
 def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
-    """Sentences comparing every adaptive run with every fixed-ratio run at the target sparsity."""
+    """Sentences comparing every adaptive run with every fixed-ratio run at the target sparsity, and the verdict on
+    Fig. 4's claim."""
     reached = {}
     for run, rows in runs.groupby("run"):
         level = first_at_target(rows.reset_index(drop=True), target)
@@ -108,6 +121,7 @@ def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
     sentences = [f"- {run} ({schedule}) did not reach {100 * target:g}% weights remaining."
                  for run, (schedule, level) in reached.items() if level is None]
     done = {run: value for run, value in reached.items() if value[1] is not None}
+    verdicts = []
     for run, (schedule, level) in done.items():
         if schedule != "adaptive":
             continue
@@ -117,8 +131,9 @@ def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
             saved = int(base["retrains"]) - int(level["retrains"])
             seconds = 1 - level["cumulative_seconds"] / base["cumulative_seconds"]
             wall = ("wall times were not exported" if pd.isna(seconds)
-                    else f"{100 * seconds:.0f}% less wall time (sweeps included)")
+                    else f"{100 * abs(seconds):.0f}% {'less' if seconds >= 0 else 'more'} wall time (sweeps included)")
             difference = 100 * (level["test_accuracy"] - base["test_accuracy"])
+            verdicts.append(fig4_verdict(level, base))
             sentences.append(
                 f"- To reach {100 * target:g}% weights remaining, {run} needed {int(level['trainings'])} trainings "
                 f"({int(level['retrains'])} retrains after the dense one, as Sec. 2.2 counts them) and {other} "
@@ -127,8 +142,14 @@ def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
                 f"{100 * level['test_accuracy']:.2f}% ± {100 * level['test_accuracy_std']:.2f}% "
                 f"({100 * level['fraction_remaining']:.2f}% remaining) vs {100 * base['test_accuracy']:.2f}% ± "
                 f"{100 * base['test_accuracy_std']:.2f}% ({100 * base['fraction_remaining']:.2f}% remaining), "
-                f"a difference of {difference:+.2f} points.")
-    return sentences or ["- No adaptive and fixed-ratio pair reached the target: nothing to compare."]
+                f"a difference of {difference:+.2f} points: {verdicts[-1]}.")
+    if not verdicts:
+        return sentences + ["", "**Fig. 4** (adaptive pruning reaches the target with fewer retrains at the same "
+                            "accuracy): inconclusive: no adaptive and fixed-ratio pair reached the target."]
+    kinds = {verdict.split(" (")[0] for verdict in verdicts}
+    overall = kinds.pop() if len(kinds) == 1 else "inconclusive (the pairs disagree)"
+    return sentences + ["", f"**Fig. 4** (adaptive pruning reaches the target with fewer retrains at the same "
+                        f"accuracy, within the spread over replicates): {overall}."]
 
 
 def write_schedule_comparison(runs: pd.DataFrame, target: float, out_dir: str | Path) -> Path:

@@ -87,6 +87,50 @@ def compare_schemes(runs: pd.DataFrame, t_star: int | None = None) -> tuple[list
     return sentences, t_star
 
 
+def figure_verdicts(runs: pd.DataFrame, t_star: int) -> list[str]:
+    """The paper's Fig. 2 and Fig. 3 claims, each reproduced / not reproduced / inconclusive. Fig. 2: easy subsets
+    at t*/2 give a matching initialization for t* where all data at t*/2 does not (the paper's premise: without it
+    there is no gap to close). Fig. 3: with randomized labels, the easy subset at t*/2 stays matching for t* while
+    all data or a random subset at t*/2 stops being so."""
+    clean_all = runs[(runs["kind"] == "all") & (runs["label_noise"] == 0)]
+    reference = clean_all[clean_all["rewind_step"] == t_star]
+    at_half = runs[runs["rewind_step"] == t_star // 2]
+    if reference.empty:
+        return [f"**Fig. 2 and 3**: inconclusive: no run on all data at t* = {t_star} to compare with."]
+
+    def matching(kinds, noisy: bool) -> list[tuple[str, bool]]:
+        chosen = at_half[at_half["kind"].isin(kinds) & ((at_half["label_noise"] > 0) == noisy)]
+        return [(run, dominance(frame, reference) in ("dominates", "weakly dominates"))
+                for run, frame in chosen.groupby("run", sort=False)]
+
+    def names(pairs) -> str:
+        return ", ".join(f"`{run}`" for run, _ in pairs)
+
+    full, easy = matching(["all"], False), matching(["easy"], False)
+    if not full or not easy:
+        fig2 = "inconclusive: it needs a run on all data and one on an easy subset, both at t*/2"
+    elif all(match for _, match in full):
+        fig2 = (f"inconclusive: all data at t*/2 = {t_star // 2} is already a matching initialization for t*, so there "
+                f"is no gap for a subset to close")
+    elif any(match for _, match in easy):
+        fig2 = f"reproduced: {names([e for e in easy if e[1]])} matching for t* at t*/2, all data at t*/2 not"
+    else:
+        fig2 = f"not reproduced: no easy subset at t*/2 ({names(easy)}) is a matching initialization for t*"
+    noisy_easy, noisy_other = matching(["easy"], True), matching(["all", "random"], True)
+    if not noisy_easy or not noisy_other:
+        fig3 = "inconclusive: it needs, with label noise, an easy subset and all data or a random subset at t*/2"
+    elif all(match for _, match in noisy_other):
+        fig3 = (f"inconclusive: with label noise, all data or a random subset at t*/2 ({names(noisy_other)}) is still "
+                f"a matching initialization for t*: the noise did no harm for the easy subset to avoid")
+    elif any(match for _, match in noisy_easy):
+        fig3 = (f"reproduced: with label noise, {names([e for e in noisy_easy if e[1]])} matching for t*, "
+                f"{names([o for o in noisy_other if not o[1]])} not")
+    else:
+        fig3 = f"not reproduced: with label noise, no easy subset at t*/2 ({names(noisy_easy)}) is matching for t*"
+    return [f"**Fig. 2** (the easiest examples give a matching initialization for t* in t*/2 steps): {fig2}.",
+            f"**Fig. 3** (and so they do with randomized labels, where all data does not): {fig3}."]
+
+
 # Fig. 2's colours and markers per subset kind (noisy all-data runs in purple)
 KIND_STYLES = {"random": ("tab:green", "o"), "easy": ("tab:red", "^"), "hard": ("tab:pink", "x"),
                "all": ("tab:purple", "s")}
@@ -196,6 +240,8 @@ A run that weakly dominates w_{{t*}} is a *matching initialization* for t* (Defi
 {runs.attrs.get("provenance", "")}
 
 {chr(10).join(sentences) or '- No noise-free full-data reference run (subset.kind all, label_noise 0).'}
+
+{(chr(10) * 2).join(figure_verdicts(runs, t_star))}
 
 ## Test accuracy (%) at levels {levels}
 
