@@ -54,7 +54,7 @@ def test_the_sweep_picks_the_known_ratio_and_the_floor_applies(floor, expected):
                          batch_size=100)
     replicas = Replicas.from_state_dicts(model, [state], "cpu")
     mask = dense_mask({n: state[n] for n in ("fc1.weight", "fc2.weight", "output.weight")})
-    assert rule(0, replicas, [mask], [{"last_epoch_loss_std": 1e-4}]) == [expected]
+    assert rule(0, replicas, [mask], [{"replicate": 0, "last_epoch_loss_std": 1e-4}]) == [expected]
     sweep = rule.sweep
     assert sweep[sweep.inside].ratio.max() == pytest.approx(0.7)  # 70% of the hidden weights were negligible
     assert not sweep[sweep.ratio == 0.8].inside.item()
@@ -141,7 +141,7 @@ def test_the_rule_takes_the_largest_inside_ratio_against_the_dense_threshold_at_
                          functools.partial(magnitude_prune, ignored=("output.weight",)), dataset, seed=0,
                          batch_size=64)
     replicas = Replicas.from_state_dicts(model, states, "cpu")
-    chosen = [rule(level, replicas, [{}], [{"last_epoch_loss_std": std}])
+    chosen = [rule(level, replicas, [{}], [{"replicate": 0, "last_epoch_loss_std": std}])
               for level, std in ((0, 0.05), (1, 0.01), (2, 0.01))]
     assert chosen == [[0.7], [0.5], [0.4]] and rule.thresholds == [pytest.approx(1.05)]
     assert rule.sweep.inside.tolist() == [True, False, True, True, True, False, True, False, False]
