@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import lthlib.core.imp
+import lthlib.core.pruning_schedule
 import lthlib.core.train
 from lthlib.core import io
 from lthlib.core.config import parse_config
@@ -51,6 +52,15 @@ def count_training_runs(monkeypatch):
     calls = []
     original = lthlib.core.imp.train_replicates
     monkeypatch.setattr(lthlib.core.imp, "train_replicates", lambda *a, **k: calls.append(a[5]) or original(*a, **k))
+    return calls
+
+
+def count_sweeps(monkeypatch):
+    """The level after which the adaptive rule sweeps, one entry per call (all replicates of the run together)."""
+    calls = []
+    original = lthlib.core.pruning_schedule.AdaptiveRatio.__call__
+    monkeypatch.setattr(lthlib.core.pruning_schedule.AdaptiveRatio, "__call__",
+                        lambda self, level, *a: calls.append(level) or original(self, level, *a))
     return calls
 
 
@@ -128,6 +138,21 @@ def test_a_killed_run_resumes_at_its_first_unfinished_level(pipeline, dataset, m
     pd.testing.assert_frame_equal(resumed, full)
 
 
+def test_a_resumed_adaptive_run_sweeps_only_before_the_levels_it_trains(pipeline, dataset, monkeypatch):
+    """The sweep that chose a level's ratio is kept in that level's folder, with the train LCS-set's threshold:
+    a resumed run takes both back instead of sweeping every reused level again."""
+    config, root = pipeline
+    config = config_with(pruning={"adaptive": True})
+    table, sweep = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    assert sorted(sweep.level.unique()) == [0, 1, 2]
+    shutil.rmtree(io.level_dir(root / "imp", 1, 3))  # killed while writing level 3
+    calls, sweeps = count_training_runs(monkeypatch), count_sweeps(monkeypatch)
+    resumed, resumed_sweep = run_imp(config, dataset, root / "pretrain", root / "imp", "cpu")
+    assert calls == [3] and sweeps == [2]  # level 3, chosen by a new sweep of level 2 (thresholds from level 0)
+    pd.testing.assert_frame_equal(resumed, table)
+    pd.testing.assert_frame_equal(resumed_sweep, sweep)
+
+
 def test_a_run_whose_output_folder_was_reset_resumes_from_the_resume_folder(pipeline, dataset, monkeypatch):
     """What `dvc exp run` does to a killed experiment's data/imp: it is gone (or another run's) at the restart."""
     config, root = pipeline
@@ -157,9 +182,9 @@ def test_replicates_trained_as_separate_jobs_meet_in_one_run_that_trains_nothing
         pretrain(config, dataset, apart / "pretrain", "cpu", replicate=r)
         alone, _ = run_imp(config, dataset, apart / "pretrain", apart / "imp", "cpu", replicate=r)
         assert set(alone.replicate) == {r}
-    calls = count_training_runs(monkeypatch)
+    calls, sweeps = count_training_runs(monkeypatch), count_sweeps(monkeypatch)
     gathered, gathered_sweep = run_imp(config, dataset, apart / "pretrain", apart / "imp", "cpu")
-    assert calls == []
+    assert calls == [] and sweeps == []  # each job's sweeps were kept with the levels they chose
     pd.testing.assert_frame_equal(gathered, table, rtol=1e-4)
     pd.testing.assert_frame_equal(gathered_sweep, sweep, rtol=1e-4)
     for level in range(4):

@@ -143,7 +143,7 @@ def test_the_rule_takes_the_largest_inside_ratio_against_the_dense_threshold_at_
     replicas = Replicas.from_state_dicts(model, states, "cpu")
     chosen = [rule(level, replicas, [{}], [{"replicate": 0, "last_epoch_loss_std": std}])
               for level, std in ((0, 0.05), (1, 0.01), (2, 0.01))]
-    assert chosen == [[0.7], [0.5], [0.4]] and rule.thresholds == [pytest.approx(1.05)]
+    assert chosen == [[0.7], [0.5], [0.4]] and rule.thresholds == {0: pytest.approx(1.05)}
     assert rule.sweep.inside.tolist() == [True, False, True, True, True, False, True, False, False]
     assert rule.sweep.max_path_loss.tolist() == pytest.approx([1.04, 1.2, 1.05, 0.9, 1.04, 1.3, 1.0, 2.0, 3.0])
     assert rule.sweep.chosen_ratio.tolist() == [0.7] * 3 + [0.5] * 3 + [0.4] * 3

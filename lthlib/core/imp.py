@@ -36,7 +36,7 @@ from lthlib.core.errors import UserError
 from lthlib.core.models import OUTPUT_WEIGHT, build_model, ignored_names, prunable_names
 from lthlib.core.pruning import Prune, dense_mask, fraction_remaining, magnitude_prune
 from lthlib.core.pruning_schedule import ratio_rule
-from lthlib.core.train import Replicas, evaluate, initial_states, learning_rate, replicate_seeds, train_replicates
+from lthlib.core.train import Replicas, ReplicateSeeds, evaluate, initial_states, learning_rate, train_replicates
 
 # Columns of reports/imp.csv, one row per replicate and level.
 COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_accuracy", "test_loss",
@@ -45,6 +45,7 @@ COLUMNS = ["replicate", "level", "fraction_remaining", "pruning_ratio", "test_ac
 # params sections that determine the dense level (the rest belong to the pruning rule, other stages, or `compute`)
 _DENSE_SECTIONS = ("seed", "replicates", "data", "model", "train", "pretrain")
 _RULES = "lthlib/core/pruning_schedule.py"  # the ratio rules; it imports the path evaluation only the adaptive one uses
+_SWEEP = "sweep.csv"  # in level L + 1's folder: the adaptive sweep of level L's solution that chose its mask
 
 
 def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device, replicate: int | None = None) -> None:
@@ -55,7 +56,7 @@ def pretrain(config: Config, dataset: Dataset, out_dir: str | Path, device, repl
     with possibly randomized labels (`Dataset.training_subset`); few examples get several passes.
     """
     indices = replicate_indices(config, replicate)
-    seeds = [replicate_seeds(config.seed, config.replicates)[r] for r in indices]
+    seeds = [ReplicateSeeds.for_replicate(config.seed, r) for r in indices]
     states = initial_states(config.model.name, dataset.input_shape, dataset.num_classes, [s.init for s in seeds])
     schedule = config.pretraining_schedule()
     replicas, log = train_replicates(config.model.name, dataset, schedule, states, [s.for_run(0) for s in seeds], 0,
@@ -96,7 +97,7 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
         _discard_replicates_from(out_dir, config.replicates)
     model = build_model(config.model.name, dataset.input_shape, dataset.num_classes)
     ignored = ignored_names(config.model.name, model, config.pruning.ignore)
-    seeds = [replicate_seeds(config.seed, config.replicates)[r] for r in indices]
+    seeds = [ReplicateSeeds.for_replicate(config.seed, r) for r in indices]
     prune = pruning_rule(config.pruning, ignored)
     choose_ratio = ratio_rule(config.pruning, config.adaptive, model, prune, dataset, config.seed,
                               config.train.eval_batch_size)
@@ -119,17 +120,23 @@ def run_imp(config: Config, dataset: Dataset, pretrain_dir: str | Path, out_dir:
             starts = rewind if config.pruning.retrain == "rewind_weights" else solutions
             replicas, records = _train_level(config, dataset, starts, masks, ratios, seeds, indices, level, device)
             timing.record(level, "train_seconds", time.perf_counter() - started)
-            _save_level(out_dir, level, replicas, masks, records, level_prints)
+            _save_level(out_dir, level, replicas, masks, records, level_prints, choose_ratio.sweep)
             _keep_for_resuming(out_dir, resume_dir, level, indices)
             distributed.barrier()
             _say(f"level {level}: {records[0]['fraction_remaining']:.4f} remaining, test accuracy "
                   + ", ".join(f"{r['test_accuracy']:.4f}" for r in records))
         if level < config.pruning.levels:
-            started = time.perf_counter()
-            ratios = choose_ratio(level, replicas, masks, records)
-            timing.record(level, "sweep_seconds", time.perf_counter() - started)
             solutions = [replicas.state_dict(i) for i in range(len(indices))]
-            masks = [prune(solution, mask, ratio) for solution, mask, ratio in zip(solutions, masks, ratios)]
+            next_prints = {r: fingerprints[r][level + 1] for r in indices}
+            if reusing and (_finished(out_dir, level + 1, next_prints)
+                            or _restored(resume_dir, out_dir, level + 1, next_prints)):
+                distributed.barrier()
+                masks, ratios = _kept_pruning(out_dir, level + 1, indices, choose_ratio)
+            else:
+                started = time.perf_counter()
+                ratios = choose_ratio(level, replicas, masks, records)
+                timing.record(level, "sweep_seconds", time.perf_counter() - started)
+                masks = [prune(solution, mask, ratio) for solution, mask, ratio in zip(solutions, masks, ratios)]
         rows += records
     return pd.DataFrame(rows, columns=COLUMNS), choose_ratio.sweep
 
@@ -194,16 +201,31 @@ def _train_level(config, dataset, starts, masks, ratios, seeds, indices, level, 
                            forgetting=log.curves.forgetting.per_example(i)) for i, rec in enumerate(records)]
 
 
-def _save_level(out_dir, level, replicas, masks, records, fingerprints):
+def _save_level(out_dir, level, replicas, masks, records, fingerprints, sweep: pd.DataFrame):
+    """Each replicate's folder of `level`, with the rows of the ratio sweep that chose its mask (adaptive IMP)."""
     for i, record in enumerate(records):
         r = record["replicate"]
         with io.atomic_dir(io.level_dir(out_dir, r, level)) as folder:
             io.save_tensors(masks[i], folder / "mask.pt")
+            chose = sweep[(sweep["level"] == level - 1) & (sweep["replicate"] == r)]
+            if len(chose):
+                io.save_csv(chose, folder / _SWEEP)
             io.save_tensors(replicas.state_dict(i), folder / "final.pt")
             io.save_tensors(record.pop("train_losses"), folder / "train_losses.pt")
             io.save_csv(record.pop("curves"), folder / "curves.csv")
             io.save_tensors(record.pop("forgetting"), folder / "forgetting.pt")
             io.save_json({**record, "fingerprint": fingerprints[r]}, folder / "level.json")
+
+
+def _kept_pruning(out_dir, level, indices, rule) -> tuple[list[dict], list[float]]:
+    """The masks and ratios of a finished `level`, and the sweep that chose them handed back to `rule`: a resumed
+    run does not sweep again before a level it reuses."""
+    folders = [io.level_dir(out_dir, r, level) for r in indices]
+    sweeps = [pd.read_csv(folder / _SWEEP) for folder in folders if (folder / _SWEEP).exists()]
+    if sweeps:
+        rule.restore(pd.concat(sweeps, ignore_index=True))
+    return ([io.load_tensors(folder / "mask.pt") for folder in folders],
+            [io.load_json(folder / "level.json")["pruning_ratio"] for folder in folders])
 
 
 def _load_record(out_dir, replicate, level) -> dict:

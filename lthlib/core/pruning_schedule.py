@@ -66,6 +66,9 @@ class FixedRatio:
     def __call__(self, level, replicas, masks, records) -> list[float]:
         return [self.ratio] * len(records)
 
+    def restore(self, sweep: pd.DataFrame) -> None:
+        """Nothing to restore: the rule sweeps nothing."""
+
 
 class AdaptiveRatio:
     """The pruning-ratio rule of adaptive IMP, called by `run_imp` after each level's training.
@@ -84,24 +87,30 @@ class AdaptiveRatio:
         # BatchNorm statistics are interpolated along the path, as everywhere in the papers
         self.evaluation = InterpolationConfig(metric="train_loss", path_points=config.path_points, eval_examples=0,
                                               batch_size=batch_size)
-        self.thresholds: list[float] = []
+        self.thresholds: dict[int, float] = {}  # per replicate, from its dense network
         self.rows: list[dict] = []
 
     def __call__(self, level: int, replicas, masks: list[dict], records: list[dict]) -> list[float]:
         chosen = []
-        for r, record in enumerate(records):
-            solution = replicas.state_dict(r)
-            losses = path_losses(self.model, solution, masks[r], self.config.ratios, self.prune, self.subsample,
-                                 self.evaluation)
+        for i, record in enumerate(records):
+            r = record["replicate"]
+            losses = path_losses(self.model, replicas.state_dict(i), masks[i], self.config.ratios, self.prune,
+                                 self.subsample, self.evaluation)
             if level == 0:  # step 1: dense loss (the path's start) + epsilon of the last epoch
-                self.thresholds.append(float(losses[0, 0]) + record["last_epoch_loss_std"])
+                self.thresholds[r] = float(losses[0, 0]) + record["last_epoch_loss_std"]
             maxima = losses.amax(dim=1)
             ratio = max(largest_inside_ratio(self.config.ratios, maxima, self.thresholds[r]), self.config.floor)
             chosen.append(ratio)
-            self.rows += [{"replicate": record["replicate"], "level": level, "ratio": p, "max_path_loss": float(m),
+            self.rows += [{"replicate": r, "level": level, "ratio": p, "max_path_loss": float(m),
                            "threshold": self.thresholds[r], "inside": bool(m <= self.thresholds[r]),
                            "chosen_ratio": ratio} for p, m in zip(self.config.ratios, maxima.tolist())]
         return chosen
+
+    def restore(self, sweep: pd.DataFrame) -> None:
+        """Take back sweeps an earlier run kept with the levels they chose (`SWEEP_COLUMNS` rows), thresholds
+        included, as if this run had made them."""
+        self.rows += sweep[SWEEP_COLUMNS].to_dict("records")
+        self.thresholds.update(zip(sweep["replicate"].tolist(), sweep["threshold"].tolist()))
 
     @property
     def sweep(self) -> pd.DataFrame:
