@@ -3,12 +3,15 @@
     python scripts/stability_grid.py run       # one experiment after another, in the workspace
     python scripts/stability_grid.py queue     # or queue them: then `dvc queue start -j N`
     python scripts/stability_grid.py collect   # export finished runs, write reports/stability/stability.md
+    ... run --dense-only, collect --dense-only # Table 1 alone (table1.md): the dense network from initialisation
 
 Each configuration (mu<momentum>-bs<batch size>) runs twice: IMP rewinding to initialisation and to
 `--rewind-epochs`. Both carry the whole pipeline: IMP with its curves and forgetting, instability from
 initialisation and t_r, the first-stable search, the ticket stages (baselines, probes, few-shot) at
 `--ticket-levels`. Everything else comes from params.yaml. Run `dvc repro`
 once first: the experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
+With `--dense-only`, each configuration trains its dense network from initialisation alone (`imp` with
+`pruning.levels: 0`), enough for Table 1's forgetting and convergence at a fraction of the cost.
 """
 
 import shlex
@@ -25,9 +28,10 @@ from lthlib.cli import user_errors_exit  # noqa: E402
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import load_config  # noqa: E402
 from lthlib.core.errors import UserError  # noqa: E402
-from lthlib.report.stability import write_stability_report  # noqa: E402
+from lthlib.report.stability import write_convergence_report, write_stability_report  # noqa: E402
 
 PREFIX = "st-"
+DENSE_PREFIX = "st1-"  # --dense-only runs (Table 1); not matched by PREFIX
 DEFAULT = "mu0-bs128,mu0-bs512,mu0.9-bs128,mu0.9-bs512"
 
 
@@ -43,10 +47,12 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
          threads: int = typer.Option(0, help="compute.threads of every run; 0: params.yaml's for `run`, 1 for "
                                              "`queue` (parallel workers must not share cores)"),
          runs: str = "runs/stability", out: str = "reports/stability",
+         dense_only: bool = typer.Option(False, help="the dense network from initialisation alone: Table 1"),
          dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them")):
     if action == "collect":
-        subprocess.run(["bash", "scripts/collect_experiments.sh", PREFIX, runs], check=True)
-        print(write_stability_report(runs, out))
+        subprocess.run(["bash", "scripts/collect_experiments.sh", DENSE_PREFIX if dense_only else PREFIX, runs],
+                       check=True)
+        print((write_convergence_report if dense_only else write_stability_report)(runs, out))
         return
     if action not in ("run", "queue"):
         raise UserError(f"action must be run, queue or collect, got {action!r}")
@@ -56,16 +62,19 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
     grid = [Configuration.parse(name.strip(), examples) for name in configurations.split(",")]
     commands = []
     for configuration in grid:  # every run's params validated before the first one runs
-        for rewind in (0.0, rewind_epochs):
+        for rewind in (0.0,) if dense_only else (0.0, rewind_epochs):
             overrides = {**experiment_overrides(base, configuration, examples, epochs, rewind),
-                         "replicates": replicates, "pruning.levels": levels, "compute.threads": threads,
-                         "tickets.levels": [int(level) for level in ticket_levels.split(",") if level.strip()],
+                         "replicates": replicates, "pruning.levels": 0 if dense_only else levels,
+                         "compute.threads": threads,
+                         "tickets.levels": [] if dense_only else [int(level) for level in ticket_levels.split(",")
+                                                                  if level.strip()],
                          "landscape.grid_size": 5}
             experiment_config(base, overrides)
-            name = f"{PREFIX}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")
+            prefix = DENSE_PREFIX if dense_only else PREFIX
+            name = f"{prefix}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")
             command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if action == "queue" else [])]
             commands.append(command + [arg for key, value in overrides.items()
-                                       for arg in ("-S", f"{key}={_yaml(value)}")])
+                                       for arg in ("-S", f"{key}={_yaml(value)}")] + (["imp"] if dense_only else []))
     for command in commands:
         print(shlex.join(command), flush=True)
         if not dry_run:

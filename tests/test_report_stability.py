@@ -8,7 +8,12 @@ from conftest import imp_table
 
 from lthlib.core.config import parse_config
 from lthlib.report.common import level_summary
-from lthlib.report.stability import epochs_text, first_stable_section, write_stability_report
+from lthlib.report.stability import (
+    epochs_text,
+    first_stable_section,
+    write_convergence_report,
+    write_stability_report,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -134,8 +139,45 @@ def test_the_study_report_compares_probes_few_shot_and_baselines_across_configur
     assert "Table 5" not in report  # no run transferred
 
 
+def write_dense_run(root, momentum, batch, forgetting, train_auc, test_auc):
+    """A run of the dense network alone: level 0 of two replicates (values ± 0.01), as imp_summary.csv."""
+    folder = root / f"t1-mu{momentum:g}-bs{batch}"
+    folder.mkdir()
+    (folder / "params.yaml").write_text(yaml.safe_dump({
+        "train": {"momentum": momentum, "batch_size": batch, "steps": 24, "milestones": [], "curve_steps": 0},
+        "pretrain": {"steps": 0}, "pruning": {"levels": 0}, "el2n": {"steps": 8}}))
+    table = stability_columns(imp_table([], [0.85]), forgetting).assign(
+        forgetting_events=[forgetting - 0.01, forgetting + 0.01],
+        train_auc=[train_auc - 0.01, train_auc + 0.01], test_auc=[test_auc - 0.01, test_auc + 0.01])
+    level_summary(table).to_csv(folder / "imp_summary.csv", index=False)
+
+
+@pytest.mark.parametrize("with_momentum, verdict", [
+    ((0.30, 0.90, 0.91), "reproduced** (6 of 6 comparisons resolved the paper's way, 0 the other way;"),
+    ((0.21, 0.90, 0.91), "inconclusive** (4 of 6 comparisons resolved the paper's way, 0 the other way;"),
+    ((0.10, 0.90, 0.91), "not reproduced** (4 of 6 comparisons resolved the paper's way, 2 the other way;"),
+])
+def test_table_1_alone_checks_the_papers_reading_of_momentum_at_each_batch_size(tmp_path, with_momentum, verdict):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for batch in (16, 64):  # without momentum: 0.2 forgetting events a example, AUC 0.95 (train) and 0.96 (test)
+        write_dense_run(runs, 0.0, batch, 0.2, 0.95, 0.96)
+        write_dense_run(runs, 0.9, batch, *with_momentum)
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs64 | 85.00 ± 1.41 | " in report and "| mu0-bs16 |" in report
+    assert "- batch 16: train AUC 0.9000 ± 0.0141 with momentum 0.9, 0.9500 ± 0.0141 with 0: as the paper." in report
+    assert ("**Table 1 (momentum: more forgetting events, slower convergence of train and test accuracy): "
+            + verdict) in report
+
+
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet
 def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
     write_stability_report(f"{study}/runs", tmp_path)
     assert filecmp.cmp(tmp_path / "stability.md", ROOT / study / "stability.md", shallow=False)
+
+
+def test_the_regimes_committed_table_1_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
+    write_convergence_report("reports/regime/stability/table1/runs", tmp_path)
+    assert filecmp.cmp(tmp_path / "table1.md", ROOT / "reports/regime/stability/table1/table1.md", shallow=False)

@@ -125,11 +125,11 @@ def configuration_name(momentum: float, batch_size: int) -> str:
     return f"mu{momentum:g}-bs{batch_size}"
 
 
-def load_stability_runs(runs_dir: str | Path) -> dict[str, pd.DataFrame]:
+def load_stability_runs(runs_dir: str | Path, required: tuple[str, ...] = STUDY_TABLES) -> dict[str, pd.DataFrame]:
     """The exported runs' tables, each with columns `run`, `configuration`, `momentum`, `batch_size` and
     `t_r` (pretrain.steps; 0 = no late rewinding) added."""
     tables = {name: [] for name in (*STUDY_TABLES, *TICKET_TABLES)}
-    for folder, config in exported_runs(runs_dir, STUDY_TABLES):
+    for folder, config in exported_runs(runs_dir, required):
         keys = {"run": folder.name, "configuration": configuration_name(config.train.momentum, config.train.batch_size),
                 "momentum": config.train.momentum, "batch_size": config.train.batch_size,
                 "t_r": config.pretrain.steps, "rewinding": "no" if config.pretrain.steps == 0 else
@@ -145,7 +145,8 @@ def forgetting_table(summaries: pd.DataFrame) -> pd.DataFrame:
     """Table 1: the dense network (level 0) trained from initialisation (runs without late rewinding)."""
     dense = summaries[(summaries["level"] == 0) & (summaries["t_r"] == 0)]
     return dense[["configuration", "momentum", "batch_size", "test_accuracy", "test_accuracy_std",
-                  "forgetting_events", "forgetting_events_std", "unforgettable", "unforgettable_spread",
+                  "forgetting_events", "forgetting_events_std", "forgetting_events_spread", "unforgettable",
+                  "unforgettable_spread",
                   "never_learned", "train_auc", "train_auc_spread", "test_auc", "test_auc_spread"]]
 
 
@@ -210,12 +211,20 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     return out_dir / "stability.md"
 
 
-def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance: str) -> str:
-    table1 = "\n".join(
+TABLE1_HEADER = ("| configuration | test accuracy (%) | forgetting events | unforgettable (%) | never learned (%) "
+                 "| train AUC | test AUC |\n|---|---|---|---|---|---|---|")
+
+
+def table1_rows(forgetting: pd.DataFrame) -> str:
+    return "\n".join(
         f"| {r.configuration} | {100 * r.test_accuracy:.2f} ± {100 * r.test_accuracy_std:.2f} | "
         f"{r.forgetting_events:.2f} ± {r.forgetting_events_std:.2f} | {100 * r.unforgettable:.2f} | "
         f"{100 * r.never_learned:.2f} | {r.train_auc:.4f} ± {r.train_auc_spread:.4f} | "
         f"{r.test_auc:.4f} ± {r.test_auc_spread:.4f} |" for r in forgetting.itertuples())
+
+
+def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance: str) -> str:
+    table1 = table1_rows(forgetting)
     table2 = "\n".join(f"| {configuration} | {rewinding} | " + " | ".join(str(v) if isinstance(v, str) else "-"
                                                                       for v in row) + " |"
                        for (configuration, rewinding), row in tickets.iterrows())
@@ -234,8 +243,7 @@ forgetting events' ± which is the std over training examples, as the paper's Ta
 {provenance}
 
 ## Table 1: forgetting and convergence of the dense network (trained from initialisation)
-| configuration | test accuracy (%) | forgetting events | unforgettable (%) | never learned (%) | train AUC | test AUC |
-|---|---|---|---|---|---|---|
+{TABLE1_HEADER}
 {table1}
 
 ## Table 2: ticket test accuracy (%) by sparsity
@@ -290,3 +298,67 @@ def _verdicts(forgetting: pd.DataFrame, summaries: pd.DataFrame, barrier: pd.Dat
             f"run{resolved}. Ranks of ticket accuracy in order of increasing barrier: "
             f"{', '.join(f'{r:g}' for r in rank)} (Spearman correlation of barrier and ticket accuracy over "
             f"{len(from_init)} configurations: {correlation:+.2f}).")
+
+
+# ---- Table 1 alone: the dense network of each configuration, a curve point every epoch ----
+
+# The paper's reading of Table 1 (Sec. 4.1, Conclusion): with momentum, examples are forgotten more often and
+# training and validation accuracy converge more slowly (lower AUC, Eq. 3). Unforgettable examples it reads by batch
+# size, not momentum (its Table 1 has fewer with momentum at batch 100 and 256, more at 1024).
+# Each: (column, label, True if momentum should raise it).
+MOMENTUM_FINDINGS = (("forgetting_events", "forgetting events per example", True),
+                     ("train_auc", "train AUC", False),
+                     ("test_auc", "test AUC", False))
+
+
+def write_convergence_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
+    """table1.md: Table 1 from runs of the dense network trained from initialisation, one per configuration, with
+    a curve point every epoch (`train.curve_steps: 0`; only imp_summary.csv is read), ending with a verdict on
+    momentum."""
+    runs = exported_runs(runs_dir, ("imp_summary.csv",))
+    forgetting = forgetting_table(load_stability_runs(runs_dir, ("imp_summary.csv",))["imp_summary.csv"])
+    text = f"""# Table 1: forgetting and convergence of the dense network, a curve point every epoch
+
+{len(runs)} runs, the dense network of each configuration trained from initialisation. Every number is a mean over
+replicates (± std over replicates, except the forgetting events' ± which is the std over training examples, as the
+paper's Table 1 reports); AUC is Eq. 3 over the per-epoch accuracy curve.
+
+{runs_provenance(runs)}
+
+{TABLE1_HEADER}
+{table1_rows(forgetting)}
+
+## In words
+{momentum_verdict(forgetting)}
+"""
+    with io.atomic_path(Path(out_dir) / "table1.md") as tmp:
+        tmp.write_text(text)
+    return Path(out_dir) / "table1.md"
+
+
+def momentum_verdict(forgetting: pd.DataFrame) -> str:
+    """Each of `MOMENTUM_FINDINGS` at each batch size with and without momentum (the extremes of the runs' momenta),
+    resolved when the gap exceeds the larger std over replicates, and a last line: reproduced when every one is
+    resolved the paper's way, not reproduced when one is resolved the other way, inconclusive otherwise."""
+    lines, outcomes = [], []
+    for batch, rows in forgetting.groupby("batch_size"):
+        rows = rows.set_index("momentum").sort_index()
+        if len(rows) < 2:
+            continue
+        without, with_ = rows.iloc[0], rows.iloc[-1]
+        for column, label, raises in MOMENTUM_FINDINGS:
+            gap = (with_[column] - without[column]) * (1 if raises else -1)
+            spread = max(with_[f"{column}_spread"], without[f"{column}_spread"])
+            outcome = None if abs(gap) <= spread else bool(gap > 0)
+            outcomes.append(outcome)
+            word = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}[outcome]
+            lines.append(f"- batch {batch}: {label} {with_[column]:.4f} ± {with_[f'{column}_spread']:.4f} with "
+                         f"momentum {rows.index[-1]:g}, {without[column]:.4f} ± {without[f'{column}_spread']:.4f} "
+                         f"with {rows.index[0]:g}: {word}.")
+    if not outcomes:
+        return "No batch size was run with two momenta; no verdict."
+    verdict = "reproduced" if all(outcomes) else "not reproduced" if False in outcomes else "inconclusive"
+    return "\n".join(lines) + (f"\n\n**Table 1 (momentum: more forgetting events, slower convergence of train and "
+                               f"test accuracy): {verdict}** ({outcomes.count(True)} of {len(outcomes)} comparisons "
+                               f"resolved the paper's way, {outcomes.count(False)} the other way; ± is the std over "
+                               f"replicates).")
