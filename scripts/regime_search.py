@@ -2,12 +2,17 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
+    python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
 Each configuration changes the default (Fashion-MNIST) in the ways below and runs the pipeline up to
 `instability`: the dense network (IMP level 0) and two noise copies from initialisation, from one epoch and
 from three epochs of dense training, per replicate. Runs go one after another in the workspace, one thread
 each (the other core stays free); a finished run is not repeated (its experiment exists).
+
+Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
+the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
+step, each in a clone of its own (docs/regime.md); `add-imp` stores each run's level summary in the search folder.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lthlib.core import io  # noqa: E402
+from lthlib.core.config import load_config  # noqa: E402
+from lthlib.report.common import level_summary  # noqa: E402
 
 RUNS = Path("reports/regime/runs")  # exported runs, committed with the report they make
 PREFIX = "rs-"
@@ -108,6 +119,15 @@ def collect() -> None:
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
 
 
+def add_imp(name: str, run_dir: str) -> None:
+    """IMP's level summary of a finished run (its params.yaml and reports/imp.csv) as the search folder `name`'s
+    `imp_summary_rewind<t>.csv`, t its rewind step."""
+    step = load_config(Path(run_dir) / "params.yaml").pretrain.steps
+    summary = level_summary(io.load_csv(Path(run_dir) / "reports/imp.csv"))
+    io.save_csv(summary, RUNS / name / f"imp_summary_rewind{step}.csv")
+    print(f"{name}: rewind step {step}, {int(summary['replicates'].min())} replicates")
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["run"]
-    {"run": lambda: run(rest), "collect": collect}[command]()
+    {"run": lambda: run(rest), "collect": collect, "add-imp": lambda: add_imp(*rest)}[command]()

@@ -28,12 +28,41 @@ def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path
     write_run(tmp_path / "runs" / "momentum0", {0: [0.01, 0.02], 39: [0.0, 0.0]}, momentum=0.0)
     table, barriers = search_table(tmp_path / "runs")
     assert table["run"].tolist() == ["base", "momentum0"]
-    assert table.loc[0, "barrier from step 0 (%)"] == "25.00 ± 7.07"
+    assert table.loc[0, "barrier from epoch 0 (%)"] == "25.00 ± 7.07"
+    assert table.loc[1, "barrier from epoch 1 (%)"] == "0.00 ± 0.00"  # step 39: 5000 examples / batch 128
     assert table.loc[1, "momentum"] == "0" and table.loc[0, "epochs"] == "10"
     assert table.loc[0, "dense accuracy (%)"] == "85.00 ± 0.00" and table.loc[0, "minutes"] == "5.0"
     text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
     assert "Unstable from initialisation (mean barrier at least 2 %): base." in text
     assert (tmp_path / "out" / "barriers.png").stat().st_size > 10_000
+
+
+def write_imp_summary(path: Path, accuracies: list[float], dense_std: float = 0.002) -> None:
+    """A level summary of 50 % levels: matching where the accuracy is within the dense std of the dense one."""
+    pd.DataFrame({"level": range(len(accuracies)), "fraction_remaining": [0.5 ** k for k in range(len(accuracies))],
+                  "test_accuracy": accuracies, "test_accuracy_std": dense_std, "replicates": 4,
+                  "matching": [a >= accuracies[0] - dense_std for a in accuracies]}).to_csv(path, index=False)
+
+
+def test_runs_with_imp_from_step_0_and_a_later_step_say_where_each_stops_matching(tmp_path):
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30], 39: [0.01, 0.03]})
+    write_imp_summary(tmp_path / "runs" / "base" / "imp_summary_rewind0.csv", [0.85, 0.851, 0.846, 0.84])
+    write_imp_summary(tmp_path / "runs" / "base" / "imp_summary_rewind39.csv", [0.85, 0.852, 0.849, 0.84])
+    pd.DataFrame({"init": [0, 1, 2], "first_stable_epoch": [1 / 3, 1.0, None]}).to_csv(
+        tmp_path / "runs" / "base" / "first_stable.csv", index=False)
+    write_run(tmp_path / "runs" / "deep", {0: [0.20, 0.30]})
+    write_imp_summary(tmp_path / "runs" / "deep" / "imp_summary_rewind0.csv", [0.85, 0.84])
+    write_imp_summary(tmp_path / "runs" / "deep" / "imp_summary_rewind117.csv", [0.86, 0.85])
+    write_run(tmp_path / "runs" / "lenet", {0: [0.0, 0.01]})
+    table = search_table(tmp_path / "runs")[0].set_index("run")
+    assert table.loc["base", "sparsest matching from step 0 (% of weights)"] == "50"
+    assert table.loc["base", "sparsest matching from a later step (% of weights)"] == "25 (epoch 1)"
+    assert table.loc["base", "claim 2"] == "yes" and table.loc["base", "IMP replicates"] == "4"
+    assert table.loc["base", "first stable epoch"] == "0.67 ± 0.47 (1 of 3 never stable)"
+    assert table.loc["deep", "sparsest matching from step 0 (% of weights)"] == "100"  # the dense level only
+    assert table.loc["deep", "claim 2"] == "no" and table.loc["lenet", "claim 2"] == "-"
+    text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
+    assert "(claim 2) in: base." in text and "in 2 runs" in text
 
 
 @pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")

@@ -3,7 +3,9 @@
 One row per exported run (params.yaml + instability.csv): the configuration, the dense test accuracy, and
 the SGD-noise barrier (Frankle et al. 2020: max error on the copies' path minus the mean of the end points')
 from initialisation and from each later rewind step, mean ± std over replicates, with a figure of barrier
-against rewind step per configuration.
+against rewind point per configuration. Where the run's folder has them, the first stable epoch
+(`first_stable.csv`) and IMP's level summaries with rewinding to step t (`imp_summary_rewind<t>.csv`) add
+claim 2's columns: the sparsest matching level from step 0 and from a later step.
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ import pandas as pd
 from lthlib.core import io
 from lthlib.core.config import Config
 from lthlib.report.common import exported_runs, markdown_table, plt, save_figure, series_format
+from lthlib.report.imp import sparsest_matching
 from lthlib.report.tickets import mean_std
+
+
+def steps_per_epoch(config: Config) -> int | None:
+    """One epoch of the run's training subset in steps; None for the whole training set (its size is not in params)."""
+    return config.data.train_examples // config.train.batch_size if config.data.train_examples else None
+
+
+def in_epochs(step: int, epoch: int | None) -> str:
+    return f"epoch {step / epoch:g}" if epoch else f"step {step}"
 
 
 def configuration(config: Config) -> dict:
     """The settings the search varies, as table cells."""
     train, data = config.train, config.data
-    epoch = data.train_examples // train.batch_size if data.train_examples else None
+    epoch = steps_per_epoch(config)
     return {"model": config.model.name, "examples": data.train_examples or "all",
             "image": data.image_size or "stored", "batch": train.batch_size, "lr": f"{train.lr:g}",
             "momentum": f"{train.momentum:g}", "epochs": f"{train.steps / epoch:g}" if epoch else train.steps,
@@ -29,35 +41,80 @@ def configuration(config: Config) -> dict:
 
 
 def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table (one row per run) and the barriers behind it (run, rewind_step, replicate, barrier)."""
+    """The table (one row per run) and the barriers behind it (run, rewind_step, rewind_epoch, replicate, barrier).
+    Rewind points are in epochs, so that runs of other batch or data sizes share columns."""
     rows, barriers = [], []
     for folder, config in exported_runs(runs_dir, ("instability.csv",)):
+        epoch = steps_per_epoch(config)
         table = pd.read_csv(folder / "instability.csv")
         table = table[table["level"] == 0]
         dense = 1 - table[table["rewind_step"] == 0][["error_a", "error_b"]].mean(axis=1)
         row = {"run": folder.name, **configuration(config), "dense accuracy (%)": mean_std(dense),
                "replicates": table["replicate"].nunique()}
         for step, at_step in table.groupby("rewind_step"):
-            row[f"barrier from step {step} (%)"] = mean_std(at_step["barrier_mean"])
+            row[f"barrier from {in_epochs(step, epoch)} (%)"] = mean_std(at_step["barrier_mean"])
+        if (folder / "first_stable.csv").exists():
+            first_stable = pd.read_csv(folder / "first_stable.csv")
+            row["first stable epoch"] = first_stable_cell(first_stable["first_stable_epoch"])
+        row.update(rewinding_columns(folder, epoch))
         seconds = folder / "seconds.txt"
         row["minutes"] = f"{float(seconds.read_text()) / 60:.1f}" if seconds.exists() else "-"
         rows.append(row)
-        barriers.append(table.assign(run=folder.name)[["run", "rewind_step", "replicate", "barrier_mean"]])
+        table = table.assign(run=folder.name, rewind_epoch=table["rewind_step"] / (epoch or 1))
+        barriers.append(table[["run", "rewind_step", "rewind_epoch", "replicate", "barrier_mean"]])
     return pd.DataFrame(rows).fillna("-"), pd.concat(barriers, ignore_index=True)
+
+
+def first_stable_cell(epochs: pd.Series) -> str:
+    """Mean ± std over initialisations of the first stable epoch, and how many had none within training."""
+    found = epochs.dropna()
+    cell = f"{found.mean():.2f} ± {found.std() if len(found) > 1 else 0.0:.2f}" if len(found) else "none"
+    return cell if len(found) == len(epochs) else f"{cell} ({len(epochs) - len(found)} of {len(epochs)} never stable)"
+
+
+def rewinding_columns(folder: Path, epoch: int | None) -> dict:
+    """Claim 2 (unmasking paper Fig. 5, data-diet Fig. 2): the sparsest matching level of IMP rewound to step 0 and
+    to the latest step the folder has a summary for, and whether the later one matches where step 0 no longer does."""
+    summaries = {int(path.stem.removeprefix("imp_summary_rewind")): pd.read_csv(path)
+                 for path in folder.glob("imp_summary_rewind*.csv")}
+    if 0 not in summaries or len(summaries) < 2:
+        return {}
+    later = max(summaries)
+
+    def sparsest(summary: pd.DataFrame) -> float:
+        best = sparsest_matching(summary)
+        return 1.0 if best is None else float(best["fraction_remaining"])  # 1.0: not even the dense level (std 0)
+
+    from_zero, from_later = sparsest(summaries[0]), sparsest(summaries[later])
+    return {"IMP replicates": str(summaries[0]["replicates"].min()),
+            "sparsest matching from step 0 (% of weights)": f"{100 * from_zero:.3g}",
+            "sparsest matching from a later step (% of weights)": f"{100 * from_later:.3g} ({in_epochs(later, epoch)})",
+            "claim 2": "yes" if from_later < from_zero - 1e-12 else "no"}
 
 
 def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for run, rows in barriers.groupby("run", sort=False):
-        by_step = rows.groupby("rewind_step")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
+        by_step = rows.groupby("rewind_epoch")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
         axes.errorbar(by_step.index, 100 * by_step["mean"], yerr=100 * by_step["std"],
                       fmt=series_format("o-", len(by_step)), capsize=3,
                       label=run)
     axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
-    axes.set_xlabel("rewind step (training step the two copies start from)")
+    axes.set_xlabel("rewind point (epochs of training the two copies start from)")
     axes.set_ylabel("error barrier between the copies (%)")
     axes.legend(fontsize=7, ncol=2)
     save_figure(figure, path)
+
+
+def rewinding_sentence(table: pd.DataFrame) -> str:
+    """Which runs show claim 2, among those whose IMP was run from step 0 and from a later step."""
+    if "claim 2" not in table:
+        return ""
+    measured = table[table["claim 2"] != "-"]
+    shown = measured[measured["claim 2"] == "yes"]["run"]
+    return (f"\nIMP rewound to step 0 and to a later step (matching: within one dense std of the dense accuracy, "
+            f"Definition A.2) in {len(measured)} runs; the later step matches where step 0 no longer does (claim 2) "
+            f"in: {', '.join(shown) or 'none'}.\n")
 
 
 def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: float = 0.02) -> Path:
@@ -73,10 +130,15 @@ copies (other data order) from initialisation and from later rewind steps, per r
 between the copies is Frankle et al. (2020)'s: the maximum test error on 11 evenly spaced points of their
 linear path minus the mean of the two end points' errors; stable below {100 * threshold:g} %. Mean ± std over
 replicates; minutes of one run on one core of a 2-core CPU whose other core was busy (timings, not results).
+Rewind points are in epochs of the run's training subset. Where a run has them, the first stable epoch
+(bisection, Frankle et al. 2020) and IMP with rewinding to step 0 and to a later step (5 levels of 50 %; the
+sparsest level whose mean accuracy is within one dense std of the dense network's, Definition A.2) come from runs
+of the same configuration with `IMP replicates` replicates.
 
 {markdown_table(table)}
 
 Unstable from initialisation (mean barrier at least {100 * threshold:g} %): {', '.join(unstable) or 'none'}.
+{rewinding_sentence(table)}
 
 ![barrier against rewind step](barriers.png)
 """
