@@ -80,12 +80,8 @@ def rewinding_columns(folder: Path, epoch: int | None) -> dict:
     if 0 not in summaries or len(summaries) < 2:
         return {}
     later = max(summaries)
-
-    def sparsest(summary: pd.DataFrame) -> float:
-        best = sparsest_matching(summary)
-        return 1.0 if best is None else float(best["fraction_remaining"])  # 1.0: not even the dense level (std 0)
-
-    from_zero, from_later = sparsest(summaries[0]), sparsest(summaries[later])
+    # the dense level always matches itself, so each summary has a sparsest matching level
+    from_zero, from_later = (float(sparsest_matching(summaries[step])["fraction_remaining"]) for step in (0, later))
     return {"IMP replicates": str(summaries[0]["replicates"].min()),
             "sparsest matching from step 0 (% of weights)": f"{100 * from_zero:.3g}",
             "sparsest matching from a later step (% of weights)": f"{100 * from_later:.3g} ({in_epochs(later, epoch)})",
