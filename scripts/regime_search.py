@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import load_config  # noqa: E402
+from lthlib.experiments import params_for_each_run  # noqa: E402
 from lthlib.report.common import level_summary  # noqa: E402
 
 RUNS = Path("reports/regime/runs")  # exported runs, committed with the report they make
@@ -94,17 +95,19 @@ def experiment_ref(name: str) -> str | None:
 
 def run(names: list[str]) -> None:
     chosen = [regime for regime in REGIMES if not names or regime.name in names]
-    for regime in chosen:
-        if experiment_ref(regime.name):
-            print(f"{regime.name}: done", flush=True)
-            continue
-        start = time.time()
-        subprocess.run(["dvc", "exp", "run", "-n", PREFIX + regime.name, *regime.overrides(), "instability"],
-                       check=True)
-        seconds = time.time() - start
-        (RUNS / regime.name).mkdir(parents=True, exist_ok=True)
-        (RUNS / regime.name / "seconds.txt").write_text(f"{seconds:.0f}\n")
-        print(f"{regime.name}: {seconds / 60:.1f} min", flush=True)
+    with params_for_each_run() as reset:
+        for regime in chosen:
+            if experiment_ref(regime.name):
+                print(f"{regime.name}: done", flush=True)
+                continue
+            reset()
+            start = time.time()
+            subprocess.run(["dvc", "exp", "run", "-n", PREFIX + regime.name, *regime.overrides(), "instability"],
+                           check=True)
+            seconds = time.time() - start
+            (RUNS / regime.name).mkdir(parents=True, exist_ok=True)
+            (RUNS / regime.name / "seconds.txt").write_text(f"{seconds:.0f}\n")
+            print(f"{regime.name}: {seconds / 60:.1f} min", flush=True)
 
 
 def collect() -> None:

@@ -8,8 +8,9 @@
 Each configuration (mu<momentum>-bs<batch size>) runs twice: IMP rewinding to initialisation and to
 `--rewind-epochs`. Both carry the whole pipeline: IMP with its curves and forgetting, instability from
 initialisation and t_r, the first-stable search, the ticket stages (baselines, probes, few-shot) at
-`--ticket-levels`. Everything else comes from params.yaml. Run `dvc repro`
-once first: the experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
+`--ticket-levels`. Everything else comes from params.yaml, which every run starts from as it was when the grid
+started (and finds again at the end; the workspace keeps the last run's outputs). Run `dvc repro` once first: the
+experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
 With `--dense-only`, each configuration trains its dense network from initialisation alone (`imp` with
 `pruning.levels: 0`), enough for Table 1's forgetting and convergence at a fraction of the cost.
 """
@@ -28,6 +29,7 @@ from lthlib.cli import user_errors_exit  # noqa: E402
 from lthlib.core import io  # noqa: E402
 from lthlib.core.config import load_config  # noqa: E402
 from lthlib.core.errors import UserError  # noqa: E402
+from lthlib.experiments import params_for_each_run  # noqa: E402
 from lthlib.report.stability import write_convergence_report, write_stability_report  # noqa: E402
 
 PREFIX = "st-"
@@ -75,10 +77,12 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
             command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if action == "queue" else [])]
             commands.append(command + [arg for key, value in overrides.items()
                                        for arg in ("-S", f"{key}={_yaml(value)}")] + (["imp"] if dense_only else []))
-    for command in commands:
-        print(shlex.join(command), flush=True)
-        if not dry_run:
-            subprocess.run(command, check=True)
+    with params_for_each_run() as reset:
+        for command in commands:
+            print(shlex.join(command), flush=True)
+            if not dry_run:
+                reset()
+                subprocess.run(command, check=True)
 
 
 def _yaml(value) -> str:

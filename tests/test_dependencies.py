@@ -1,6 +1,7 @@
 """dvc.yaml's library deps are exactly what each stage imports; IMP's fingerprint reads the same list."""
 
 import ast
+import hashlib
 
 import pytest
 import yaml
@@ -9,6 +10,7 @@ from lthlib.core import dependencies
 from lthlib.core.dependencies import ROOT, library_files
 
 STAGES = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
@@ -58,3 +60,22 @@ def test_imports_run_downward_only(layer, allowed):
     for module in sorted((ROOT / "lthlib" / layer).glob("*.py")):
         for imported in library_files(module.relative_to(ROOT).as_posix()):
             assert imported.split("/")[1] in allowed, f"{module.name} imports {imported}"
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_dvc_lock_holds_the_code_and_params_every_stage_last_ran_with(stage):
+    """Code or params.yaml changed without `dvc repro` leave dvc.lock stale: the committed outputs are then not
+    what the committed code and params make, and the README's `dvc repro` reruns the stage."""
+    assert stage in LOCK, f"{stage} never ran: run `dvc repro` and commit dvc.lock"
+    locked = {dep["path"]: dep["md5"] for dep in LOCK[stage]["deps"]}
+    assert sorted(locked) == sorted(STAGES[stage]["deps"]), f"{stage}: dvc.lock has other deps than dvc.yaml"
+    stale = [path for path, md5 in locked.items()
+             if path.endswith(".py") and hashlib.md5((ROOT / path).read_bytes()).hexdigest() != md5]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for key, value in LOCK[stage].get("params", {}).get("params.yaml", {}).items():
+        current = params
+        for part in key.split("."):
+            current = current[part]
+        if current != value:
+            stale.append(f"params.yaml {key}")
+    assert not stale, f"{stage}: dvc.lock is stale in {stale}: run `dvc repro` and commit dvc.lock"

@@ -1,8 +1,11 @@
 import pytest
+import yaml
+from dvc.utils.hydra import apply_overrides
 
 from lthlib.analyses.stability import exact_probes, first_stable_step
 from lthlib.analyses.stability_grid import Configuration, experiment_config, experiment_overrides
 from lthlib.core.config import ConfigError, parse_config
+from lthlib.experiments import params_for_each_run
 
 BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0,
                                 "curve_steps": 936}})
@@ -61,3 +64,20 @@ def test_a_run_whose_params_would_fail_is_refused_before_the_grid_starts():
     overrides = experiment_overrides(BASE, Configuration(0.9, 512), 60000, epochs=3, rewind_epochs=0.5)
     with pytest.raises(ConfigError, match="replicates must be >= 1"):
         experiment_config(BASE, {**overrides, "replicates": 0})
+
+
+def test_each_run_of_a_grid_starts_from_the_users_params(tmp_path):
+    """What `dvc exp run -S` does to params.yaml (DVC's own function): a run's list override leaves the list in
+    block style, which a later run's `[]` would corrupt; reset before each run keeps every run's params the user's
+    plus its own overrides, and the user's file comes back at the end."""
+    params = tmp_path / "params.yaml"
+    original = "tickets:\n  levels: [3]      # the tickets studied\n  replicates: 0\nprobes:\n  epochs: 2\n"
+    params.write_text(original)
+    with params_for_each_run(params) as reset:
+        for run, overrides in enumerate((["tickets.levels=[2,4]"], ["tickets.levels=[]"], ["probes.epochs=3"])):
+            reset()
+            apply_overrides(str(params), overrides)
+            expected = {"tickets": {"levels": [[2, 4], [], [3]][run], "replicates": 0},
+                        "probes": {"epochs": 3 if run == 2 else 2}}
+            assert yaml.safe_load(params.read_text()) == expected
+    assert params.read_text() == original
