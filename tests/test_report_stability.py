@@ -137,6 +137,42 @@ def test_the_study_report_compares_probes_few_shot_and_baselines_across_configur
     # the baselines beside the ticket itself (level 2 of imp_table: 86.00 ± 1.41 for momentum 0)
     assert "| mu0-bs16 | no | 75.00% sparse | 86.00 ± 1.41 | 50.00 ± 1.41 | 50.00 ± 1.41 |" in report
     assert "Table 5" not in report  # no run transferred
+    # Sec. 5: the stable configuration's tickets probe and few-shot better (barrier 0.5% against an unstable 10%)
+    assert ("- probe accuracy, level 1: 80.00 ± 1.41 for mu0-bs16 (barrier 0.55%) against 30.00 ± 1.41 for "
+            "mu0.9-bs16 (barrier 10.05%): as the paper.") in report
+    assert "- few-shot accuracy, level 2, 10% of the data: 70.00 ± 1.41 for mu0-bs16 " in report
+    assert ("**Table 3 (tickets rewound to a more stable point are better feature extractors): reproduced** (2 of 2 "
+            "comparisons") in report
+    assert "**Table 4 (tickets rewound to a more stable point train better on few examples): reproduced**" in report
+
+
+@pytest.mark.parametrize("late_probes, verdict", [(0.9, "reproduced** (4 of 4 comparisons resolved the paper's way"),
+                                                  (0.1, "not reproduced** (2 of 4 comparisons resolved the paper's "
+                                                        "way, 2 the other way")])
+def test_tickets_rewound_late_to_a_stable_point_are_compared_with_their_unstable_start(tmp_path, late_probes,
+                                                                                       verdict):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for momentum, rewind, barrier, probes in ((0.0, 0, 0.005, 0.8), (0.9, 0, 0.10, 0.3), (0.9, 6, 0.005, late_probes)):
+        write_run(runs, momentum, rewind, [0.88, 0.88, 0.86], barrier=barrier, first_stable=[0, 6], forgetting=1.0)
+        write_ticket_tables(runs / f"st-mu{momentum:g}-bs16-t{rewind}", probe_accuracy=probes, few_shot_accuracy=0.5)
+    report = write_stability_report(runs, tmp_path / "out").read_text()
+    assert ("for mu0.9-bs16 from step 6 (barrier 0.55%) against 30.00 ± 1.41 for mu0.9-bs16 (barrier 10.05%)"
+            in report)
+    assert "**Table 3 (tickets rewound to a more stable point are better feature extractors): " + verdict in report
+    assert "**Table 4 (tickets rewound to a more stable point train better on few examples): inconclusive** (0 of 4" \
+        in report  # equal few-shot accuracies: no comparison resolved
+
+
+def test_among_stable_runs_the_ticket_claims_have_nothing_to_compare(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for momentum, barrier, probes in ((0.0, 0.005, 0.8), (0.9, 0.015, 0.3)):  # both below the 2% threshold
+        write_run(runs, momentum, 0, [0.88, 0.88, 0.86], barrier=barrier, first_stable=[0, 6], forgetting=1.0)
+        write_ticket_tables(runs / f"st-mu{momentum:g}-bs16-t0", probe_accuracy=probes, few_shot_accuracy=0.5)
+    report = write_stability_report(runs, tmp_path / "out").read_text()
+    assert ("Table 3 (tickets rewound to a more stable point are better feature extractors): no comparison: every run "
+            "is stable from the point its tickets are rewound to.") in report
 
 
 def write_dense_run(root, momentum, batch, forgetting, train_auc, test_auc):

@@ -12,7 +12,7 @@ from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
 from lthlib.report.common import exported_runs, plt, runs_provenance, save_figure, threshold_caveat
 from lthlib.report.landscape import barrier_definition
-from lthlib.report.tickets import TICKET_TABLES, cross_run_section, mean_std
+from lthlib.report.tickets import TICKET_TABLES, beats, cross_run_section, mean_std
 
 
 def epochs_text(values: pd.Series) -> str:
@@ -203,9 +203,12 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     # Fig. 1's two panels: dense copies from initialisation (runs without late rewinding) and from t_r
     start = instability["rewind_step"] == instability["t_r"]
     barriers = instability[(instability["level"] == 0) & start]
-    text = "\n".join((_study_markdown(summaries, forgetting, tickets, stable, barriers,
-                                      runs_provenance(exported_runs(runs_dir, STUDY_TABLES))),
-                      cross_run_section(tables, summaries)))
+    runs = exported_runs(runs_dir, STUDY_TABLES)
+    thresholds = {folder.name: config.instability.stable_threshold for folder, config in runs}
+    text = "\n".join(part for part in (_study_markdown(summaries, forgetting, tickets, stable, barriers,
+                                                        runs_provenance(runs)),
+                                        cross_run_section(tables, summaries),
+                                        ticket_verdicts(tables, barriers, thresholds)) if part)
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"
@@ -300,6 +303,67 @@ def _verdicts(forgetting: pd.DataFrame, summaries: pd.DataFrame, barrier: pd.Dat
             f"{len(from_init)} configurations: {correlation:+.2f}).")
 
 
+def stable_start_pairs(barriers: pd.DataFrame, thresholds: dict[str, float]) -> list[tuple[str, str]]:
+    """Sec. 5's comparisons of tickets by the stability of the point they are rewound to, as (more stable run, less
+    stable run) by the mean barrier between dense copies from that point: at each batch size the configurations most
+    and least stable from initialisation (runs without late rewinding; Table 3's stable configurations), and each run
+    with late rewinding against its configuration from initialisation. A pair counts only when its less stable run is
+    unstable (barrier at least its `instability.stable_threshold`, in `thresholds` by run): among stable runs the
+    claim has nothing to compare."""
+    runs = barriers.groupby(["run", "configuration", "batch_size", "t_r"], sort=False)["barrier"].mean().reset_index()
+    pairs = []
+    for _, rows in runs[runs["t_r"] == 0].groupby("batch_size"):
+        if rows["configuration"].nunique() > 1:
+            pairs.append((rows.loc[rows["barrier"].idxmin(), "run"], rows.loc[rows["barrier"].idxmax(), "run"]))
+    for late in runs[runs["t_r"] > 0].itertuples():
+        early = runs[(runs["configuration"] == late.configuration) & (runs["t_r"] == 0)]
+        if not early.empty:
+            pair = (late.run, early["run"].iloc[0])
+            pairs.append(pair if late.barrier <= early["barrier"].iloc[0] else pair[::-1])
+    barrier = runs.set_index("run")["barrier"]
+    return [(stable, unstable) for stable, unstable in pairs if barrier[unstable] >= thresholds[unstable]]
+
+
+def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thresholds: dict[str, float]) -> str:
+    """Sec. 5: tickets rewound to a more stable point are better feature extractors (Table 3: the ticket's probe
+    accuracy, each replicate's mean over blocks) and better few-shot learners (Table 4); one comparison per pair of
+    `stable_start_pairs` that measured the table, per sparsity (and subset size), resolved by `beats`."""
+    barrier = barriers.groupby("run")["barrier"].mean()
+    name = barriers.drop_duplicates("run").set_index("run")
+    label = {run: f"{name.loc[run, 'configuration']}" + (f" from step {name.loc[run, 't_r']}" if name.loc[run, "t_r"]
+                                                          else "") + f" (barrier {100 * barrier[run]:.2f}%)"
+             for run in barrier.index}
+    unstable = [run for run in barrier.index if barrier[run] >= thresholds[run]]
+    probes = tables.get("probes.csv", pd.DataFrame())
+    few_shot = tables.get("few_shot.csv", pd.DataFrame())
+    claims = (
+        ("Table 3 (tickets rewound to a more stable point are better feature extractors)", "probe accuracy",
+         probes[(probes["network"] == "ticket") & (probes["level"] > 0)].groupby(["run", "level", "replicate"])
+         ["probe_accuracy"].mean().reset_index() if not probes.empty else probes, "probe_accuracy", ["level"]),
+        ("Table 4 (tickets rewound to a more stable point train better on few examples)", "few-shot accuracy",
+         few_shot[few_shot["level"] > 0] if not few_shot.empty else few_shot, "test_accuracy", ["level", "fraction"]))
+    parts = []
+    for claim, measure, rows, column, keys in claims:
+        if rows.empty:
+            continue
+        lines, outcomes = [], []
+        for stable, unstable in stable_start_pairs(barriers, thresholds):
+            pair = rows[rows["run"].isin([stable, unstable])]
+            for key, cell in pair.groupby(keys):
+                more, less = cell.loc[cell["run"] == stable, column], cell.loc[cell["run"] == unstable, column]
+                if more.empty or less.empty:
+                    continue
+                outcomes.append(beats(more, less))
+                where = f"level {key[0]}" + (f", {100 * key[1]:g}% of the data" if len(keys) > 1 else "")
+                lines.append(f"- {measure}, {where}: {mean_std(more)} for {label[stable]} against {mean_std(less)} "
+                             f"for {label[unstable]}: {OUTCOME_WORDS[outcomes[-1]]}.")
+        why = ("every run is stable from the point its tickets are rewound to" if not unstable else
+               "no unstable run has a more stable counterpart that measured it")
+        parts.append("\n".join(lines) + "\n\n" + claim_verdict(claim, outcomes) if outcomes else
+                     f"{claim}: no comparison: {why}.")
+    return "## Tables 3-4 in words\n" + "\n\n".join(parts) + "\n" if parts else ""
+
+
 # ---- Table 1 alone: the dense network of each configuration, a curve point every epoch ----
 
 # The paper's reading of Table 1 (Sec. 4.1, Conclusion): with momentum, examples are forgotten more often and
@@ -351,14 +415,21 @@ def momentum_verdict(forgetting: pd.DataFrame) -> str:
             spread = max(with_[f"{column}_spread"], without[f"{column}_spread"])
             outcome = None if abs(gap) <= spread else bool(gap > 0)
             outcomes.append(outcome)
-            word = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}[outcome]
             lines.append(f"- batch {batch}: {label} {with_[column]:.4f} ± {with_[f'{column}_spread']:.4f} with "
                          f"momentum {rows.index[-1]:g}, {without[column]:.4f} ± {without[f'{column}_spread']:.4f} "
-                         f"with {rows.index[0]:g}: {word}.")
+                         f"with {rows.index[0]:g}: {OUTCOME_WORDS[outcome]}.")
     if not outcomes:
         return "No batch size was run with two momenta; no verdict."
+    return "\n".join(lines) + "\n\n" + claim_verdict(
+        "Table 1 (momentum: more forgetting events, slower convergence of train and test accuracy)", outcomes)
+
+
+OUTCOME_WORDS = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}
+
+
+def claim_verdict(claim: str, outcomes: list[bool | None]) -> str:
+    """A claim tested by several comparisons: reproduced when every one is resolved the paper's way, not reproduced
+    when one is resolved the other way, inconclusive otherwise."""
     verdict = "reproduced" if all(outcomes) else "not reproduced" if False in outcomes else "inconclusive"
-    return "\n".join(lines) + (f"\n\n**Table 1 (momentum: more forgetting events, slower convergence of train and "
-                               f"test accuracy): {verdict}** ({outcomes.count(True)} of {len(outcomes)} comparisons "
-                               f"resolved the paper's way, {outcomes.count(False)} the other way; ± is the std over "
-                               f"replicates).")
+    return (f"**{claim}: {verdict}** ({outcomes.count(True)} of {len(outcomes)} comparisons resolved the paper's "
+            f"way, {outcomes.count(False)} the other way; ± is the std over replicates).")
