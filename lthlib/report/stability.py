@@ -303,64 +303,78 @@ def _verdicts(forgetting: pd.DataFrame, summaries: pd.DataFrame, barrier: pd.Dat
             f"{len(from_init)} configurations: {correlation:+.2f}).")
 
 
-def stable_start_pairs(barriers: pd.DataFrame, thresholds: dict[str, float]) -> list[tuple[str, str]]:
-    """Sec. 5's comparisons of tickets by the stability of the point they are rewound to, as (more stable run, less
-    stable run) by the mean barrier between dense copies from that point: at each batch size the configurations most
-    and least stable from initialisation (runs without late rewinding; Table 3's stable configurations), and each run
-    with late rewinding against its configuration from initialisation. A pair counts only when its less stable run is
-    unstable (barrier at least its `instability.stable_threshold`, in `thresholds` by run): among stable runs the
-    claim has nothing to compare."""
+# Sec. 5's readings of Tables 3-4, by how the more stable ticket was found (`stable_start_pairs`)
+STABILITY_CLAIMS = {
+    "configuration": ("Table 3 (the tickets of a more stable configuration are better feature extractors)",
+                      "Table 4 (the tickets of a more stable configuration train better on few examples)"),
+    "late rewinding": ("Table 3 (late rewinding makes tickets better feature extractors)",
+                       "Table 4 (late rewinding makes tickets train better on few examples)"),
+}
+
+
+def stable_start_pairs(barriers: pd.DataFrame, thresholds: dict[str, float]) -> list[tuple[str, str, str]]:
+    """Sec. 5's comparisons of tickets by the stability of the point they are rewound to, as (kind, more stable run,
+    less stable run) by the mean barrier between dense copies from that point: "configuration", at each batch size
+    the configurations most and least stable from initialisation (runs without late rewinding); "late rewinding",
+    each run with late rewinding against its configuration from initialisation. A pair counts only when its less
+    stable run is unstable (barrier at least its `instability.stable_threshold`, in `thresholds` by run): among
+    stable runs the claims have nothing to compare."""
     runs = barriers.groupby(["run", "configuration", "batch_size", "t_r"], sort=False)["barrier"].mean().reset_index()
     pairs = []
     for _, rows in runs[runs["t_r"] == 0].groupby("batch_size"):
         if rows["configuration"].nunique() > 1:
-            pairs.append((rows.loc[rows["barrier"].idxmin(), "run"], rows.loc[rows["barrier"].idxmax(), "run"]))
+            pairs.append(("configuration", rows.loc[rows["barrier"].idxmin(), "run"],
+                          rows.loc[rows["barrier"].idxmax(), "run"]))
     for late in runs[runs["t_r"] > 0].itertuples():
         early = runs[(runs["configuration"] == late.configuration) & (runs["t_r"] == 0)]
         if not early.empty:
             pair = (late.run, early["run"].iloc[0])
-            pairs.append(pair if late.barrier <= early["barrier"].iloc[0] else pair[::-1])
+            pairs.append(("late rewinding", *(pair if late.barrier <= early["barrier"].iloc[0] else pair[::-1])))
     barrier = runs.set_index("run")["barrier"]
-    return [(stable, unstable) for stable, unstable in pairs if barrier[unstable] >= thresholds[unstable]]
+    return [(kind, stable, unstable) for kind, stable, unstable in pairs if barrier[unstable] >= thresholds[unstable]]
 
 
 def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thresholds: dict[str, float]) -> str:
     """Sec. 5: tickets rewound to a more stable point are better feature extractors (Table 3: the ticket's probe
-    accuracy, each replicate's mean over blocks) and better few-shot learners (Table 4); one comparison per pair of
-    `stable_start_pairs` that measured the table, per sparsity (and subset size), resolved by `beats`."""
+    accuracy, each replicate's mean over blocks) and better few-shot learners (Table 4), read separately across
+    configurations and for late rewinding (`STABILITY_CLAIMS`); one comparison per pair of `stable_start_pairs`
+    that measured the table, per sparsity (and subset size), resolved by `beats`."""
     barrier = barriers.groupby("run")["barrier"].mean()
+    if all(barrier[run] < thresholds[run] for run in barrier.index):
+        return ("## Tables 3-4 in words\nEvery run is stable from the point its tickets are rewound to: Sec. 5's "
+                "comparisons of stable against unstable tickets have nothing to compare.\n")
     name = barriers.drop_duplicates("run").set_index("run")
     label = {run: f"{name.loc[run, 'configuration']}" + (f" from step {name.loc[run, 't_r']}" if name.loc[run, "t_r"]
                                                           else "") + f" (barrier {100 * barrier[run]:.2f}%)"
              for run in barrier.index}
-    unstable = [run for run in barrier.index if barrier[run] >= thresholds[run]]
     probes = tables.get("probes.csv", pd.DataFrame())
     few_shot = tables.get("few_shot.csv", pd.DataFrame())
-    claims = (
-        ("Table 3 (tickets rewound to a more stable point are better feature extractors)", "probe accuracy",
-         probes[(probes["network"] == "ticket") & (probes["level"] > 0)].groupby(["run", "level", "replicate"])
-         ["probe_accuracy"].mean().reset_index() if not probes.empty else probes, "probe_accuracy", ["level"]),
-        ("Table 4 (tickets rewound to a more stable point train better on few examples)", "few-shot accuracy",
-         few_shot[few_shot["level"] > 0] if not few_shot.empty else few_shot, "test_accuracy", ["level", "fraction"]))
+    measures = (
+        ("probe accuracy", probes[(probes["network"] == "ticket") & (probes["level"] > 0)].groupby(
+            ["run", "level", "replicate"])["probe_accuracy"].mean().reset_index() if not probes.empty else probes,
+         "probe_accuracy", ["level"]),
+        ("few-shot accuracy", few_shot[few_shot["level"] > 0] if not few_shot.empty else few_shot, "test_accuracy",
+         ["level", "fraction"]))
+    pairs = stable_start_pairs(barriers, thresholds)
     parts = []
-    for claim, measure, rows, column, keys in claims:
-        if rows.empty:
-            continue
-        lines, outcomes = [], []
-        for stable, unstable in stable_start_pairs(barriers, thresholds):
-            pair = rows[rows["run"].isin([stable, unstable])]
-            for key, cell in pair.groupby(keys):
-                more, less = cell.loc[cell["run"] == stable, column], cell.loc[cell["run"] == unstable, column]
-                if more.empty or less.empty:
-                    continue
-                outcomes.append(beats(more, less))
-                where = f"level {key[0]}" + (f", {100 * key[1]:g}% of the data" if len(keys) > 1 else "")
-                lines.append(f"- {measure}, {where}: {mean_std(more)} for {label[stable]} against {mean_std(less)} "
-                             f"for {label[unstable]}: {OUTCOME_WORDS[outcomes[-1]]}.")
-        why = ("every run is stable from the point its tickets are rewound to" if not unstable else
-               "no unstable run has a more stable counterpart that measured it")
-        parts.append("\n".join(lines) + "\n\n" + claim_verdict(claim, outcomes) if outcomes else
-                     f"{claim}: no comparison: {why}.")
+    for table, (measure, rows, column, keys) in enumerate(measures):
+        for kind, claims in ([] if rows.empty else STABILITY_CLAIMS.items()):
+            lines, outcomes = [], []
+            for stable, unstable in [(more, less) for k, more, less in pairs if k == kind]:
+                pair = rows[rows["run"].isin([stable, unstable])]
+                for key, cell in pair.groupby(keys):
+                    more, less = cell.loc[cell["run"] == stable, column], cell.loc[cell["run"] == unstable, column]
+                    if more.empty or less.empty:
+                        continue
+                    outcomes.append(beats(more, less))
+                    where = f"level {key[0]}" + (f", {100 * key[1]:g}% of the data" if len(keys) > 1 else "")
+                    if "train_steps" in cell:  # few-shot budgets differ with t_r (T - t_r compressed onto the subset)
+                        steps = [int(cell.loc[cell["run"] == run, "train_steps"].iloc[0]) for run in (stable, unstable)]
+                        where += f" ({steps[0]} and {steps[1]} training steps)"
+                    lines.append(f"- {measure}, {where}: {mean_std(more)} for {label[stable]} against "
+                                 f"{mean_std(less)} for {label[unstable]}: {OUTCOME_WORDS[outcomes[-1]]}.")
+            parts.append("\n".join(lines) + "\n\n" + claim_verdict(claims[table], outcomes) if outcomes else
+                         f"{claims[table]}: no comparison (no such pair with an unstable run measured it).")
     return "## Tables 3-4 in words\n" + "\n\n".join(parts) + "\n" if parts else ""
 
 
