@@ -1,6 +1,6 @@
 """Training stability ("Training stability and the lottery ticket hypothesis"): the per-run section (first
 stable rewind step, error along the copies' paths) and the cross-run study over momentum x batch size
-(Tables 1, 2 and 6, Fig. 1), drawn from saved tables only."""
+(Tables 1, 2 and 6, Fig. 1, and Sec. 5's reading of Tables 3-4), drawn from saved tables only."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
 
 def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, the verdicts in words, and Tables 3-5 and the
-    baselines where the runs measured them."""
+    baselines where the runs measured them, with Sec. 5's verdicts on Tables 3-4 (`ticket_verdicts`)."""
     out_dir = Path(out_dir)
     tables = load_stability_runs(runs_dir)
     summaries, first_stable = tables["imp_summary.csv"], tables["first_stable.csv"]
