@@ -359,23 +359,30 @@ def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thr
     parts = []
     for table, (measure, rows, column, keys) in enumerate(measures):
         for kind, claims in ([] if rows.empty else STABILITY_CLAIMS.items()):
-            lines, outcomes = [], []
-            for stable, unstable in [(more, less) for k, more, less in pairs if k == kind]:
-                pair = rows[rows["run"].isin([stable, unstable])]
-                for key, cell in pair.groupby(keys):
-                    more, less = cell.loc[cell["run"] == stable, column], cell.loc[cell["run"] == unstable, column]
-                    if more.empty or less.empty:
-                        continue
-                    outcomes.append(beats(more, less))
-                    where = f"level {key[0]}" + (f", {100 * key[1]:g}% of the data" if len(keys) > 1 else "")
-                    if "train_steps" in cell:  # few-shot budgets differ with t_r (T - t_r compressed onto the subset)
-                        steps = [int(cell.loc[cell["run"] == run, "train_steps"].iloc[0]) for run in (stable, unstable)]
-                        where += f" ({steps[0]} and {steps[1]} training steps)"
-                    lines.append(f"- {measure}, {where}: {mean_std(more)} for {label[stable]} against "
-                                 f"{mean_std(less)} for {label[unstable]}: {OUTCOME_WORDS[outcomes[-1]]}.")
+            compared = [comparison for k, stable, unstable in pairs if k == kind
+                        for comparison in _compare_tickets(rows, column, keys, label, stable, unstable)]
+            outcomes = [outcome for outcome, _ in compared]
+            lines = [f"- {measure}, {where}: {OUTCOME_WORDS[outcome]}." for outcome, where in compared]
             parts.append("\n".join(lines) + "\n\n" + claim_verdict(claims[table], outcomes) if outcomes else
                          f"{claims[table]}: no comparison (no such pair with an unstable run measured it).")
     return "## Tables 3-4 in words\n" + "\n\n".join(parts) + "\n" if parts else ""
+
+
+def _compare_tickets(rows: pd.DataFrame, column: str, keys: list[str], label: dict[str, str], stable: str,
+                     unstable: str) -> list[tuple[str, str]]:
+    """One pair of runs' tickets compared per sparsity (and subset size): (outcome of `beats`, what was compared)."""
+    compared = []
+    for key, cell in rows[rows["run"].isin([stable, unstable])].groupby(keys):
+        more, less = cell.loc[cell["run"] == stable, column], cell.loc[cell["run"] == unstable, column]
+        if more.empty or less.empty:
+            continue
+        where = f"level {key[0]}" + (f", {100 * key[1]:g}% of the data" if len(keys) > 1 else "")
+        if "train_steps" in cell:  # few-shot budgets differ with t_r (T - t_r compressed onto the subset)
+            steps = [int(cell.loc[cell["run"] == run, "train_steps"].iloc[0]) for run in (stable, unstable)]
+            where += f" ({steps[0]} and {steps[1]} training steps)"
+        compared.append((beats(more, less), f"{where}: {mean_std(more)} for {label[stable]} against "
+                                            f"{mean_std(less)} for {label[unstable]}"))
+    return compared
 
 
 # ---- Table 1 alone: the dense network of each configuration, a curve point every epoch ----
