@@ -4,6 +4,7 @@
     python scripts/stability_grid.py queue     # or queue them: then `dvc queue start -j N`
     python scripts/stability_grid.py collect   # export finished runs, write reports/stability/stability.md
     ... run --dense-only, collect --dense-only # Table 1 alone (table1.md): the dense network from initialisation
+    ... run --dense-only --stability           # and its Fig. 1 barrier and Table 6 first stable epoch
 
 Each configuration (mu<momentum>-bs<batch size>) runs twice: IMP rewinding to initialisation and to
 `--rewind-epochs`. Both carry the whole pipeline: IMP with its curves and forgetting, instability from
@@ -12,7 +13,9 @@ initialisation and t_r, the first-stable search, the ticket stages (baselines, p
 started (and finds again at the end; the workspace keeps the last run's outputs). Run `dvc repro` once first: the
 experiments restore data/dataset.pt from DVC's cache, and the grid reads its size.
 With `--dense-only`, each configuration trains its dense network from initialisation alone (`imp` with
-`pruning.levels: 0`), enough for Table 1's forgetting and convergence at a fraction of the cost.
+`pruning.levels: 0`, then `imp_summary`), enough for Table 1's forgetting and convergence at a fraction of the
+cost; `--stability` adds two copies of it from initialisation (`instability`, Fig. 1) and the search for its first
+stable step (`first_stable`, Table 6), which table1.md then reports by momentum and by batch size.
 """
 
 import shlex
@@ -50,7 +53,11 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
                                              "`queue` (parallel workers must not share cores)"),
          runs: str = "runs/stability", out: str = "reports/stability",
          dense_only: bool = typer.Option(False, help="the dense network from initialisation alone: Table 1"),
+         stability: bool = typer.Option(False, help="with --dense-only: also its instability from initialisation "
+                                                    "and first stable step (Fig. 1, Table 6)"),
          dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them")):
+    if stability and not dense_only:
+        raise UserError("--stability goes with --dense-only (the whole grid measures stability anyway)")
     if action == "collect":
         subprocess.run(["bash", "scripts/collect_experiments.sh", DENSE_PREFIX if dense_only else PREFIX, runs],
                        check=True)
@@ -58,6 +65,7 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
         return
     if action not in ("run", "queue"):
         raise UserError(f"action must be run, queue or collect, got {action!r}")
+    targets = (["imp_summary", "first_stable"] if stability else ["imp_summary"]) if dense_only else []
     base = load_config()
     threads = threads or (base.compute.threads if action == "run" else 1)
     examples = len(io.load_tensors("data/dataset.pt")["train_y"])
@@ -70,13 +78,13 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
                          "compute.threads": threads,
                          "tickets.levels": [] if dense_only else [int(level) for level in ticket_levels.split(",")
                                                                   if level.strip()],
-                         "landscape.grid_size": 5}
+                         "landscape.grid_size": 5, **({"instability.levels": [0]} if dense_only else {})}
             experiment_config(base, overrides)
             prefix = DENSE_PREFIX if dense_only else PREFIX
             name = f"{prefix}{configuration.name}-t{overrides['pretrain.steps']}".replace(".", "p")
             command = ["dvc", "exp", "run", "-n", name, *(["--queue"] if action == "queue" else [])]
             commands.append(command + [arg for key, value in overrides.items()
-                                       for arg in ("-S", f"{key}={_yaml(value)}")] + (["imp"] if dense_only else []))
+                                       for arg in ("-S", f"{key}={_yaml(value)}")] + targets)
     with params_for_each_run() as reset:
         for command in commands:
             print(shlex.join(command), flush=True)

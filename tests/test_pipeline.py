@@ -320,6 +320,29 @@ def test_rewind_steps_compare_as_experiments(repo):
     assert (repo / "reports/rewind/lmc_paths_by_rewind.png").stat().st_size > 10_000
 
 
+def test_the_stability_grids_dense_runs_carry_their_own_summary_and_stability(repo):
+    """`--dense-only --stability` runs each experiment to `imp_summary` and `first_stable` only: the exported
+    summary is the run's own (its steps, its one level), not the one its baseline commit holds (three levels)."""
+    grid = [sys.executable, "scripts/stability_grid.py"]
+    options = ["--dense-only", "--configurations", "mu0-bs32,mu0.9-bs64", "--epochs", "2", "--replicates", "2"]
+    output = run(grid + ["run", "--stability"] + options, repo).stdout
+    assert "Running stage 'first_stable'" in output and "Running stage 'landscape'" not in output
+    run(grid + ["collect"] + options[:3], repo)
+    steps = {}
+    for name in ("st1-mu0-bs32-t0", "st1-mu0p9-bs64-t0"):
+        folder = repo / "runs/stability" / name
+        summary = pd.read_csv(folder / "imp_summary.csv")
+        steps[name] = yaml.safe_load((folder / "params.yaml").read_text())["train"]["steps"]
+        assert summary.level.tolist() == [0] and summary.train_steps.tolist() == [steps[name]]
+        copies = pd.read_csv(folder / "instability.csv")
+        assert copies.rewind_step.tolist() == [0] * len(copies) and set(copies.level) == {0}
+        assert len(pd.read_csv(folder / "first_stable.csv")) == copies.replicate.nunique()
+    assert steps["st1-mu0-bs32-t0"] == 2 * steps["st1-mu0p9-bs64-t0"]  # 2 epochs at either batch size
+    report = (repo / "reports/stability/table1.md").read_text()
+    assert "| mu0-bs32 | " in report and "## Fig. 1 and Table 6: stability to SGD noise from initialisation" in report
+    assert "(a larger batch: a lower barrier between copies from initialisation" not in report  # one batch a momentum
+
+
 @pytest.mark.parametrize("params, message", [
     ("pruning:\n  ratio: 1.5\n", "error: pruning.ratio must be in (0, 1), got 1.5"),
     ("model:\n  name: vgg99\n", "error: model.name must be one of"),

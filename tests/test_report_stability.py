@@ -209,6 +209,32 @@ def test_table_1_alone_checks_the_papers_reading_of_momentum_at_each_batch_size(
             + verdict) in report
 
 
+def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momentum_and_by_batch(tmp_path):
+    """Runs of `--dense-only --stability`: one search of mu 0.9 / batch 64 never found a stable step, so its mean
+    epoch is undefined and both comparisons that need it are not resolved."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    planted = {(0.0, 16): ([0.03, 0.04], [0.5, 0.5]), (0.9, 16): ([0.20, 0.30], [2.0, 2.5]),
+               (0.0, 64): ([0.01, 0.012], [0.0, 0.0]), (0.9, 64): ([0.05, 0.06], [1.0, None])}
+    for (momentum, batch), (barriers, epochs) in planted.items():
+        write_dense_run(runs, momentum, batch, 0.2, 0.95, 0.96)
+        folder = runs / f"t1-mu{momentum:g}-bs{batch}"
+        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
+            folder / "instability.csv", index=False)
+        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(folder / "first_stable.csv", index=False)
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs16 | 25.00 ± 7.07 | 2.25 ± 0.25 |" in report
+    assert "| mu0.9-bs64 | 5.50 ± 0.71 | 1.00 (1 of 2 never stable) |" in report
+    assert ("- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, 0.50 ± 0.00 with 0: as the paper."
+            in report)
+    assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
+            "as the paper." in report)
+    assert ("- momentum 0.9: first stable epoch undefined (a search found none) with batch 64, 2.25 ± 0.25 with 16: "
+            "not resolved." in report)
+    assert "later first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
+    assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
+
+
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet
 def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given

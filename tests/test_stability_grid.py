@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 from dvc.utils.hydra import apply_overrides
@@ -6,6 +10,8 @@ from lthlib.analyses.stability import exact_probes, first_stable_step
 from lthlib.analyses.stability_grid import Configuration, experiment_config, experiment_overrides
 from lthlib.core.config import ConfigError, parse_config
 from lthlib.experiments import params_for_each_run
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BASE = parse_config({"train": {"steps": 2808, "batch_size": 128, "milestones": [1966, 2527], "warmup_steps": 0,
                                 "curve_steps": 936}})
@@ -81,3 +87,10 @@ def test_each_run_of_a_grid_starts_from_the_users_params(tmp_path):
                         "probes": {"epochs": 3 if run == 2 else 2}}
             assert yaml.safe_load(params.read_text()) == expected
     assert params.read_text() == original
+
+
+def test_stability_without_dense_only_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts/stability_grid.py"), "run", "--stability"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: --stability goes with --dense-only (the whole grid measures stability anyway)")

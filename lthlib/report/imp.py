@@ -158,7 +158,6 @@ def write_imp_report(config: Config, frame: pd.DataFrame, out_dir: str | Path,
     out_dir = Path(out_dir)
     summary = level_summary(frame)
     metrics = {**imp_metrics(summary, config.report.target_fraction_remaining), **(extra_metrics or {})}
-    io.save_csv(summary, out_dir / "imp_summary.csv")
     io.save_json(metrics, out_dir / "metrics.json")
     title = f"{config.model.name} on {config.data.name}, rewind step {config.pretrain.steps}"
     plot_accuracy_vs_sparsity(summary, out_dir / "figures" / "imp_accuracy.png", f"IMP, {title}")

@@ -391,17 +391,35 @@ def _compare_tickets(rows: pd.DataFrame, column: str, keys: list[str], label: di
 # training and validation accuracy converge more slowly (lower AUC, Eq. 3). Unforgettable examples it reads by batch
 # size, not momentum (its Table 1 has fewer with momentum at batch 100 and 256, more at 1024).
 # Each: (column, label, True if momentum should raise it).
-MOMENTUM_FINDINGS = (("forgetting_events", "forgetting events per example", True),
-                     ("train_auc", "train AUC", False),
-                     ("test_auc", "test AUC", False))
+def _mean_spread(value: float, spread: float) -> str:
+    return f"{value:.4f} ± {spread:.4f}"
+
+
+# (column, words, whether the paper has it rise with the factor compared, format of mean and spread)
+MOMENTUM_FINDINGS = (("forgetting_events", "forgetting events per example", True, _mean_spread),
+                     ("train_auc", "train AUC", False, _mean_spread),
+                     ("test_auc", "test AUC", False, _mean_spread))
+STABILITY_FINDINGS = (("barrier", "error barrier from initialisation",
+                       lambda value, spread: f"{100 * value:.2f} ± {100 * spread:.2f} %"),
+                      ("first_stable_epoch", "first stable epoch",
+                       lambda value, spread: "undefined (a search found none)" if pd.isna(value) else
+                       f"{value:.2f} ± {spread:.2f}"))
+# the paper (Sec. 6.2, Table 6): momentum and a smaller batch make training less stable to SGD noise
+STABILITY_CLAIMS_BY_FACTOR = (
+    ("momentum", "batch_size", "batch", True, "Fig. 1 and Table 6 (momentum: a higher barrier between copies from "
+                                              "initialisation, a later first stable epoch)"),
+    ("batch_size", "momentum", "momentum", False, "Fig. 1 and Table 6 (a larger batch: a lower barrier between "
+                                                  "copies from initialisation, an earlier first stable epoch)"))
 
 
 def write_convergence_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     """table1.md: Table 1 from runs of the dense network trained from initialisation, one per configuration, with
-    a curve point every epoch (`train.curve_steps: 0`; only imp_summary.csv is read), ending with a verdict on
-    momentum."""
+    a curve point every epoch (`train.curve_steps: 0`), ending with a verdict on momentum; where the runs also
+    measured two copies from initialisation and the first stable step (`--dense-only --stability`), Fig. 1's
+    barrier and Table 6 by configuration, with verdicts on momentum and on batch size."""
     runs = exported_runs(runs_dir, ("imp_summary.csv",))
-    forgetting = forgetting_table(load_stability_runs(runs_dir, ("imp_summary.csv",))["imp_summary.csv"])
+    tables = load_stability_runs(runs_dir, ("imp_summary.csv",))
+    forgetting = forgetting_table(tables["imp_summary.csv"])
     text = f"""# Table 1: forgetting and convergence of the dense network, a curve point every epoch
 
 {len(runs)} runs, the dense network of each configuration trained from initialisation. Every number is a mean over
@@ -416,33 +434,81 @@ paper's Table 1 reports); AUC is Eq. 3 over the per-epoch accuracy curve.
 ## In words
 {momentum_verdict(forgetting)}
 """
+    if {"instability.csv", "first_stable.csv"} <= set(tables):
+        text += stability_from_initialisation(tables["instability.csv"], tables["first_stable.csv"])
     with io.atomic_path(Path(out_dir) / "table1.md") as tmp:
         tmp.write_text(text)
     return Path(out_dir) / "table1.md"
+
+
+def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.DataFrame) -> str:
+    """Fig. 1's barrier between two dense copies from initialisation and Table 6's first stable epoch by
+    configuration (mean ± std over initialisations), and each compared by momentum and by batch size."""
+    copies = instability[(instability["level"] == 0) & (instability["rewind_step"] == 0)]
+    keys = ["configuration", "momentum", "batch_size"]
+    barrier = copies.groupby(keys, sort=False)["barrier"].agg(barrier="mean", barrier_spread="std")
+    searches = first_stable.groupby(keys, sort=False)["first_stable_epoch"]
+    # a search that found no stable step leaves its configuration's mean undefined: compared as not resolved
+    epochs = searches.agg(first_stable_epoch=lambda e: e.mean() if e.notna().all() else float("nan"),
+                          first_stable_epoch_spread=lambda e: e.std(ddof=0))
+    frame = barrier.join(epochs).fillna({"barrier_spread": 0.0}).reset_index()
+    found = first_stable.groupby("configuration")["first_stable_epoch"].apply(epochs_text)
+    rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
+                     f"{found[r.configuration]} |" for r in frame.itertuples())
+    verdicts = []
+    for factor, within, within_name, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
+        findings = [(column, words, rises, text) for column, words, text in STABILITY_FINDINGS]
+        lines, outcomes = compare_extremes(frame, factor, within, within_name, findings)
+        verdicts.append("\n".join(lines) + "\n\n" + claim_verdict(claim, outcomes) if outcomes else
+                        f"No {within_name} was run with two values of {factor.replace('_', ' ')}; no verdict on it.")
+    return f"""
+## Fig. 1 and Table 6: stability to SGD noise from initialisation
+Two copies of each initialisation's dense network trained from step 0 with different SGD noise, mean ± std over
+initialisations. The error barrier is {barrier_definition(copies)}. The first stable epoch is Appendix B's
+bisection over rewind points every `instability.search_every` steps.
+
+| configuration | error barrier (%) | first stable epoch |
+|---|---|---|
+{rows}
+
+## In words: stability
+{(chr(10) * 2).join(verdicts)}
+"""
 
 
 def momentum_verdict(forgetting: pd.DataFrame) -> str:
     """Each of `MOMENTUM_FINDINGS` at each batch size with and without momentum (the extremes of the runs' momenta),
     resolved when the gap exceeds the larger std over replicates, and a last line: reproduced when every one is
     resolved the paper's way, not reproduced when one is resolved the other way, inconclusive otherwise."""
-    lines, outcomes = [], []
-    for batch, rows in forgetting.groupby("batch_size"):
-        rows = rows.set_index("momentum").sort_index()
-        if len(rows) < 2:
-            continue
-        without, with_ = rows.iloc[0], rows.iloc[-1]
-        for column, label, raises in MOMENTUM_FINDINGS:
-            gap = (with_[column] - without[column]) * (1 if raises else -1)
-            spread = max(with_[f"{column}_spread"], without[f"{column}_spread"])
-            outcome = None if abs(gap) <= spread else bool(gap > 0)
-            outcomes.append(outcome)
-            lines.append(f"- batch {batch}: {label} {with_[column]:.4f} ± {with_[f'{column}_spread']:.4f} with "
-                         f"momentum {rows.index[-1]:g}, {without[column]:.4f} ± {without[f'{column}_spread']:.4f} "
-                         f"with {rows.index[0]:g}: {OUTCOME_WORDS[outcome]}.")
+    lines, outcomes = compare_extremes(forgetting, "momentum", "batch_size", "batch", MOMENTUM_FINDINGS)
     if not outcomes:
         return "No batch size was run with two momenta; no verdict."
     return "\n".join(lines) + "\n\n" + claim_verdict(
         "Table 1 (momentum: more forgetting events, slower convergence of train and test accuracy)", outcomes)
+
+
+def compare_extremes(frame: pd.DataFrame, factor: str, within: str, within_name: str,
+                     findings) -> tuple[list[str], list[bool | None]]:
+    """Each finding (column, words, whether the paper has it rise with `factor`, format) between the lowest and
+    the highest `factor` at each value of `within`: as the paper when the gap, larger than the larger of the two
+    `<column>_spread`, goes the paper's way; the opposite when it goes the other way; else (or undefined) not
+    resolved. One line per comparison, and the outcomes."""
+    lines, outcomes = [], []
+    name = factor.replace("batch_size", "batch")
+    for key, rows in frame.groupby(within):
+        rows = rows.set_index(factor).sort_index()
+        if len(rows) < 2:
+            continue
+        low, high = rows.iloc[0], rows.iloc[-1]
+        for column, words, rises, text in findings:
+            gap = (high[column] - low[column]) * (1 if rises else -1)
+            spread = max(high[f"{column}_spread"], low[f"{column}_spread"])
+            outcome = None if pd.isna(gap) or abs(gap) <= spread else bool(gap > 0)
+            outcomes.append(outcome)
+            lines.append(f"- {within_name} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} with "
+                         f"{name} {rows.index[-1]:g}, {text(low[column], low[f'{column}_spread'])} "
+                         f"with {rows.index[0]:g}: {OUTCOME_WORDS[outcome]}.")
+    return lines, outcomes
 
 
 OUTCOME_WORDS = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}
