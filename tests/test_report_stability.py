@@ -229,10 +229,14 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
             in report)
     assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
             "as the paper." in report)
-    assert ("- momentum 0.9: first stable epoch undefined (a search found none) with batch 64, 2.25 ± 0.25 with 16: "
+    assert ("- momentum 0.9: first stable epoch undefined with batch 64, 2.25 ± 0.25 with 16: "
             "not resolved." in report)
     assert "later first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
     assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
+    (runs / "t1-mu0-bs16" / "first_stable.csv").unlink()  # a run whose search did not finish
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0-bs16 | 3.50 ± 0.71 | not searched |" in report
+    assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet

@@ -402,7 +402,7 @@ MOMENTUM_FINDINGS = (("forgetting_events", "forgetting events per example", True
 STABILITY_FINDINGS = (("barrier", "error barrier from initialisation",
                        lambda value, spread: f"{100 * value:.2f} ± {100 * spread:.2f} %"),
                       ("first_stable_epoch", "first stable epoch",
-                       lambda value, spread: "undefined (a search found none)" if pd.isna(value) else
+                       lambda value, spread: "undefined" if pd.isna(value) else
                        f"{value:.2f} ± {spread:.2f}"))
 # the paper (Sec. 6.2, Table 6): momentum and a smaller batch make training less stable to SGD noise
 STABILITY_CLAIMS_BY_FACTOR = (
@@ -454,7 +454,7 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     frame = barrier.join(epochs).fillna({"barrier_spread": 0.0}).reset_index()
     found = first_stable.groupby("configuration")["first_stable_epoch"].apply(epochs_text)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
-                     f"{found[r.configuration]} |" for r in frame.itertuples())
+                     f"{found.get(r.configuration, 'not searched')} |" for r in frame.itertuples())
     verdicts = []
     for factor, within, within_name, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
         findings = [(column, words, rises, text) for column, words, text in STABILITY_FINDINGS]
@@ -464,8 +464,11 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     return f"""
 ## Fig. 1 and Table 6: stability to SGD noise from initialisation
 Two copies of each initialisation's dense network trained from step 0 with different SGD noise, mean ± std over
-initialisations. The error barrier is {barrier_definition(copies)}. The first stable epoch is Appendix B's
-bisection over rewind points every `instability.search_every` steps.
+initialisations (the population std for the first stable epoch, as the study report's Table 6).
+The error barrier is {barrier_definition(copies)}.
+The first stable epoch is Appendix B's bisection over rewind points every `instability.search_every` steps; a
+configuration where a search found no stable step (or none ran) has no mean epoch ("undefined"), and its
+comparisons are not resolved.
 
 | configuration | error barrier (%) | first stable epoch |
 |---|---|---|
