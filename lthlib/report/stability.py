@@ -387,24 +387,25 @@ def _compare_tickets(rows: pd.DataFrame, column: str, keys: list[str], label: di
 
 # ---- Table 1 alone: the dense network of each configuration, a curve point every epoch ----
 
-# The paper's reading of Table 1 (Sec. 4.1, Conclusion): with momentum, examples are forgotten more often and
-# training and validation accuracy converge more slowly (lower AUC, Eq. 3). Unforgettable examples it reads by batch
-# size, not momentum (its Table 1 has fewer with momentum at batch 100 and 256, more at 1024).
-# Each: (column, label, True if momentum should raise it).
 def _mean_spread(value: float, spread: float) -> str:
     return f"{value:.4f} ± {spread:.4f}"
 
 
-# (column, words, whether the paper has it rise with the factor compared, format of mean and spread)
+# The paper's reading of Table 1 (Sec. 4.1, Conclusion): with momentum, examples are forgotten more often and
+# training and validation accuracy converge more slowly (lower AUC, Eq. 3). Unforgettable examples it reads by batch
+# size, not momentum (its Table 1 has fewer with momentum at batch 100 and 256, more at 1024).
+# Each: (column, words, True if momentum should raise it, format of mean and spread).
 MOMENTUM_FINDINGS = (("forgetting_events", "forgetting events per example", True, _mean_spread),
                      ("train_auc", "train AUC", False, _mean_spread),
                      ("test_auc", "test AUC", False, _mean_spread))
+# Fig. 1 and Table 6 (column, words, format); whether each rises with the factor compared is the claim's
 STABILITY_FINDINGS = (("barrier", "error barrier from initialisation",
                        lambda value, spread: f"{100 * value:.2f} ± {100 * spread:.2f} %"),
                       ("first_stable_epoch", "first stable epoch",
                        lambda value, spread: "undefined" if pd.isna(value) else
                        f"{value:.2f} ± {spread:.2f}"))
-# the paper (Sec. 6.2, Table 6): momentum and a smaller batch make training less stable to SGD noise
+# the paper (Sec. 6.2, Table 6): momentum and a smaller batch make training less stable to SGD noise. Each:
+# (factor, compared at each value of, that one's name, True if instability rises with the factor, claim)
 STABILITY_CLAIMS_BY_FACTOR = (
     ("momentum", "batch_size", "batch", True, "Fig. 1 and Table 6 (momentum: a higher barrier between copies from "
                                               "initialisation, a later first stable epoch)"),
