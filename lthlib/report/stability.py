@@ -405,12 +405,12 @@ STABILITY_FINDINGS = (("barrier", "error barrier from initialisation",
                        lambda value, spread: "undefined" if pd.isna(value) else
                        f"{value:.2f} ± {spread:.2f}"))
 # the paper (Sec. 6.2, Table 6): momentum and a smaller batch make training less stable to SGD noise. Each:
-# (factor, compared at each value of, that one's name, True if instability rises with the factor, claim)
+# (factor, compared at each value of, True if instability rises with the factor, claim)
 STABILITY_CLAIMS_BY_FACTOR = (
-    ("momentum", "batch_size", "batch", True, "Fig. 1 and Table 6 (momentum: a higher barrier between copies from "
-                                              "initialisation, a later first stable epoch)"),
-    ("batch_size", "momentum", "momentum", False, "Fig. 1 and Table 6 (a larger batch: a lower barrier between "
-                                                  "copies from initialisation, an earlier first stable epoch)"))
+    ("momentum", "batch_size", True, "Fig. 1 and Table 6 (momentum: a higher barrier between copies from "
+                                     "initialisation, a later first stable epoch)"),
+    ("batch_size", "momentum", False, "Fig. 1 and Table 6 (a larger batch: a lower barrier between copies from "
+                                      "initialisation, an earlier first stable epoch)"))
 
 
 def write_convergence_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
@@ -457,11 +457,11 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
                      f"{found.get(r.configuration, 'not searched')} |" for r in frame.itertuples())
     verdicts = []
-    for factor, within, within_name, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
+    for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
         findings = [(column, words, rises, text) for column, words, text in STABILITY_FINDINGS]
-        lines, outcomes = compare_extremes(frame, factor, within, within_name, findings)
+        lines, outcomes = compare_extremes(frame, factor, within, findings)
         verdicts.append("\n".join(lines) + "\n\n" + claim_verdict(claim, outcomes) if outcomes else
-                        f"No {within_name} was run with two values of {factor.replace('_', ' ')}; no verdict on it.")
+                        f"No {_word(within)} was run with two values of {factor.replace('_', ' ')}; no verdict on it.")
     return f"""
 ## Fig. 1 and Table 6: stability to SGD noise from initialisation
 Two copies of each initialisation's dense network trained from step 0 with different SGD noise, mean ± std over
@@ -484,21 +484,20 @@ def momentum_verdict(forgetting: pd.DataFrame) -> str:
     """Each of `MOMENTUM_FINDINGS` at each batch size with and without momentum (the extremes of the runs' momenta),
     resolved when the gap exceeds the larger std over replicates, and a last line: reproduced when every one is
     resolved the paper's way, not reproduced when one is resolved the other way, inconclusive otherwise."""
-    lines, outcomes = compare_extremes(forgetting, "momentum", "batch_size", "batch", MOMENTUM_FINDINGS)
+    lines, outcomes = compare_extremes(forgetting, "momentum", "batch_size", MOMENTUM_FINDINGS)
     if not outcomes:
         return "No batch size was run with two momenta; no verdict."
     return "\n".join(lines) + "\n\n" + claim_verdict(
         "Table 1 (momentum: more forgetting events, slower convergence of train and test accuracy)", outcomes)
 
 
-def compare_extremes(frame: pd.DataFrame, factor: str, within: str, within_name: str,
+def compare_extremes(frame: pd.DataFrame, factor: str, within: str,
                      findings) -> tuple[list[str], list[bool | None]]:
     """Each finding (column, words, whether the paper has it rise with `factor`, format) between the lowest and
     the highest `factor` at each value of `within`: as the paper when the gap, larger than the larger of the two
     `<column>_spread`, goes the paper's way; the opposite when it goes the other way; else (or undefined) not
     resolved. One line per comparison, and the outcomes."""
     lines, outcomes = [], []
-    name = factor.replace("batch_size", "batch")
     for key, rows in frame.groupby(within):
         rows = rows.set_index(factor).sort_index()
         if len(rows) < 2:
@@ -509,10 +508,15 @@ def compare_extremes(frame: pd.DataFrame, factor: str, within: str, within_name:
             spread = max(high[f"{column}_spread"], low[f"{column}_spread"])
             outcome = None if pd.isna(gap) or abs(gap) <= spread else bool(gap > 0)
             outcomes.append(outcome)
-            lines.append(f"- {within_name} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} with "
-                         f"{name} {rows.index[-1]:g}, {text(low[column], low[f'{column}_spread'])} "
+            lines.append(f"- {_word(within)} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} with "
+                         f"{_word(factor)} {rows.index[-1]:g}, {text(low[column], low[f'{column}_spread'])} "
                          f"with {rows.index[0]:g}: {OUTCOME_WORDS[outcome]}.")
     return lines, outcomes
+
+
+def _word(column: str) -> str:
+    """How the verdict lines name a configuration's column: batch 128, momentum 0.9."""
+    return column.replace("batch_size", "batch")
 
 
 OUTCOME_WORDS = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}
