@@ -55,6 +55,16 @@ def test_cifar_resnets_are_named_by_depth_and_width_as_in_openlth(name, widths, 
         {k: v.shape for k, v in reference.items()}
 
 
+def test_a_cifar_resnet_without_batchnorm_is_the_same_network_with_biased_convolutions():
+    with_bn, without = build_model("resnet14_8", (1, 14, 14), 10), build_model("resnet14_8_nobn", (1, 14, 14), 10)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in without.modules()) and not list(without.buffers())
+    assert prunable_names(without) == prunable_names(with_bn)
+    assert all(m.bias is not None for m in without.modules() if isinstance(m, torch.nn.Conv2d))
+    assert without(torch.randn(2, 1, 14, 14)).shape == (2, 10)
+    with pytest.raises(ValueError, match="model.name must be one of"):
+        build_model("resnet14_8_bn", (1, 14, 14), 10)
+
+
 @pytest.mark.parametrize("depth", [18, 34, 50])
 def test_imagenet_resnets_are_torchvisions_with_the_output_layer_renamed(depth):
     import torchvision

@@ -70,8 +70,9 @@ class DataConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     # lenet_300_100, conv4, resnet20, resnet32, resnet56, resnet18, or any CIFAR ResNet as resnet<depth>_<width>
-    # (OpenLTH's naming: depth 6n + 2, the first stage `width` channels wide; resnet20_16 is resnet20);
-    # torchvision's imagenet_resnet18/34/50, with the CIFAR stem as imagenet_resnet<depth>_cifar_stem
+    # (OpenLTH's naming: depth 6n + 2, the first stage `width` channels wide; resnet20_16 is resnet20;
+    # resnet20_8_nobn the same without BatchNorm); torchvision's imagenet_resnet18/34/50, with the CIFAR stem as
+    # imagenet_resnet<depth>_cifar_stem
     name: str = "lenet_300_100"
 
     def validate(self) -> None:

@@ -68,15 +68,17 @@ class BatchNorm2d(nn.BatchNorm2d):
 
 
 class BasicBlock(nn.Module):
-    def __init__(self, inputs, outputs, stride):
+    def __init__(self, inputs, outputs, stride, batchnorm=True):
         super().__init__()
-        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
-        self.bn1 = BatchNorm2d(outputs)
-        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
-        self.bn2 = BatchNorm2d(outputs)
+        norm = BatchNorm2d if batchnorm else lambda channels: nn.Identity()
+        # without BatchNorm, whose shift a convolution's bias would duplicate, the convolutions keep their biases
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=not batchnorm)
+        self.bn1 = norm(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=not batchnorm)
+        self.bn2 = norm(outputs)
         self.shortcut = nn.Sequential()
         if stride != 1 or inputs != outputs:  # projection shortcut, as in OpenLTH's CIFAR ResNets
-            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), BatchNorm2d(outputs))
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=not batchnorm), norm(outputs))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -88,17 +90,17 @@ class ResNet(nn.Module):
 
     `widths` and `blocks` give the stages: the CIFAR ResNet-20/32/56 of He et al. (2016) have
     widths (16, 32, 64) and (depth - 2) / 6 blocks per stage; ResNet-18 has (64, 128, 256, 512)
-    and 2 blocks per stage.
+    and 2 blocks per stage. `batchnorm=False` leaves BatchNorm out (the same network otherwise).
     """
 
-    def __init__(self, input_shape, num_classes, widths, blocks):
+    def __init__(self, input_shape, num_classes, widths, blocks, batchnorm=True):
         super().__init__()
-        self.conv = nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=False)
-        self.bn = BatchNorm2d(widths[0])
+        self.conv = nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=not batchnorm)
+        self.bn = BatchNorm2d(widths[0]) if batchnorm else nn.Identity()
         layers, inputs = [], widths[0]
         for stage, width in enumerate(widths):
             for block in range(blocks):
-                layers.append(BasicBlock(inputs, width, 2 if stage > 0 and block == 0 else 1))
+                layers.append(BasicBlock(inputs, width, 2 if stage > 0 and block == 0 else 1, batchnorm))
                 inputs = width
         self.blocks = nn.Sequential(*layers)
         self.output = nn.Linear(inputs, num_classes)
@@ -111,9 +113,9 @@ class ResNet(nn.Module):
         return self.output(F.adaptive_avg_pool2d(x, 1).flatten(1))
 
 
-def _cifar_resnet(depth: int, width: int = 16):
+def _cifar_resnet(depth: int, width: int = 16, batchnorm: bool = True):
     """He et al.'s CIFAR ResNet-`depth` whose stages are `width`, 2 x and 4 x wide (OpenLTH's cifar_resnet_D_W)."""
-    return lambda shape, classes: ResNet(shape, classes, (width, 2 * width, 4 * width), (depth - 2) // 6)
+    return lambda shape, classes: ResNet(shape, classes, (width, 2 * width, 4 * width), (depth - 2) // 6, batchnorm)
 
 
 class TorchvisionResNet(nn.Module):
@@ -155,14 +157,16 @@ MODELS = {
     **{f"imagenet_resnet{depth}{suffix}": _torchvision_resnet(f"resnet{depth}", small)
        for depth in (18, 34, 50) for suffix, small in (("", False), ("_cifar_stem", True))},
 }
-# Any other CIFAR ResNet, named as OpenLTH names them: resnet<depth>_<width of the first stage>, e.g. resnet14_8.
-CIFAR_RESNET = re.compile(r"resnet(\d+)_(\d+)")
+# Any other CIFAR ResNet, named as OpenLTH names them: resnet<depth>_<width of the first stage>, e.g. resnet14_8;
+# `_nobn` after the name leaves BatchNorm out (resnet20_8_nobn: how stable a ResNet is without it, docs/regime.md).
+CIFAR_RESNET = re.compile(r"resnet(\d+)_(\d+)(_nobn)?")
 
 OUTPUT_WEIGHT = "output.weight"  # every model's output layer is `output`
 DEFAULT_IGNORED = {"lenet_300_100": (OUTPUT_WEIGHT,), "conv4": (OUTPUT_WEIGHT,)}
 
 
-KNOWN_MODELS = f"{', '.join(MODELS)} or resnet<depth>_<width> (a CIFAR ResNet, depth 6n + 2, e.g. resnet14_8)"
+KNOWN_MODELS = (f"{', '.join(MODELS)} or resnet<depth>_<width> (a CIFAR ResNet, depth 6n + 2, e.g. resnet14_8; "
+                "resnet14_8_nobn without BatchNorm)")
 
 
 def _constructor(name: str):
@@ -170,7 +174,7 @@ def _constructor(name: str):
         return MODELS[name]
     match = CIFAR_RESNET.fullmatch(name)
     if match and int(match[1]) >= 8 and (int(match[1]) - 2) % 6 == 0 and int(match[2]) >= 1:
-        return _cifar_resnet(int(match[1]), int(match[2]))
+        return _cifar_resnet(int(match[1]), int(match[2]), batchnorm=not match[3])
     return None
 
 
