@@ -80,9 +80,10 @@ REGIMES = [  # most informative first: a run is about a quarter of an hour on on
     replace(BASE, name="batch32", batch_size=32),
     replace(BASE, name="examples2000", examples=2000, epochs=20),
     replace(BASE, name="lenet", model="lenet_300_100"),
-    # without BatchNorm the network trains only at about a tenth of the learning rate; lr0.01 is its pair with it
+    # without BatchNorm the network does not train at lr 0.1, warm-up or not; lr0.01 is nobn-lr0.01's pair with it
     replace(BASE, name="nobn-lr0.01", model="resnet20_8_nobn", lr=0.01),
     replace(BASE, name="lr0.01", lr=0.01),
+    replace(BASE, name="nobn-lr0.05-warmup2", model="resnet20_8_nobn", lr=0.05, warmup_epochs=2),
 ]
 
 
