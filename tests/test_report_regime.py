@@ -65,6 +65,16 @@ def test_runs_with_imp_from_step_0_and_a_later_step_say_where_each_stops_matchin
     assert "(claim 2) in: base." in text and "in 2 runs" in text
 
 
+def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
+    write_run(tmp_path / "runs" / "augment", {0: [0.20, 0.30]})  # first by name, without the later columns
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30]})
+    pd.DataFrame({"init": [0, 1], "first_stable_epoch": [1.0, 1.0]}).to_csv(
+        tmp_path / "runs" / "base" / "first_stable.csv", index=False)
+    table = search_table(tmp_path / "runs")[0]
+    assert table.columns[-2:].tolist() == ["first stable epoch", "minutes"]
+    assert table["first stable epoch"].tolist() == ["-", "1.00 ± 0.00"]
+
+
 @pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
 def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
     write_search_report(ROOT / "reports/regime/runs", tmp_path)

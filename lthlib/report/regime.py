@@ -62,7 +62,8 @@ def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         rows.append(row)
         table = table.assign(run=folder.name, rewind_epoch=table["rewind_step"] / (epoch or 1))
         barriers.append(table[["run", "rewind_step", "rewind_epoch", "replicate", "barrier_mean"]])
-    return pd.DataFrame(rows).fillna("-"), pd.concat(barriers, ignore_index=True)
+    frame = pd.DataFrame(rows)  # columns in the order rows bring them; minutes, which every row has, last
+    return frame[[*frame.columns.drop("minutes"), "minutes"]].fillna("-"), pd.concat(barriers, ignore_index=True)
 
 
 def first_stable_cell(epochs: pd.Series) -> str:
@@ -90,11 +91,11 @@ def rewinding_columns(folder: Path, epoch: int | None) -> dict:
 
 def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for run, rows in barriers.groupby("run", sort=False):
+    for index, (run, rows) in enumerate(barriers.groupby("run", sort=False)):
         by_step = rows.groupby("rewind_epoch")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
         axes.errorbar(by_step.index, 100 * by_step["mean"], yerr=100 * by_step["std"],
                       fmt=series_format("o-", len(by_step)), capsize=3,
-                      label=run)
+                      color=plt.cm.tab20.colors[index % 20], label=run)  # more runs than the default's 10 colours
     axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
     axes.set_xlabel("rewind point (epochs of training the two copies start from)")
     axes.set_ylabel("error barrier between the copies (%)")
