@@ -67,18 +67,22 @@ class BatchNorm2d(nn.BatchNorm2d):
         return super().forward(x)
 
 
+def _norm(channels: int, batchnorm: bool) -> nn.Module:
+    return BatchNorm2d(channels) if batchnorm else nn.Identity()
+
+
 class BasicBlock(nn.Module):
     def __init__(self, inputs, outputs, stride, batchnorm=True):
         super().__init__()
-        norm = BatchNorm2d if batchnorm else lambda channels: nn.Identity()
         # without BatchNorm, whose shift a convolution's bias would duplicate, the convolutions keep their biases
         self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=not batchnorm)
-        self.bn1 = norm(outputs)
+        self.bn1 = _norm(outputs, batchnorm)
         self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=not batchnorm)
-        self.bn2 = norm(outputs)
+        self.bn2 = _norm(outputs, batchnorm)
         self.shortcut = nn.Sequential()
         if stride != 1 or inputs != outputs:  # projection shortcut, as in OpenLTH's CIFAR ResNets
-            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=not batchnorm), norm(outputs))
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=not batchnorm),
+                                          _norm(outputs, batchnorm))
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -96,7 +100,7 @@ class ResNet(nn.Module):
     def __init__(self, input_shape, num_classes, widths, blocks, batchnorm=True):
         super().__init__()
         self.conv = nn.Conv2d(input_shape[0], widths[0], 3, 1, 1, bias=not batchnorm)
-        self.bn = BatchNorm2d(widths[0]) if batchnorm else nn.Identity()
+        self.bn = _norm(widths[0], batchnorm)
         layers, inputs = [], widths[0]
         for stage, width in enumerate(widths):
             for block in range(blocks):
