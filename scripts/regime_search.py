@@ -84,6 +84,10 @@ REGIMES = [  # most informative first: a run is about a quarter of an hour on on
     replace(BASE, name="nobn-lr0.01", model="resnet20_8_nobn", lr=0.01),
     replace(BASE, name="lr0.01", lr=0.01),
     replace(BASE, name="nobn-lr0.05-warmup2", model="resnet20_8_nobn", lr=0.05, warmup_epochs=2),
+    replace(BASE, name="warmup2", warmup_epochs=2),
+    replace(BASE, name="batch512", batch_size=512),
+    replace(BASE, name="resnet32_8", model="resnet32_8"),
+    replace(BASE, name="resnet20", model="resnet20"),  # the papers' width: 16, 32 and 64 channels
 ]
 
 
