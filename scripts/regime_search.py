@@ -88,6 +88,8 @@ REGIMES = [  # most informative first: a run is about a quarter of an hour on on
     replace(BASE, name="batch512", batch_size=512),
     replace(BASE, name="resnet32_8", model="resnet32_8"),
     replace(BASE, name="resnet20", model="resnet20"),  # the papers' width: 16, 32 and 64 channels
+    replace(BASE, name="momentum0.5", momentum=0.5),
+    replace(BASE, name="lr0.4", lr=0.4),  # lr0.4-warmup2's pair, as base is warmup2's
 ]
 
 
