@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from lthlib.report.landscape import write_rewind_comparison
+from lthlib.report import regime
 from lthlib.report.regime import search_table, write_search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +77,19 @@ def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
 
 
 @pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
+def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path, monkeypatch):
+    for index in range(21):  # one more than tab20's colours
+        write_run(tmp_path / "runs" / f"run{index:02d}", {0: [0.2, 0.3], 39: [0.01, 0.02]})
+    _, barriers = search_table(tmp_path / "runs")
+    figures = []
+    monkeypatch.setattr(regime, "save_figure", lambda figure, path: figures.append(figure))
+    regime.plot_barriers(barriers, 0.02, tmp_path / "barriers.png")
+    handles, labels = figures[0].axes[0].get_legend_handles_labels()
+    styles = {(handle.lines[0].get_color(), handle.lines[0].get_marker())
+              for handle, label in zip(handles, labels) if label.startswith("run")}
+    assert len(styles) == 21
+
+
 def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
     write_search_report(ROOT / "reports/regime/runs", tmp_path)
     assert filecmp.cmp(tmp_path / "search.md", ROOT / "reports/regime/search.md", shallow=False)

@@ -93,9 +93,10 @@ def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for index, (run, rows) in enumerate(barriers.groupby("run", sort=False)):
         by_step = rows.groupby("rewind_epoch")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
+        marker = "os^D"[index // 20 % 4]  # tab20's 20 colours (the default has 10), then the next marker
         axes.errorbar(by_step.index, 100 * by_step["mean"], yerr=100 * by_step["std"],
-                      fmt=series_format("o-", len(by_step)), capsize=3,
-                      color=plt.cm.tab20.colors[index % 20], label=run)  # more runs than the default's 10 colours
+                      fmt=series_format(marker + "-", len(by_step)), capsize=3,
+                      color=plt.cm.tab20.colors[index % 20], label=run)
     axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
     axes.set_xlabel("rewind point (epochs of training the two copies start from)")
     axes.set_ylabel("error barrier between the copies (%)")
