@@ -67,7 +67,7 @@ class Regime:
 
 
 BASE = Regime("base")
-REGIMES = [  # most informative first: a run is about a quarter of an hour on one core (docs/regime.md)
+REGIMES = [  # most informative first: a run is a quarter to three quarters of an hour on one core (docs/regime.md)
     BASE,
     replace(BASE, name="momentum0", momentum=0.0),
     replace(BASE, name="lr0.2", lr=0.2),

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from lthlib.report.landscape import write_rewind_comparison
 from lthlib.report import regime
+from lthlib.report.common import plt
+from lthlib.report.landscape import write_rewind_comparison
 from lthlib.report.regime import search_table, write_search_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +77,6 @@ def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
     assert table["first stable epoch"].tolist() == ["-", "1.00 ± 0.00"]
 
 
-@pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
 def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path, monkeypatch):
     for index in range(21):  # one more than tab20's colours
         write_run(tmp_path / "runs" / f"run{index:02d}", {0: [0.2, 0.3], 39: [0.01, 0.02]})
@@ -87,9 +87,11 @@ def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path,
     handles, labels = figures[0].axes[0].get_legend_handles_labels()
     styles = {(handle.lines[0].get_color(), handle.lines[0].get_marker())
               for handle, label in zip(handles, labels) if label.startswith("run")}
+    plt.close(figures[0])
     assert len(styles) == 21
 
 
+@pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
 def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
     write_search_report(ROOT / "reports/regime/runs", tmp_path)
     assert filecmp.cmp(tmp_path / "search.md", ROOT / "reports/regime/search.md", shallow=False)
