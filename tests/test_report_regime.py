@@ -91,6 +91,23 @@ def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path,
     assert len(styles) == 21
 
 
+def test_the_effective_learning_rate_figure_draws_the_runs_that_differ_in_lr_and_momentum_alone(tmp_path, monkeypatch):
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30]}, lr=0.1, momentum=0.9)
+    write_run(tmp_path / "runs" / "lr1-momentum0", {0: [0.10, 0.14]}, lr=1.0, momentum=0.0)
+    write_run(tmp_path / "runs" / "lr0.2", {0: [0.40, 0.40]}, lr=0.2, momentum=0.9)
+    write_run(tmp_path / "runs" / "batch32", {0: [0.70, 0.72]}, lr=0.1, momentum=0.9, batch_size=32)
+    table, barriers = search_table(tmp_path / "runs")
+    figures = []
+    monkeypatch.setattr(regime, "save_figure", lambda figure, path: figures.append(figure))
+    runs = regime.plot_effective_learning_rate(table, barriers, 0.02, tmp_path / "effective_lr.png")
+    points = {series.get_label(): (series.lines[0].get_xdata().tolist(), series.lines[0].get_ydata().tolist())
+              for series in figures[0].axes[0].containers}
+    plt.close(figures[0])
+    assert runs == ["base", "lr0.2", "lr1-momentum0"]  # batch 32 differs in more than lr and momentum
+    assert points["momentum 0"] == (pytest.approx([1.0]), pytest.approx([12.0]))
+    assert points["momentum 0.9"] == (pytest.approx([1.0, 2.0]), pytest.approx([25.0, 40.0]))
+
+
 @pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")
 def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported_runs(tmp_path):
     write_search_report(ROOT / "reports/regime/runs", tmp_path)

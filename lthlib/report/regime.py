@@ -3,13 +3,15 @@
 One row per exported run (params.yaml + instability.csv): the configuration, the dense test accuracy, and
 the SGD-noise barrier (Frankle et al. 2020: max error on the copies' path minus the mean of the end points')
 from initialisation and from each later rewind step, mean ± std over replicates, with a figure of barrier
-against rewind point per configuration. Where the run's folder has them, the first stable epoch
+against rewind point per configuration and one of the barrier from initialisation against the effective learning
+rate lr / (1 - momentum). Where the run's folder has them, the first stable epoch
 (`first_stable.csv`) and IMP's level summaries with rewinding to step t (`imp_summary_rewind<t>.csv`) add
 claim 2's columns: the sparsest matching level from step 0 and from a later step.
 """
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +32,17 @@ def in_epochs(step: int, epoch: int | None) -> str:
     return f"epoch {step / epoch:g}" if epoch else f"step {step}"
 
 
+SETTINGS = ("model", "examples", "image", "batch", "lr", "momentum", "epochs", "warm-up", "augment")
+
+
 def configuration(config: Config) -> dict:
     """The settings the search varies, as table cells."""
     train, data = config.train, config.data
     epoch = steps_per_epoch(config)
-    return {"model": config.model.name, "examples": data.train_examples or "all",
-            "image": data.image_size or "stored", "batch": train.batch_size, "lr": f"{train.lr:g}",
-            "momentum": f"{train.momentum:g}", "epochs": f"{train.steps / epoch:g}" if epoch else train.steps,
-            "warm-up": train.warmup_steps, "augment": "yes" if data.augment else "no"}
+    cells = (config.model.name, data.train_examples or "all", data.image_size or "stored", train.batch_size,
+             f"{train.lr:g}", f"{train.momentum:g}", f"{train.steps / epoch:g}" if epoch else train.steps,
+             train.warmup_steps, "yes" if data.augment else "no")
+    return dict(zip(SETTINGS, cells))
 
 
 def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -104,6 +109,37 @@ def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     save_figure(figure, path)
 
 
+def differ_in_lr_and_momentum_alone(table: pd.DataFrame) -> pd.DataFrame:
+    """The largest group of runs whose other settings are all the same."""
+    others = [key for key in SETTINGS if key not in ("lr", "momentum")]
+    group = table[others].astype(str).agg(" ".join, axis=1)
+    return table[group == group.value_counts(sort=False).idxmax()]
+
+
+def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, threshold: float, path: Path) -> list:
+    """The barrier from initialisation against the effective learning rate lr / (1 - momentum), one series per
+    momentum, for the runs that differ in lr and momentum alone: SGD with momentum m at lr takes, for small steps, the
+    steps of plain SGD at lr / (1 - m), so where the series lie on one curve momentum acts through the step size
+    alone. Returns the runs drawn."""
+    runs = differ_in_lr_and_momentum_alone(table)
+    from_init = barriers[barriers["rewind_step"] == 0].groupby("run")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
+    figure, axes = plt.subplots(figsize=(6, 4))
+    by_momentum = sorted(runs.groupby("momentum"), key=lambda item: float(item[0]))
+    for marker, (momentum, group) in zip(itertools.cycle("s^vDo"), by_momentum):
+        effective = group["lr"].astype(float) / (1 - float(momentum))
+        order = effective.argsort().to_numpy()
+        stats = from_init.loc[group["run"].to_numpy()[order]]
+        axes.errorbar(effective.to_numpy()[order], 100 * stats["mean"], yerr=100 * stats["std"],
+                      fmt=series_format(marker + "-", len(group)), capsize=3, label=f"momentum {momentum}")
+    axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
+    axes.set_xscale("log")
+    axes.set_xlabel("effective learning rate lr / (1 - momentum)")
+    axes.set_ylabel("error barrier from initialisation (%)")
+    axes.legend(fontsize=8)
+    save_figure(figure, path)
+    return runs["run"].tolist()
+
+
 def rewinding_sentence(table: pd.DataFrame) -> str:
     """Which runs show claim 2, among those whose IMP was run from step 0 and from a later step."""
     if "claim 2" not in table:
@@ -121,6 +157,7 @@ def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: fl
     plot_barriers(barriers, threshold, out_dir / "barriers.png")
     from_init = barriers[barriers["rewind_step"] == 0].groupby("run", sort=False)["barrier_mean"].mean()
     unstable = from_init[from_init >= threshold].index
+    by_effective_lr = plot_effective_learning_rate(table, barriers, threshold, out_dir / "effective_lr.png")
     text = f"""# The CPU-regime search (scripts/regime_search.py)
 
 Fashion-MNIST, the default pipeline with the settings below changed; each run trains the dense network and two
@@ -139,6 +176,11 @@ Unstable from initialisation (mean barrier at least {100 * threshold:g} %): {', 
 {rewinding_sentence(table)}
 
 ![barrier against rewind step](barriers.png)
+
+The barrier from initialisation by the effective learning rate lr / (1 - momentum), the step of plain SGD that
+momentum's approximates, over the runs that differ in lr and momentum alone: {', '.join(by_effective_lr)}.
+
+![barrier from initialisation against the effective learning rate](effective_lr.png)
 """
     with io.atomic_path(out_dir / "search.md") as tmp:
         tmp.write_text(text)
