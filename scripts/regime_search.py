@@ -90,12 +90,12 @@ REGIMES = [  # most informative first: a run is a quarter to three quarters of a
     replace(BASE, name="resnet20", model="resnet20"),  # the papers' width: 16, 32 and 64 channels
     replace(BASE, name="momentum0.5", momentum=0.5),
     replace(BASE, name="lr0.4", lr=0.4),  # lr0.4-warmup2's pair, as base is warmup2's
-    # the effective learning rate lr / (1 - momentum) held at base's 1 and lr0.4's 4 with less momentum: does
-    # momentum change the barrier beyond it?
+    # the effective learning rate lr / (1 - momentum) held at base's 1 and lr0.05's 0.5 with less momentum: does
+    # momentum change the barrier beyond it? (at lr0.4's 4 the barrier is near its ceiling, chance minus the error)
     replace(BASE, name="lr1-momentum0", lr=1.0, momentum=0.0),
     replace(BASE, name="lr0.5-momentum0.5", lr=0.5, momentum=0.5),
-    replace(BASE, name="lr4-momentum0", lr=4.0, momentum=0.0),
-    replace(BASE, name="lr2-momentum0.5", lr=2.0, momentum=0.5),
+    replace(BASE, name="lr0.5-momentum0", lr=0.5, momentum=0.0),
+    replace(BASE, name="lr0.25-momentum0.5", lr=0.25, momentum=0.5),
 ]
 
 
