@@ -96,6 +96,10 @@ REGIMES = [  # most informative first: a run is a quarter to three quarters of a
     replace(BASE, name="lr0.5-momentum0.5", lr=0.5, momentum=0.5),
     replace(BASE, name="lr0.5-momentum0", lr=0.5, momentum=0.0),
     replace(BASE, name="lr0.25-momentum0.5", lr=0.25, momentum=0.5),
+    # momentum's buffer starts empty and grows the step over about 1 / (1 - momentum) steps, a warm-up of its own:
+    # with one epoch of warm-up, does lr1-momentum0 come down to base's barrier?
+    replace(BASE, name="lr1-momentum0-warmup1", lr=1.0, momentum=0.0, warmup_epochs=1),
+    replace(BASE, name="warmup1", warmup_epochs=1),
 ]
 
 
