@@ -95,7 +95,7 @@ def rewinding_columns(folder: Path, epoch: int | None) -> dict:
 
 
 def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(7, 4.5))
+    figure, axes = plt.subplots(figsize=(10, 4.5))
     for index, (run, rows) in enumerate(barriers.groupby("run", sort=False)):
         by_step = rows.groupby("rewind_epoch")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
         marker = "os^D"[index // 20 % 4]  # tab20's 20 colours (the default has 10), then the next marker
@@ -105,7 +105,7 @@ def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
     axes.set_xlabel("rewind point (epochs of training the two copies start from)")
     axes.set_ylabel("error barrier between the copies (%)")
-    axes.legend(fontsize=7, ncol=2)
+    axes.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the curves, not on them
     save_figure(figure, path)
 
 
