@@ -100,6 +100,9 @@ REGIMES = [  # most informative first: a run is a quarter to three quarters of a
     # with one epoch of warm-up, does lr1-momentum0 come down to base's barrier?
     replace(BASE, name="lr1-momentum0-warmup1", lr=1.0, momentum=0.0, warmup_epochs=1),
     replace(BASE, name="warmup1", warmup_epochs=1),
+    # more momentum than base's at its effective learning rate of 1: does the barrier keep falling?
+    replace(BASE, name="lr0.05-momentum0.95", lr=0.05, momentum=0.95),
+    replace(BASE, name="lr0.01-momentum0.99", lr=0.01, momentum=0.99),
 ]
 
 
