@@ -109,6 +109,12 @@ def plot_barriers(barriers: pd.DataFrame, threshold: float, path: Path) -> None:
     save_figure(figure, path)
 
 
+def from_initialisation(barriers: pd.DataFrame) -> pd.DataFrame:
+    """Each run's barrier between copies from step 0: mean and std over replicates, runs in table order."""
+    at_zero = barriers[barriers["rewind_step"] == 0].groupby("run", sort=False)["barrier_mean"]
+    return at_zero.agg(["mean", "std"]).fillna(0.0)
+
+
 def differ_in_lr_and_momentum_alone(table: pd.DataFrame) -> pd.DataFrame:
     """The largest group of runs whose other settings are all the same."""
     others = [key for key in SETTINGS if key not in ("lr", "momentum")]
@@ -122,7 +128,7 @@ def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, th
     steps of plain SGD at lr / (1 - m), so where the series lie on one curve momentum acts through the step size
     alone. Returns the runs drawn."""
     runs = differ_in_lr_and_momentum_alone(table)
-    from_init = barriers[barriers["rewind_step"] == 0].groupby("run")["barrier_mean"].agg(["mean", "std"]).fillna(0.0)
+    from_init = from_initialisation(barriers)
     figure, axes = plt.subplots(figsize=(6, 4))
     by_momentum = sorted(runs.groupby("momentum"), key=lambda item: float(item[0]))
     for marker, (momentum, group) in zip(itertools.cycle("s^vDo"), by_momentum):
@@ -155,7 +161,7 @@ def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: fl
     out_dir = Path(out_dir)
     table, barriers = search_table(runs_dir)
     plot_barriers(barriers, threshold, out_dir / "barriers.png")
-    from_init = barriers[barriers["rewind_step"] == 0].groupby("run", sort=False)["barrier_mean"].mean()
+    from_init = from_initialisation(barriers)["mean"]
     unstable = from_init[from_init >= threshold].index
     by_effective_lr = plot_effective_learning_rate(table, barriers, threshold, out_dir / "effective_lr.png")
     text = f"""# The CPU-regime search (scripts/regime_search.py)
