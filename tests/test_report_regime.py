@@ -77,32 +77,36 @@ def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
     assert table["first stable epoch"].tolist() == ["-", "1.00 ± 0.00"]
 
 
-def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path, monkeypatch):
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures the regime report draws, kept open instead of saved, and closed after the test."""
+    figures = []
+    monkeypatch.setattr(regime, "save_figure", lambda figure, path: figures.append(figure))
+    yield figures
+    for figure in figures:
+        plt.close(figure)
+
+
+def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path, drawn):
     for index in range(21):  # one more than tab20's colours
         write_run(tmp_path / "runs" / f"run{index:02d}", {0: [0.2, 0.3], 39: [0.01, 0.02]})
     _, barriers = search_table(tmp_path / "runs")
-    figures = []
-    monkeypatch.setattr(regime, "save_figure", lambda figure, path: figures.append(figure))
     regime.plot_barriers(barriers, 0.02, tmp_path / "barriers.png")
-    handles, labels = figures[0].axes[0].get_legend_handles_labels()
+    handles, labels = drawn[0].axes[0].get_legend_handles_labels()
     styles = {(handle.lines[0].get_color(), handle.lines[0].get_marker())
               for handle, label in zip(handles, labels) if label.startswith("run")}
-    plt.close(figures[0])
     assert len(styles) == 21
 
 
-def test_the_effective_learning_rate_figure_draws_the_runs_that_differ_in_lr_and_momentum_alone(tmp_path, monkeypatch):
+def test_the_effective_learning_rate_figure_draws_the_runs_that_differ_in_lr_and_momentum_alone(tmp_path, drawn):
     write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30]}, lr=0.1, momentum=0.9)
     write_run(tmp_path / "runs" / "lr1-momentum0", {0: [0.10, 0.14]}, lr=1.0, momentum=0.0)
     write_run(tmp_path / "runs" / "lr0.2", {0: [0.40, 0.40]}, lr=0.2, momentum=0.9)
     write_run(tmp_path / "runs" / "batch32", {0: [0.70, 0.72]}, lr=0.1, momentum=0.9, batch_size=32)
     table, barriers = search_table(tmp_path / "runs")
-    figures = []
-    monkeypatch.setattr(regime, "save_figure", lambda figure, path: figures.append(figure))
     runs = regime.plot_effective_learning_rate(table, barriers, 0.02, tmp_path / "effective_lr.png")
     points = {series.get_label(): (series.lines[0].get_xdata().tolist(), series.lines[0].get_ydata().tolist())
-              for series in figures[0].axes[0].containers}
-    plt.close(figures[0])
+              for series in drawn[0].axes[0].containers}
     assert runs == ["base", "lr0.2", "lr1-momentum0"]  # batch 32 differs in more than lr and momentum
     assert points["momentum 0"] == (pytest.approx([1.0]), pytest.approx([12.0]))
     assert points["momentum 0.9"] == (pytest.approx([1.0, 2.0]), pytest.approx([25.0, 40.0]))
