@@ -2,13 +2,15 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
+    python scripts/regime_search.py first-stable NAME ...  # the first stable step of a run made without it
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
 Each configuration changes the default (Fashion-MNIST) in the ways below and runs the pipeline up to
-`instability`: the dense network (IMP level 0) and two noise copies from initialisation, from one epoch and
-from three epochs of dense training, per replicate. Runs go one after another in the workspace, one thread
-each (the other core stays free); a finished run is not repeated (its experiment exists).
+`first_stable`: the dense network (IMP level 0), two noise copies from initialisation, from one epoch and from
+three epochs of dense training, per replicate, and the bisection for the first stable step among every third of an
+epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
+not repeated (its experiment exists). Runs made up to `instability` only get the bisection from `first-stable`.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -19,19 +21,31 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import yaml  # noqa: E402
+
+from lthlib.analyses.stability import candidate_steps, exact_probes  # noqa: E402
+from lthlib.analyses.stability_grid import experiment_config  # noqa: E402
 from lthlib.core import io  # noqa: E402
-from lthlib.core.config import load_config  # noqa: E402
+from lthlib.core.config import load_config, to_dict  # noqa: E402
 from lthlib.experiments import params_for_each_run  # noqa: E402
 from lthlib.report.common import level_summary  # noqa: E402
 
 RUNS = Path("reports/regime/runs")  # exported runs, committed with the report they make
 PREFIX = "rs-"
+
+
+def first_stable_search(steps: int, epoch: int) -> dict[str, int]:
+    """The bisection's candidates every third of an epoch (the profile's), with probes enough to be exact."""
+    every = max(epoch // 3, 1)
+    return {"instability.search_every": every,
+            "instability.search_probes": exact_probes(len(candidate_steps(steps, every)))}
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,7 @@ class Regime:
             "train.warmup_steps": self.warmup_epochs * epoch, "pretrain.steps": epoch,
             "pruning.levels": 0, "el2n.steps": epoch, "tickets.levels": "[]", "instability.levels": "[0]",
             "instability.rewind_steps": f"[0,{epoch},{3 * epoch}]", "instability.path_points": 11,
-            "compute.threads": 1,
+            **first_stable_search(steps, epoch), "compute.threads": 1,
         }
         return [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
 
@@ -111,9 +125,12 @@ def git(*args: str) -> str:
 
 
 def experiment_ref(name: str) -> str | None:
-    head = git("rev-parse", "HEAD").strip()
-    ref = f"refs/exps/{head[:2]}/{head[2:]}/{PREFIX}{name}"
-    return ref if git("for-each-ref", ref).strip() else None
+    """The workspace's experiment of that name, whichever commit it was run on."""
+    found = [ref for ref in git("for-each-ref", "--format=%(refname)", "refs/exps").split()
+             if ref.endswith(f"/{PREFIX}{name}")]
+    if len(found) > 1:
+        raise SystemExit(f"{len(found)} experiments are named {PREFIX}{name}: keep one (dvc exp remove)")
+    return found[0] if found else None
 
 
 def run(names: list[str]) -> None:
@@ -125,7 +142,7 @@ def run(names: list[str]) -> None:
                 continue
             reset()
             start = time.time()
-            subprocess.run(["dvc", "exp", "run", "-n", PREFIX + regime.name, *regime.overrides(), "instability"],
+            subprocess.run(["dvc", "exp", "run", "-n", PREFIX + regime.name, *regime.overrides(), "first_stable"],
                            check=True)
             seconds = time.time() - start
             (RUNS / regime.name).mkdir(parents=True, exist_ok=True)
@@ -140,9 +157,31 @@ def collect() -> None:
             continue
         folder = RUNS / regime.name
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("params.yaml", "reports/instability.csv"):
-            (folder / Path(name).name).write_text(git("show", f"{ref}:{name}"))
+        for name in ("params.yaml", "reports/instability.csv", "reports/first_stable.csv"):
+            if git("ls-tree", ref, name).strip():  # runs made before the search measured the first stable step
+                (folder / Path(name).name).write_text(git("show", f"{ref}:{name}"))
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
+
+
+def first_stable(names: list[str]) -> None:
+    """The first stable step of runs made up to `instability` only: each experiment's workspace (its dense run
+    and copies) with `run`'s bisection settings, the `first_stable` stage called directly, its tables exported.
+    Through DVC the new settings would retrain the copies, as the `instability` stage reads that section."""
+    for name in names:
+        ref = experiment_ref(name)
+        if ref is None:
+            raise SystemExit(f"no experiment {PREFIX}{name} in this workspace: `run {name}` first")
+        subprocess.run(["dvc", "exp", "apply", git("rev-parse", ref).strip()], check=True)
+        config = load_config()
+        search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
+        start = time.time()
+        with tempfile.TemporaryDirectory() as scratch:
+            params = Path(scratch) / "params.yaml"
+            params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search))))
+            subprocess.run([sys.executable, "-m", "stages.first_stable", "--params", str(params),
+                            "--table", str(RUNS / name / "first_stable.csv"),
+                            "--probes", str(RUNS / name / "first_stable_probes.csv")], check=True)
+        print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
 def add_imp(name: str, run_dir: str) -> None:
@@ -156,4 +195,8 @@ def add_imp(name: str, run_dir: str) -> None:
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["run"]
-    {"run": lambda: run(rest), "collect": collect, "add-imp": lambda: add_imp(*rest)}[command]()
+    commands = {"run": lambda: run(rest), "collect": collect, "first-stable": lambda: first_stable(rest),
+                "add-imp": lambda: add_imp(*rest)}
+    if command not in commands:
+        raise SystemExit(f"unknown command {command!r}: one of {', '.join(commands)} (see the docstring)")
+    commands[command]()
