@@ -33,7 +33,7 @@ import yaml  # noqa: E402
 from lthlib.analyses.stability import candidate_steps, exact_probes  # noqa: E402
 from lthlib.analyses.stability_grid import experiment_config  # noqa: E402
 from lthlib.core import io  # noqa: E402
-from lthlib.core.config import load_config, to_dict  # noqa: E402
+from lthlib.core.config import load_config, parse_config, to_dict  # noqa: E402
 from lthlib.experiments import params_for_each_run  # noqa: E402
 from lthlib.report.common import level_summary  # noqa: E402
 
@@ -164,22 +164,29 @@ def collect() -> None:
 
 
 def first_stable(names: list[str]) -> None:
-    """The first stable step of runs made up to `instability` only: each experiment's workspace (its dense run
-    and copies) with `run`'s bisection settings, the `first_stable` stage called directly, its tables exported.
-    Through DVC the new settings would retrain the copies, as the `instability` stage reads that section."""
+    """The first stable step of runs made up to `instability` only: each experiment's dense run and copies
+    checked out, the `first_stable` stage called directly on its params with `run`'s bisection settings, and its
+    tables exported. Through DVC the new settings would retrain the copies, as `instability` reads that section."""
+    inputs = ["data/dataset.pt", "data/noise.pt", "data/subset.csv", "data/pretrain"]
     for name in names:
         ref = experiment_ref(name)
         if ref is None:
             raise SystemExit(f"no experiment {PREFIX}{name} in this workspace: `run {name}` first")
-        subprocess.run(["dvc", "exp", "apply", git("rev-parse", ref).strip()], check=True)
-        config = load_config()
+        Path("dvc.lock").write_text(git("show", f"{ref}:dvc.lock"))
+        try:
+            subprocess.run(["dvc", "checkout", *inputs], check=True)
+        finally:
+            git("checkout", "dvc.lock")
+        config = parse_config(yaml.safe_load(git("show", f"{ref}:params.yaml")))
         search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
         start = time.time()
         with tempfile.TemporaryDirectory() as scratch:
-            params = Path(scratch) / "params.yaml"
+            params, instability = Path(scratch) / "params.yaml", Path(scratch) / "instability.csv"
             params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search))))
+            instability.write_text(git("show", f"{ref}:reports/instability.csv"))
+            (RUNS / name).mkdir(parents=True, exist_ok=True)
             subprocess.run([sys.executable, "-m", "stages.first_stable", "--params", str(params),
-                            "--table", str(RUNS / name / "first_stable.csv"),
+                            "--instability", str(instability), "--table", str(RUNS / name / "first_stable.csv"),
                             "--probes", str(RUNS / name / "first_stable_probes.csv")], check=True)
         print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
