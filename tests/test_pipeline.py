@@ -277,6 +277,13 @@ def test_an_experiment_with_more_levels_reuses_the_finished_ones(repo):
     assert "dense_test_accuracy" in json.dumps(shown)
 
 
+def test_a_finer_first_stable_search_retrains_no_copies_from_the_measured_rewind_steps(repo):
+    output = run(["dvc", "exp", "run", "-S", "instability.search_every=2", "-S", "instability.search_probes=5"],
+                 repo).stdout
+    assert "Running stage 'first_stable'" in output
+    assert "Running stage 'instability'" not in output
+
+
 def test_adaptive_pruning_runs_as_an_experiment_and_compares_with_fixed(repo):
     output = run(["dvc", "exp", "run", "-n", "adaptive-on", "-S", "pruning.adaptive=true"], repo).stdout
     assert "Running stage 'imp'" in output and "Running stage 'pretrain'" not in output
