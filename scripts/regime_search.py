@@ -2,7 +2,7 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
-    python scripts/regime_search.py first-stable NAME ...  # the first stable step of a run made without it
+    python scripts/regime_search.py first-stable NAME ...  # the first stable step of an exported run without it
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
@@ -10,7 +10,8 @@ Each configuration changes the default (Fashion-MNIST) in the ways below and run
 `first_stable`: the dense network (IMP level 0), two noise copies from initialisation, from one epoch and from
 three epochs of dense training, per replicate, and the bisection for the first stable step among every third of an
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
-not repeated (its experiment exists). Runs made up to `instability` only get the bisection from `first-stable`.
+not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
+`first-stable`.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +33,7 @@ import yaml  # noqa: E402
 from lthlib.analyses.stability import candidate_steps, exact_probes  # noqa: E402
 from lthlib.analyses.stability_grid import experiment_config  # noqa: E402
 from lthlib.core import io  # noqa: E402
-from lthlib.core.config import load_config, parse_config, to_dict  # noqa: E402
+from lthlib.core.config import load_config, to_dict  # noqa: E402
 from lthlib.experiments import params_for_each_run  # noqa: E402
 from lthlib.report.common import level_summary  # noqa: E402
 
@@ -164,31 +164,26 @@ def collect() -> None:
 
 
 def first_stable(names: list[str]) -> None:
-    """The first stable step of runs made up to `instability` only: each experiment's dense run and copies
-    checked out, the `first_stable` stage called directly on its params with `run`'s bisection settings, and its
-    tables exported. Through DVC the new settings would retrain the copies, as `instability` reads that section."""
-    inputs = ["data/dataset.pt", "data/noise.pt", "data/subset.csv", "data/pretrain"]
-    for name in names:
-        ref = experiment_ref(name)
-        if ref is None:
-            raise SystemExit(f"no experiment {PREFIX}{name} in this workspace: `run {name}` first")
-        Path("dvc.lock").write_text(git("show", f"{ref}:dvc.lock"))
-        try:
-            subprocess.run(["dvc", "checkout", *inputs], check=True)
-        finally:
-            git("checkout", "dvc.lock")
-        config = parse_config(yaml.safe_load(git("show", f"{ref}:params.yaml")))
-        search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
-        start = time.time()
-        with tempfile.TemporaryDirectory() as scratch:
-            params, instability = Path(scratch) / "params.yaml", Path(scratch) / "instability.csv"
-            params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search))))
-            instability.write_text(git("show", f"{ref}:reports/instability.csv"))
-            (RUNS / name).mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "stages.first_stable", "--params", str(params),
-                            "--instability", str(instability), "--table", str(RUNS / name / "first_stable.csv"),
-                            "--probes", str(RUNS / name / "first_stable_probes.csv")], check=True)
-        print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
+    """The first stable step of exported runs made up to `instability` only, from their folders alone (the
+    experiments need not exist): the dense network rebuilt from the run's params (`dvc repro pretrain`, its first
+    epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
+    verdicts at 0, 1 and 3 epochs. The user's params.yaml is put back at the end."""
+    with params_for_each_run():
+        for name in names:
+            folder = RUNS / name
+            if not (folder / "instability.csv").exists():
+                raise SystemExit(f"no exported run {folder}: `run {name}` and `collect` first")
+            config = load_config(folder / "params.yaml")
+            search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
+            Path("params.yaml").write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
+            start = time.time()
+            subprocess.run(["dvc", "repro", "pretrain"], check=True)
+            tables = {"--instability": "instability.csv", "--table": "first_stable.csv",
+                      "--probes": "first_stable_probes.csv"}
+            subprocess.run([sys.executable, "-m", "stages.first_stable",
+                            *(arg for option, name in tables.items() for arg in (option, str(folder / name)))],
+                           check=True)
+            print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
 def add_imp(name: str, run_dir: str) -> None:
