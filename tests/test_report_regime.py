@@ -28,7 +28,7 @@ def write_run(folder: Path, barriers: dict[int, list[float]], **train) -> None:
 def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path):
     write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30], 39: [0.01, 0.03]})
     write_run(tmp_path / "runs" / "momentum0", {0: [0.01, 0.02], 39: [0.0, 0.0]}, momentum=0.0)
-    table, barriers = search_table(tmp_path / "runs")
+    table, barriers, _ = search_table(tmp_path / "runs")
     assert table["run"].tolist() == ["base", "momentum0"]
     assert table.loc[0, "barrier from epoch 0 (%)"] == "25.00 ± 7.07"
     assert table.loc[1, "barrier from epoch 1 (%)"] == "0.00 ± 0.00"  # step 39: 5000 examples / batch 128
@@ -77,6 +77,13 @@ def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
     assert table["first stable epoch"].tolist() == ["-", "1.00 ± 0.00"]
 
 
+def test_a_first_stable_epoch_over_other_initialisations_than_the_runs_says_how_many(tmp_path):
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30]})  # 2 replicates; the bisection over a profile's 4
+    pd.DataFrame({"init": range(4), "first_stable_epoch": [1 / 3, 2 / 3, 2 / 3, 1.0]}).to_csv(
+        tmp_path / "runs" / "base" / "first_stable.csv", index=False)
+    assert search_table(tmp_path / "runs")[0].loc[0, "first stable epoch"] == "0.67 ± 0.27 (4 initialisations)"
+
+
 @pytest.fixture
 def drawn(monkeypatch):
     """The figures the regime report draws, kept open instead of saved, and closed after the test."""
@@ -90,7 +97,7 @@ def drawn(monkeypatch):
 def test_every_run_of_the_barrier_figure_has_its_own_colour_and_marker(tmp_path, drawn):
     for index in range(21):  # one more than tab20's colours
         write_run(tmp_path / "runs" / f"run{index:02d}", {0: [0.2, 0.3], 39: [0.01, 0.02]})
-    _, barriers = search_table(tmp_path / "runs")
+    barriers = search_table(tmp_path / "runs")[1]
     regime.plot_barriers(barriers, 0.02, tmp_path / "barriers.png")
     handles, labels = drawn[0].axes[0].get_legend_handles_labels()
     styles = {(handle.lines[0].get_color(), handle.lines[0].get_marker())
@@ -103,13 +110,33 @@ def test_the_effective_learning_rate_figure_draws_the_runs_that_differ_in_lr_and
     write_run(tmp_path / "runs" / "lr1-momentum0", {0: [0.10, 0.14]}, lr=1.0, momentum=0.0)
     write_run(tmp_path / "runs" / "lr0.2", {0: [0.40, 0.40]}, lr=0.2, momentum=0.9)
     write_run(tmp_path / "runs" / "batch32", {0: [0.70, 0.72]}, lr=0.1, momentum=0.9, batch_size=32)
-    table, barriers = search_table(tmp_path / "runs")
-    runs = regime.plot_effective_learning_rate(table, barriers, 0.02, tmp_path / "effective_lr.png")
+    for run, epochs in {"base": [1 / 3, 1.0], "batch32": [2.0, 2.0]}.items():
+        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(
+            tmp_path / "runs" / run / "first_stable.csv", index=False)
+    runs = regime.plot_effective_learning_rate(*search_table(tmp_path / "runs"), 0.02, tmp_path / "effective_lr.png")
+    barrier, first_stable = ({series.get_label(): (series.lines[0].get_xdata().tolist(),
+                                                   series.lines[0].get_ydata().tolist())
+                              for series in axes.containers} for axes in drawn[0].axes)
+    assert runs == ["base", "lr0.2", "lr1-momentum0"]  # batch 32 differs in more than lr and momentum
+    assert barrier["momentum 0"] == (pytest.approx([1.0]), pytest.approx([12.0]))
+    assert barrier["momentum 0.9"] == (pytest.approx([1.0, 2.0]), pytest.approx([25.0, 40.0]))
+    assert first_stable == {"momentum 0.9": (pytest.approx([1.0]), pytest.approx([2 / 3]))}  # base's alone
+
+
+def test_the_first_stable_figure_sets_the_warmed_up_runs_apart_and_ranks_against_the_barrier(tmp_path, drawn):
+    write_run(tmp_path / "runs" / "base", {0: [0.20, 0.30]})
+    write_run(tmp_path / "runs" / "lr0.4", {0: [0.60, 0.70]}, lr=0.4)
+    write_run(tmp_path / "runs" / "warmup1", {0: [0.05, 0.07]}, warmup_steps=39)
+    write_run(tmp_path / "runs" / "unsearched", {0: [0.90, 0.90]})  # no first stable step: not drawn
+    for run, epochs in {"base": [1 / 3, 1.0], "lr0.4": [0.5, 0.5], "warmup1": [1.0, 1.0]}.items():
+        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(
+            tmp_path / "runs" / run / "first_stable.csv", index=False)
+    correlation = regime.plot_first_stable_against_barrier(*search_table(tmp_path / "runs"), tmp_path / "fs.png")
     points = {series.get_label(): (series.lines[0].get_xdata().tolist(), series.lines[0].get_ydata().tolist())
               for series in drawn[0].axes[0].containers}
-    assert runs == ["base", "lr0.2", "lr1-momentum0"]  # batch 32 differs in more than lr and momentum
-    assert points["momentum 0"] == (pytest.approx([1.0]), pytest.approx([12.0]))
-    assert points["momentum 0.9"] == (pytest.approx([1.0, 2.0]), pytest.approx([25.0, 40.0]))
+    assert points["no warm-up"] == (pytest.approx([25.0, 65.0]), pytest.approx([2 / 3, 0.5]))
+    assert points["warm-up"] == (pytest.approx([6.0]), pytest.approx([1.0]))
+    assert correlation == pytest.approx(-1.0)  # the larger the barrier, the earlier stable, in these three
 
 
 @pytest.mark.skipif(not (ROOT / "reports/regime/runs").exists(), reason="no committed search")

@@ -45,10 +45,11 @@ def configuration(config: Config) -> dict:
     return dict(zip(SETTINGS, cells))
 
 
-def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The table (one row per run) and the barriers behind it (run, rewind_step, rewind_epoch, replicate, barrier).
-    Rewind points are in epochs, so that runs of other batch or data sizes share columns."""
-    rows, barriers = [], []
+def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The table (one row per run), the barriers behind it (run, rewind_step, rewind_epoch, replicate, barrier) and
+    the first stable epochs (run, init, first_stable_epoch) of the runs that have them. Rewind points are in epochs,
+    so that runs of other batch or data sizes share columns."""
+    rows, barriers, first_stable = [], [], []
     for folder, config in exported_runs(runs_dir, ("instability.csv",)):
         epoch = steps_per_epoch(config)
         table = pd.read_csv(folder / "instability.csv")
@@ -59,8 +60,9 @@ def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         for step, at_step in table.groupby("rewind_step"):
             row[f"barrier from {in_epochs(step, epoch)} (%)"] = mean_std(at_step["barrier_mean"])
         if (folder / "first_stable.csv").exists():
-            first_stable = pd.read_csv(folder / "first_stable.csv")
-            row["first stable epoch"] = first_stable_cell(first_stable["first_stable_epoch"])
+            epochs = pd.read_csv(folder / "first_stable.csv")[["init", "first_stable_epoch"]]
+            row["first stable epoch"] = first_stable_cell(epochs["first_stable_epoch"], row["replicates"])
+            first_stable.append(epochs.assign(run=folder.name))
         row.update(rewinding_columns(folder, epoch))
         seconds = folder / "seconds.txt"
         row["minutes"] = f"{float(seconds.read_text()) / 60:.1f}" if seconds.exists() else "-"
@@ -68,14 +70,20 @@ def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         table = table.assign(run=folder.name, rewind_epoch=table["rewind_step"] / (epoch or 1))
         barriers.append(table[["run", "rewind_step", "rewind_epoch", "replicate", "barrier_mean"]])
     frame = pd.DataFrame(rows)  # columns in the order rows bring them; minutes, which every row has, last
-    return frame[[*frame.columns.drop("minutes"), "minutes"]].fillna("-"), pd.concat(barriers, ignore_index=True)
+    first_stable = pd.concat(first_stable, ignore_index=True) if first_stable else pd.DataFrame(
+        columns=["init", "first_stable_epoch", "run"])
+    return (frame[[*frame.columns.drop("minutes"), "minutes"]].fillna("-"), pd.concat(barriers, ignore_index=True),
+            first_stable)
 
 
-def first_stable_cell(epochs: pd.Series) -> str:
-    """Mean ± std over initialisations of the first stable epoch, and how many had none within training."""
+def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
+    """Mean ± std over initialisations of the first stable epoch, how many had none within training, and how many
+    there were where not the run's replicates (a search run's first stable step measured on a profile's run)."""
     found = epochs.dropna()
     cell = f"{found.mean():.2f} ± {found.std() if len(found) > 1 else 0.0:.2f}" if len(found) else "none"
-    return cell if len(found) == len(epochs) else f"{cell} ({len(epochs) - len(found)} of {len(epochs)} never stable)"
+    if len(found) < len(epochs):
+        return f"{cell} ({len(epochs) - len(found)} of {len(epochs)} never stable)"
+    return cell if len(epochs) == replicates else f"{cell} ({len(epochs)} initialisations)"
 
 
 def rewinding_columns(folder: Path, epoch: int | None) -> dict:
@@ -122,28 +130,56 @@ def differ_in_lr_and_momentum_alone(table: pd.DataFrame) -> pd.DataFrame:
     return table[group == group.value_counts(sort=False).idxmax()]
 
 
-def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, threshold: float, path: Path) -> list:
-    """The barrier from initialisation against the effective learning rate lr / (1 - momentum), one series per
-    momentum, for the runs that differ in lr and momentum alone: SGD with momentum m at lr takes, for small steps, the
-    steps of plain SGD at lr / (1 - m), so where the series lie on one curve momentum acts through the step size
-    alone. Returns the runs drawn."""
+def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, first_stable: pd.DataFrame,
+                                 threshold: float, path: Path) -> list:
+    """The barrier from initialisation and the first stable epoch against the effective learning rate
+    lr / (1 - momentum), one series per momentum, for the runs that differ in lr and momentum alone: SGD with momentum
+    m at lr takes, for small steps, the steps of plain SGD at lr / (1 - m), so where the series lie on one curve
+    momentum acts through the step size alone. Returns the runs drawn."""
     runs = differ_in_lr_and_momentum_alone(table)
-    from_init = from_initialisation(barriers)
-    figure, axes = plt.subplots(figsize=(6, 4))
+    epochs = first_stable.groupby("run")["first_stable_epoch"].agg(["mean", "std"]).fillna(0.0)
+    panels = {"error barrier from initialisation (%)": 100 * from_initialisation(barriers),
+              "first stable epoch": epochs}
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     by_momentum = sorted(runs.groupby("momentum"), key=lambda item: float(item[0]))
-    for marker, (momentum, group) in zip(itertools.cycle("s^vDo"), by_momentum):
-        effective = group["lr"].astype(float) / (1 - float(momentum))
-        order = effective.argsort().to_numpy()
-        stats = from_init.loc[group["run"].to_numpy()[order]]
-        axes.errorbar(effective.to_numpy()[order], 100 * stats["mean"], yerr=100 * stats["std"],
-                      fmt=series_format(marker + "-", len(group)), capsize=3, label=f"momentum {momentum}")
-    axes.axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
-    axes.set_xscale("log")
-    axes.set_xlabel("effective learning rate lr / (1 - momentum)")
-    axes.set_ylabel("error barrier from initialisation (%)")
-    axes.legend(fontsize=8)
+    for panel, (label, stats) in zip(axes, panels.items()):
+        for marker, (momentum, group) in zip(itertools.cycle("s^vDo"), by_momentum):
+            group = group[group["run"].isin(stats.index)]  # the first stable epoch: where it was measured
+            if group.empty:
+                continue
+            effective = group["lr"].astype(float) / (1 - float(momentum))
+            order = effective.argsort().to_numpy()
+            drawn = stats.loc[group["run"].to_numpy()[order]]
+            panel.errorbar(effective.to_numpy()[order], drawn["mean"], yerr=drawn["std"],
+                           fmt=series_format(marker + "-", len(group)), capsize=3, label=f"momentum {momentum}")
+        panel.set_xscale("log")
+        panel.set_xlabel("effective learning rate lr / (1 - momentum)")
+        panel.set_ylabel(label)
+    axes[0].axhline(100 * threshold, color="black", linestyle="--", linewidth=1, label="stable below")
+    axes[0].legend(fontsize=8)
     save_figure(figure, path)
     return runs["run"].tolist()
+
+
+def plot_first_stable_against_barrier(table: pd.DataFrame, barriers: pd.DataFrame, first_stable: pd.DataFrame,
+                                      path: Path) -> float:
+    """Each run's first stable epoch against its barrier from initialisation, runs with warm-up apart (warm-up delays
+    the first stable step). Returns Spearman's rank correlation between the two over the runs drawn."""
+    epochs = first_stable.groupby("run", sort=False)["first_stable_epoch"].agg(["mean", "std"]).fillna(0.0)
+    runs = table.set_index("run").loc[epochs.index]
+    barrier = 100 * from_initialisation(barriers).loc[epochs.index, "mean"]
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for warmed, marker, label in ((False, "o", "no warm-up"), (True, "s", "warm-up")):
+        chosen = (runs["warm-up"].astype(int) > 0) == warmed
+        axes.errorbar(barrier[chosen], epochs.loc[chosen, "mean"], yerr=epochs.loc[chosen, "std"], fmt=marker,
+                      capsize=3, label=label)
+    for index, (run, x, y) in enumerate(zip(epochs.index, barrier, epochs["mean"])):  # labels above, below, above
+        axes.annotate(run, (x, y), textcoords="offset points", xytext=(4, 3 - 10 * (index % 2)), fontsize=6)
+    axes.set_xlabel("error barrier from initialisation (%)")
+    axes.set_ylabel("first stable epoch")
+    axes.legend(fontsize=8)
+    save_figure(figure, path)
+    return float(barrier.rank().corr(epochs["mean"].rank()))
 
 
 def rewinding_sentence(table: pd.DataFrame) -> str:
@@ -159,11 +195,13 @@ def rewinding_sentence(table: pd.DataFrame) -> str:
 
 def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: float = 0.02) -> Path:
     out_dir = Path(out_dir)
-    table, barriers = search_table(runs_dir)
+    table, barriers, first_stable = search_table(runs_dir)
     plot_barriers(barriers, threshold, out_dir / "barriers.png")
     from_init = from_initialisation(barriers)["mean"]
     unstable = from_init[from_init >= threshold].index
-    by_effective_lr = plot_effective_learning_rate(table, barriers, threshold, out_dir / "effective_lr.png")
+    by_effective_lr = plot_effective_learning_rate(table, barriers, first_stable, threshold,
+                                                   out_dir / "effective_lr.png")
+    correlation = plot_first_stable_against_barrier(table, barriers, first_stable, out_dir / "first_stable.png")
     text = f"""# The CPU-regime search (scripts/regime_search.py)
 
 Fashion-MNIST, the default pipeline with the settings below changed; each run trains the dense network and two
@@ -171,10 +209,12 @@ copies (other data order) from initialisation and from later rewind steps, per r
 between the copies is Frankle et al. (2020)'s: the maximum test error on 11 evenly spaced points of their
 linear path minus the mean of the two end points' errors; stable below {100 * threshold:g} %. Mean ± std over
 replicates; minutes of one run on one core of a 2-core CPU whose other core was busy (timings, not results).
-Rewind points are in epochs of the run's training subset. Where a run has them, the first stable epoch
-(bisection, Frankle et al. 2020) and IMP with rewinding to step 0 and to a later step (5 levels of 50 %; the
-sparsest level whose mean accuracy is within one dense std of the dense network's, Definition A.2) come from runs
-of the same configuration with `IMP replicates` replicates.
+Rewind points are in epochs of the run's training subset. The first stable epoch is Frankle et al. (2020)'s
+bisection over rewind steps a third of an epoch apart, each probe two copies of every initialisation (the run's
+own, or a 4-replicate run of the same configuration where the cell names its initialisations). Where a run has
+them, IMP with rewinding to step 0 and to a later step (5 levels of 50 %; the sparsest level whose mean accuracy
+is within one dense std of the dense network's, Definition A.2) comes from runs of the same configuration with
+`IMP replicates` replicates.
 
 {markdown_table(table)}
 
@@ -183,10 +223,16 @@ Unstable from initialisation (mean barrier at least {100 * threshold:g} %): {', 
 
 ![barrier against rewind step](barriers.png)
 
-The barrier from initialisation by the effective learning rate lr / (1 - momentum), the step of plain SGD that
-momentum's approximates, over the runs that differ in lr and momentum alone: {', '.join(by_effective_lr)}.
+The barrier from initialisation and the first stable epoch by the effective learning rate lr / (1 - momentum), the
+step of plain SGD that momentum's approximates, over the runs that differ in lr and momentum alone (the first stable
+epoch where it was measured): {', '.join(by_effective_lr)}.
 
-![barrier from initialisation against the effective learning rate](effective_lr.png)
+![barrier from initialisation and first stable epoch against the effective learning rate](effective_lr.png)
+
+The first stable epoch against the barrier from initialisation, over the {first_stable["run"].nunique()} runs that
+have it (Spearman's rank correlation {correlation:.2f}):
+
+![first stable epoch against the barrier from initialisation](first_stable.png)
 """
     with io.atomic_path(out_dir / "search.md") as tmp:
         tmp.write_text(text)
