@@ -2,7 +2,7 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
-    python scripts/regime_search.py first-stable NAME ...  # the first stable step of an exported run without it
+    python scripts/regime_search.py first-stable [--initialisations N] NAME ...  # of an exported run without it
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
@@ -163,11 +163,13 @@ def collect() -> None:
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
 
 
-def first_stable(names: list[str]) -> None:
+def first_stable(names: list[str], initialisations: int | None = None) -> None:
     """The first stable step of exported runs made up to `instability` only, from their folders alone (the
     experiments need not exist): the dense network rebuilt from the run's params (`dvc repro pretrain`, its first
     epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
-    verdicts at 0, 1 and 3 epochs. The user's params.yaml is put back at the end."""
+    verdicts at 0, 1 and 3 epochs. `initialisations` beyond the run's replicates are searched from scratch (the
+    first ones are the run's: a replicate's seeds do not depend on how many there are). The user's params.yaml is put
+    back at the end."""
     with params_for_each_run():
         for name in names:
             folder = RUNS / name
@@ -175,6 +177,8 @@ def first_stable(names: list[str]) -> None:
                 raise SystemExit(f"no exported run {folder}: `run {name}` and `collect` first")
             config = load_config(folder / "params.yaml")
             search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
+            if initialisations:
+                search["replicates"] = initialisations
             Path("params.yaml").write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
             start = time.time()
             subprocess.run(["dvc", "repro", "pretrain"], check=True)
@@ -197,7 +201,8 @@ def add_imp(name: str, run_dir: str) -> None:
 
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["run"]
-    commands = {"run": lambda: run(rest), "collect": collect, "first-stable": lambda: first_stable(rest),
+    commands = {"run": lambda: run(rest), "collect": collect, "first-stable": lambda: (
+                    first_stable(rest[2:], int(rest[1])) if rest[:1] == ["--initialisations"] else first_stable(rest)),
                 "add-imp": lambda: add_imp(*rest)}
     if command not in commands:
         raise SystemExit(f"unknown command {command!r}: one of {', '.join(commands)} (see the docstring)")
