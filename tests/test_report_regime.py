@@ -37,6 +37,7 @@ def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path
     text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
     assert "Unstable from initialisation (mean barrier at least 2 %): base." in text
     assert (tmp_path / "out" / "barriers.png").stat().st_size > 10_000
+    assert "Spearman" not in text and not (tmp_path / "out" / "first_stable.png").exists()  # no first stable epoch
 
 
 def write_imp_summary(path: Path, accuracies: list[float], dense_std: float = 0.002) -> None:

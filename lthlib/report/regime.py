@@ -201,7 +201,15 @@ def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: fl
     unstable = from_init[from_init >= threshold].index
     by_effective_lr = plot_effective_learning_rate(table, barriers, first_stable, threshold,
                                                    out_dir / "effective_lr.png")
-    correlation = plot_first_stable_against_barrier(table, barriers, first_stable, out_dir / "first_stable.png")
+    against_barrier = ""  # the section of the first stable epoch against the barrier, where there is one
+    if not first_stable.empty:
+        correlation = plot_first_stable_against_barrier(table, barriers, first_stable, out_dir / "first_stable.png")
+        against_barrier = f"""
+The first stable epoch against the barrier from initialisation, over the {first_stable["run"].nunique()} runs that
+have it (Spearman's rank correlation {correlation:.2f}):
+
+![first stable epoch against the barrier from initialisation](first_stable.png)
+"""
     text = f"""# The CPU-regime search (scripts/regime_search.py)
 
 Fashion-MNIST, the default pipeline with the settings below changed; each run trains the dense network and two
@@ -228,12 +236,7 @@ step of plain SGD that momentum's approximates, over the runs that differ in lr 
 epoch where it was measured): {', '.join(by_effective_lr)}.
 
 ![barrier from initialisation and first stable epoch against the effective learning rate](effective_lr.png)
-
-The first stable epoch against the barrier from initialisation, over the {first_stable["run"].nunique()} runs that
-have it (Spearman's rank correlation {correlation:.2f}):
-
-![first stable epoch against the barrier from initialisation](first_stable.png)
-"""
+{against_barrier}"""
     with io.atomic_path(out_dir / "search.md") as tmp:
         tmp.write_text(text)
     return out_dir / "search.md"
