@@ -157,7 +157,8 @@ def collect() -> None:
             continue
         folder = RUNS / regime.name
         folder.mkdir(parents=True, exist_ok=True)
-        for name in ("params.yaml", "reports/instability.csv", "reports/first_stable.csv"):
+        for name in ("params.yaml", "reports/instability.csv", "reports/first_stable.csv",
+                     "reports/first_stable_probes.csv"):
             if git("ls-tree", ref, name).strip():  # runs made before the search measured the first stable step
                 (folder / Path(name).name).write_text(git("show", f"{ref}:{name}"))
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
@@ -185,7 +186,7 @@ def first_stable(names: list[str], initialisations: int | None = None) -> None:
             tables = {"--instability": "instability.csv", "--table": "first_stable.csv",
                       "--probes": "first_stable_probes.csv"}
             subprocess.run([sys.executable, "-m", "stages.first_stable",
-                            *(arg for option, name in tables.items() for arg in (option, str(folder / name)))],
+                            *(arg for option, file in tables.items() for arg in (option, str(folder / file)))],
                            check=True)
             print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
