@@ -123,6 +123,11 @@ def from_initialisation(barriers: pd.DataFrame) -> pd.DataFrame:
     return at_zero.agg(["mean", "std"]).fillna(0.0)
 
 
+def first_stable_by_run(first_stable: pd.DataFrame) -> pd.DataFrame:
+    """Each run's first stable epoch: mean and std over its initialisations, runs in table order."""
+    return first_stable.groupby("run", sort=False)["first_stable_epoch"].agg(["mean", "std"]).fillna(0.0)
+
+
 def differ_in_lr_and_momentum_alone(table: pd.DataFrame) -> pd.DataFrame:
     """The largest group of runs whose other settings are all the same."""
     others = [key for key in SETTINGS if key not in ("lr", "momentum")]
@@ -137,9 +142,8 @@ def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, fi
     m at lr takes, for small steps, the steps of plain SGD at lr / (1 - m), so where the series lie on one curve
     momentum acts through the step size alone. Returns the runs drawn."""
     runs = differ_in_lr_and_momentum_alone(table)
-    epochs = first_stable.groupby("run")["first_stable_epoch"].agg(["mean", "std"]).fillna(0.0)
     panels = {"error barrier from initialisation (%)": 100 * from_initialisation(barriers),
-              "first stable epoch": epochs}
+              "first stable epoch": first_stable_by_run(first_stable)}
     figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     by_momentum = sorted(runs.groupby("momentum"), key=lambda item: float(item[0]))
     for panel, (label, stats) in zip(axes, panels.items()):
@@ -165,7 +169,7 @@ def plot_first_stable_against_barrier(table: pd.DataFrame, barriers: pd.DataFram
                                       path: Path) -> float:
     """Each run's first stable epoch against its barrier from initialisation, runs with warm-up apart (warm-up delays
     the first stable step). Returns Spearman's rank correlation between the two over the runs drawn."""
-    epochs = first_stable.groupby("run", sort=False)["first_stable_epoch"].agg(["mean", "std"]).fillna(0.0)
+    epochs = first_stable_by_run(first_stable)
     runs = table.set_index("run").loc[epochs.index]
     barrier = 100 * from_initialisation(barriers).loc[epochs.index, "mean"]
     figure, axes = plt.subplots(figsize=(8, 5))
