@@ -2,7 +2,7 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
-    python scripts/regime_search.py first-stable [--initialisations N] NAME ...  # of an exported run without it
+    python scripts/regime_search.py first-stable [--initialisations N] [--every STEPS] NAME ...  # exported runs
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
@@ -11,7 +11,7 @@ Each configuration changes the default (Fashion-MNIST) in the ways below and run
 three epochs of dense training, per replicate, and the bisection for the first stable step among every third of an
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
 not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
-`first-stable`.
+`first-stable`; `--every` refines a run's bisection to candidates that many steps apart.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from lthlib.analyses.stability import candidate_steps, exact_probes  # noqa: E402
@@ -41,9 +43,13 @@ RUNS = Path("reports/regime/runs")  # exported runs, committed with the report t
 PREFIX = "rs-"
 
 
-def first_stable_search(steps: int, epoch: int) -> dict[str, int]:
-    """The bisection's candidates every third of an epoch (the profile's), with probes enough to be exact."""
-    every = max(epoch // 3, 1)
+def third_of_an_epoch(epoch: int) -> int:
+    """The bisection's default spacing of candidate steps (the profile's)."""
+    return max(epoch // 3, 1)
+
+
+def first_stable_search(steps: int, every: int) -> dict[str, int]:
+    """The bisection's candidates `every` steps apart, with probes enough to be exact."""
     return {"instability.search_every": every,
             "instability.search_probes": exact_probes(len(candidate_steps(steps, every)))}
 
@@ -75,7 +81,7 @@ class Regime:
             "train.warmup_steps": self.warmup_epochs * epoch, "pretrain.steps": epoch,
             "pruning.levels": 0, "el2n.steps": epoch, "tickets.levels": "[]", "instability.levels": "[0]",
             "instability.rewind_steps": f"[0,{epoch},{3 * epoch}]", "instability.path_points": 11,
-            **first_stable_search(steps, epoch), "compute.threads": 1,
+            **first_stable_search(steps, third_of_an_epoch(epoch)), "compute.threads": 1,
         }
         return [arg for key, value in settings.items() for arg in ("-S", f"{key}={value}")]
 
@@ -164,30 +170,45 @@ def collect() -> None:
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
 
 
-def first_stable(names: list[str], initialisations: int | None = None) -> None:
-    """The first stable step of exported runs made up to `instability` only, from their folders alone (the
-    experiments need not exist): the dense network rebuilt from the run's params (`dvc repro pretrain`, its first
-    epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
-    verdicts at 0, 1 and 3 epochs. `initialisations` beyond the run's replicates are searched from scratch (the
-    first ones are the run's: a replicate's seeds do not depend on how many there are). The user's params.yaml is put
-    back at the end."""
-    with params_for_each_run():
+def known_verdicts(folder: Path, path: Path) -> Path:
+    """The exported copies' barriers and the run's earlier bisection probes, if any, as one table in the
+    `instability` stage's columns at `path`: the `first_stable` stage reuses every one that is a candidate."""
+    copies = io.load_csv(folder / "instability.csv")
+    copies = copies.loc[copies["level"] == 0, ["level", "replicate", "rewind_step", "barrier"]]
+    if (folder / "first_stable_probes.csv").exists():
+        probes = io.load_csv(folder / "first_stable_probes.csv")
+        probes = probes.rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
+        copies = pd.concat([copies, probes[copies.columns]]).drop_duplicates(["replicate", "rewind_step"])
+    io.save_csv(copies, path)
+    return path
+
+
+def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None) -> None:
+    """The first stable step of exported runs, from their folders alone (the experiments need not exist): the
+    dense network rebuilt from the run's params (`dvc repro pretrain`, its first epoch: seconds), then the
+    `first_stable` stage with `run`'s bisection settings, reusing the exported copies' verdicts at 0, 1 and 3 epochs.
+    `initialisations` beyond the run's replicates are searched from scratch (the first ones are the run's: a
+    replicate's seeds do not depend on how many there are). `every` refines an earlier search: candidates that many
+    steps apart, the earlier probes reused, the tables written beside the run's as first_stable_every<STEPS>*.csv.
+    The user's params.yaml is put back at the end."""
+    with params_for_each_run(), tempfile.TemporaryDirectory() as scratch:
         for name in names:
             folder = RUNS / name
             if not (folder / "instability.csv").exists():
                 raise SystemExit(f"no exported run {folder}: `run {name}` and `collect` first")
             config = load_config(folder / "params.yaml")
-            search = first_stable_search(config.train.steps, config.data.train_examples // config.train.batch_size)
+            epoch = config.data.train_examples // config.train.batch_size
+            search = first_stable_search(config.train.steps, every or third_of_an_epoch(epoch))
             if initialisations:
                 search["replicates"] = initialisations
             Path("params.yaml").write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
             start = time.time()
             subprocess.run(["dvc", "repro", "pretrain"], check=True)
-            tables = {"--instability": "instability.csv", "--table": "first_stable.csv",
-                      "--probes": "first_stable_probes.csv"}
+            stem = f"first_stable_every{every}" if every else "first_stable"
+            tables = {"--instability": known_verdicts(folder, Path(scratch) / f"{name}.csv"),
+                      "--table": folder / f"{stem}.csv", "--probes": folder / f"{stem}_probes.csv"}
             subprocess.run([sys.executable, "-m", "stages.first_stable",
-                            *(arg for option, file in tables.items() for arg in (option, str(folder / file)))],
-                           check=True)
+                            *(arg for option, file in tables.items() for arg in (option, str(file)))], check=True)
             print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
@@ -200,10 +221,21 @@ def add_imp(name: str, run_dir: str) -> None:
     print(f"{name}: rewind step {step}, {int(summary['replicates'].min())} replicates")
 
 
+def first_stable_command(args: list[str]) -> None:
+    """`first-stable [--initialisations N] [--every STEPS] NAME ...`"""
+    options = {"--initialisations": None, "--every": None}
+    while args[:1] and args[0] in options:
+        if len(args) < 2 or not args[1].isdigit() or int(args[1]) < 1:
+            raise SystemExit(f"{args[0]} takes a positive whole number")
+        options[args[0]], args = int(args[1]), args[2:]
+    if not args:
+        raise SystemExit("first-stable: name at least one exported run (reports/regime/runs/NAME)")
+    first_stable(args, options["--initialisations"], options["--every"])
+
+
 if __name__ == "__main__":
     command, *rest = sys.argv[1:] or ["run"]
-    commands = {"run": lambda: run(rest), "collect": collect, "first-stable": lambda: (
-                    first_stable(rest[2:], int(rest[1])) if rest[:1] == ["--initialisations"] else first_stable(rest)),
+    commands = {"run": lambda: run(rest), "collect": collect, "first-stable": lambda: first_stable_command(rest),
                 "add-imp": lambda: add_imp(*rest)}
     if command not in commands:
         raise SystemExit(f"unknown command {command!r}: one of {', '.join(commands)} (see the docstring)")
