@@ -38,6 +38,7 @@ def test_the_search_table_has_a_row_per_run_and_names_the_unstable_ones(tmp_path
     assert "Unstable from initialisation (mean barrier at least 2 %): base." in text
     assert (tmp_path / "out" / "barriers.png").stat().st_size > 10_000
     assert "Spearman" not in text and not (tmp_path / "out" / "first_stable.png").exists()  # no first stable epoch
+    assert "finer spacing" not in text
 
 
 def write_imp_summary(path: Path, accuracies: list[float], dense_std: float = 0.002) -> None:
@@ -83,6 +84,30 @@ def test_a_first_stable_epoch_over_other_initialisations_than_the_runs_says_how_
     pd.DataFrame({"init": range(4), "first_stable_epoch": [1 / 3, 2 / 3, 2 / 3, 1.0]}).to_csv(
         tmp_path / "runs" / "base" / "first_stable.csv", index=False)
     assert search_table(tmp_path / "runs")[0].loc[0, "first stable epoch"] == "0.67 ± 0.27 (4 initialisations)"
+
+
+def test_refined_bisections_get_a_table_by_momentum_beside_the_coarser_search(tmp_path):
+    for name, lr, momentum, coarse, fine in (("base", 0.1, 0.9, [26, 39], [17, 30]),
+                                             ("lr1-momentum0", 1.0, 0.0, [13, 26], [9, None])):
+        folder = tmp_path / "runs" / name
+        write_run(folder, {0: [0.20, 0.30]}, lr=lr, momentum=momentum)
+        for stem, steps in (("first_stable", coarse), ("first_stable_every1", fine)):
+            pd.DataFrame({"init": [0, 1], "first_stable_step": steps,
+                          "first_stable_epoch": [None if s is None else s / 39 for s in steps]}).to_csv(
+                folder / f"{stem}.csv", index=False)
+        pd.DataFrame({"init": [0], "step": [9], "barrier": [0.01]}).to_csv(  # the probes: no row of their own
+            folder / "first_stable_every1_probes.csv", index=False)
+    table = search_table(tmp_path / "runs")[0]
+    finer = regime.finer_searches(tmp_path / "runs", table)
+    assert finer["run"].tolist() == ["lr1-momentum0", "base"]  # by momentum
+    assert finer["lr / (1 - momentum)"].tolist() == ["1", "1"]
+    assert finer["candidates every (steps)"].tolist() == ["1", "1"]
+    assert finer["first stable step of each initialisation"].tolist() == ["9, never", "17, 30"]
+    assert finer["first stable epoch"].tolist() == ["0.23 ± 0.00 (1 of 2 never stable)", "0.60 ± 0.24"]
+    assert finer["every third of an epoch"].tolist() == ["0.50 ± 0.24", "0.83 ± 0.24"]
+    text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
+    assert "## The first stable step at a finer spacing" in text
+    assert "| lr1-momentum0 | 1 | 0 | 1 | 1 | 9, never |" in text
 
 
 @pytest.fixture

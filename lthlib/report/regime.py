@@ -6,12 +6,14 @@ from initialisation and from each later rewind step, mean ± std over replicates
 against rewind point per configuration and one of the barrier from initialisation against the effective learning
 rate lr / (1 - momentum). Where the run's folder has them, the first stable epoch
 (`first_stable.csv`) and IMP's level summaries with rewinding to step t (`imp_summary_rewind<t>.csv`) add
-claim 2's columns: the sparsest matching level from step 0 and from a later step.
+claim 2's columns: the sparsest matching level from step 0 and from a later step. Runs whose bisection was
+refined (`first_stable_every<STEPS>.csv`) get a table of their own.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -84,6 +86,28 @@ def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
     if len(found) < len(epochs):
         return f"{cell} ({len(epochs) - len(found)} of {len(epochs)} never stable)"
     return cell if len(epochs) == replicates else f"{cell} ({len(epochs)} initialisations)"
+
+
+def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
+    """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the run's
+    lr and momentum, each initialisation's first stable step and their mean in epochs, beside the coarser search's,
+    rows by momentum."""
+    runs = table.set_index("run")
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/first_stable_every*.csv")):
+        spacing = re.fullmatch(r"first_stable_every(\d+)", path.stem)
+        if spacing is None:  # the probes beside it
+            continue
+        run, found = path.parent.name, pd.read_csv(path)
+        lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
+        steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
+        rows.append({"run": run, "lr": f"{lr:g}", "momentum": f"{momentum:g}",
+                     "lr / (1 - momentum)": f"{lr / (1 - momentum):g}", "candidates every (steps)": spacing[1],
+                     "first stable step of each initialisation": steps,
+                     "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
+                     "every third of an epoch": runs.loc[run, "first stable epoch"]})
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("momentum", key=lambda m: m.astype(float), kind="stable") if rows else frame
 
 
 def rewinding_columns(folder: Path, epoch: int | None) -> dict:
@@ -205,14 +229,25 @@ def write_search_report(runs_dir: str | Path, out_dir: str | Path, threshold: fl
     unstable = from_init[from_init >= threshold].index
     by_effective_lr = plot_effective_learning_rate(table, barriers, first_stable, threshold,
                                                    out_dir / "effective_lr.png")
-    against_barrier = ""  # the section of the first stable epoch against the barrier, where there is one
+    sections = ""  # the first stable epoch against the barrier, and the refined searches: where there are
     if not first_stable.empty:
         correlation = plot_first_stable_against_barrier(table, barriers, first_stable, out_dir / "first_stable.png")
-        against_barrier = f"""
+        sections = f"""
 The first stable epoch against the barrier from initialisation, over the {first_stable["run"].nunique()} runs that
 have it (Spearman's rank correlation {correlation:.2f}):
 
 ![first stable epoch against the barrier from initialisation](first_stable.png)
+"""
+    finer = finer_searches(runs_dir, table)
+    if not finer.empty:
+        sections += f"""
+## The first stable step at a finer spacing
+
+Runs whose bisection was refined (`scripts/regime_search.py first-stable --every STEPS`): candidate rewind steps
+that many apart, the same initialisations, the coarser search's probes reused; the last column is the search
+table's.
+
+{markdown_table(finer)}
 """
     text = f"""# The CPU-regime search (scripts/regime_search.py)
 
@@ -240,7 +275,7 @@ step of plain SGD that momentum's approximates, over the runs that differ in lr 
 epoch where it was measured): {', '.join(by_effective_lr)}.
 
 ![barrier from initialisation and first stable epoch against the effective learning rate](effective_lr.png)
-{against_barrier}"""
+{sections}"""
     with io.atomic_path(out_dir / "search.md") as tmp:
         tmp.write_text(text)
     return out_dir / "search.md"
