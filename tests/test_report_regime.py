@@ -88,7 +88,8 @@ def test_a_first_stable_epoch_over_other_initialisations_than_the_runs_says_how_
 
 def test_refined_bisections_get_a_table_by_momentum_beside_the_coarser_search(tmp_path):
     for name, lr, momentum, coarse, fine in (("base", 0.1, 0.9, [26, 39], [17, 30]),
-                                             ("lr1-momentum0", 1.0, 0.0, [13, 26], [9, None])):
+                                             ("lr1-momentum0", 1.0, 0.0, [13, 26], [9, None]),
+                                             ("momentum0", 0.1, 0.0, [13, 13], [4, 4])):
         folder = tmp_path / "runs" / name
         write_run(folder, {0: [0.20, 0.30]}, lr=lr, momentum=momentum)
         for stem, steps in (("first_stable", coarse), ("first_stable_every1", fine)):
@@ -99,12 +100,12 @@ def test_refined_bisections_get_a_table_by_momentum_beside_the_coarser_search(tm
             folder / "first_stable_every1_probes.csv", index=False)
     table = search_table(tmp_path / "runs")[0]
     finer = regime.finer_searches(tmp_path / "runs", table)
-    assert finer["run"].tolist() == ["lr1-momentum0", "base"]  # by momentum
-    assert finer["lr / (1 - momentum)"].tolist() == ["1", "1"]
-    assert finer["candidates every (steps)"].tolist() == ["1", "1"]
-    assert finer["first stable step of each initialisation"].tolist() == ["9, never", "17, 30"]
-    assert finer["first stable epoch"].tolist() == ["0.23 ± 0.00 (1 of 2 never stable)", "0.60 ± 0.24"]
-    assert finer["every third of an epoch"].tolist() == ["0.50 ± 0.24", "0.83 ± 0.24"]
+    assert finer["run"].tolist() == ["momentum0", "lr1-momentum0", "base"]  # by momentum, then lr
+    assert finer["lr / (1 - momentum)"].tolist() == ["0.1", "1", "1"]
+    assert finer["candidates every (steps)"].tolist() == ["1", "1", "1"]
+    assert finer["first stable step of each initialisation"].tolist() == ["4, 4", "9, never", "17, 30"]
+    assert finer["first stable epoch"].tolist() == ["0.10 ± 0.00", "0.23 ± 0.00 (1 of 2 never stable)", "0.60 ± 0.24"]
+    assert finer["every third of an epoch"].tolist() == ["0.33 ± 0.00", "0.50 ± 0.24", "0.83 ± 0.24"]
     text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
     assert "## The first stable step at a finer spacing" in text
     assert "| lr1-momentum0 | 1 | 0 | 1 | 1 | 9, never |" in text

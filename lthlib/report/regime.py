@@ -80,7 +80,7 @@ def search_table(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
 
 def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
     """Mean ± std over initialisations of the first stable epoch, how many had none within training, and how many
-    there were where not the run's replicates (a search run's first stable step measured on a profile's run)."""
+    there were where not the run's replicates (more searched with `first-stable --initialisations`)."""
     found = epochs.dropna()
     cell = f"{found.mean():.2f} ± {found.std() if len(found) > 1 else 0.0:.2f}" if len(found) else "none"
     if len(found) < len(epochs):
@@ -91,7 +91,7 @@ def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
 def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the run's
     lr and momentum, each initialisation's first stable step and their mean in epochs, beside the coarser search's,
-    rows by momentum."""
+    rows by momentum, then lr."""
     runs = table.set_index("run")
     rows = []
     for path in sorted(Path(runs_dir).glob("*/first_stable_every*.csv")):
@@ -107,7 +107,7 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
                      "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
                      "every third of an epoch": runs.loc[run, "first stable epoch"]})
     frame = pd.DataFrame(rows)
-    return frame.sort_values("momentum", key=lambda m: m.astype(float), kind="stable") if rows else frame
+    return frame.sort_values(["momentum", "lr"], key=lambda cells: cells.astype(float)) if rows else frame
 
 
 def rewinding_columns(folder: Path, epoch: int | None) -> dict:
@@ -258,7 +258,7 @@ linear path minus the mean of the two end points' errors; stable below {100 * th
 replicates; minutes of one run on one core of a 2-core CPU whose other core was busy (timings, not results).
 Rewind points are in epochs of the run's training subset. The first stable epoch is Frankle et al. (2020)'s
 bisection over rewind steps a third of an epoch apart, each probe two copies of every initialisation (the run's
-own, or a 4-replicate run of the same configuration where the cell names its initialisations). Where a run has
+own, and more searched from scratch where the cell names their number). Where a run has
 them, IMP with rewinding to step 0 and to a later step (5 levels of 50 %; the sparsest level whose mean accuracy
 is within one dense std of the dense network's, Definition A.2) comes from runs of the same configuration with
 `IMP replicates` replicates.
