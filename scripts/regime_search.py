@@ -171,13 +171,12 @@ def collect() -> None:
 
 
 def known_verdicts(folder: Path, path: Path) -> Path:
-    """The exported copies' barriers and the run's earlier bisection probes, if any, as one table in the
-    `instability` stage's columns at `path`: the `first_stable` stage reuses every one that is a candidate."""
+    """The exported copies' barriers and the probes of the run's earlier bisections, at any spacing, as one table in
+    the `instability` stage's columns at `path`: the `first_stable` stage reuses every one that is a candidate."""
     copies = io.load_csv(folder / "instability.csv")
     copies = copies.loc[copies["level"] == 0, ["level", "replicate", "rewind_step", "barrier"]]
-    if (folder / "first_stable_probes.csv").exists():
-        probes = io.load_csv(folder / "first_stable_probes.csv")
-        probes = probes.rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
+    for probes in sorted(folder.glob("first_stable*_probes.csv")):
+        probes = io.load_csv(probes).rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
         copies = pd.concat([copies, probes[copies.columns]]).drop_duplicates(["replicate", "rewind_step"])
     io.save_csv(copies, path)
     return path

@@ -87,28 +87,33 @@ def test_a_first_stable_epoch_over_other_initialisations_than_the_runs_says_how_
 
 
 def test_refined_bisections_get_a_table_by_momentum_beside_the_coarser_search(tmp_path):
-    for name, lr, momentum, coarse, fine in (("base", 0.1, 0.9, [26, 39], [17, 30]),
-                                             ("lr1-momentum0", 1.0, 0.0, [13, 26], [9, None]),
-                                             ("momentum0", 0.1, 0.0, [13, 13], [4, 4])):
+    batch512 = {"batch_size": 512, "steps": 90, "milestones": [63, 81]}  # the same 10 epochs, of 9 steps
+    for name, train, coarse, fine in (("base", {"lr": 0.1, "momentum": 0.9}, [26, 39], [17, 30]),
+                                      ("lr1-momentum0", {"lr": 1.0, "momentum": 0.0}, [13, 26], [9, None]),
+                                      ("momentum0", {"lr": 0.1, "momentum": 0.0}, [13, 13], [4, 4]),
+                                      ("batch512", {"lr": 0.1, "momentum": 0.9, **batch512}, [3, 0], [2, 0])):
         folder = tmp_path / "runs" / name
-        write_run(folder, {0: [0.20, 0.30]}, lr=lr, momentum=momentum)
+        write_run(folder, {0: [0.20, 0.30]}, **train)
+        epoch = 5000 // train.get("batch_size", 128)
         for stem, steps in (("first_stable", coarse), ("first_stable_every1", fine)):
             pd.DataFrame({"init": [0, 1], "first_stable_step": steps,
-                          "first_stable_epoch": [None if s is None else s / 39 for s in steps]}).to_csv(
+                          "first_stable_epoch": [None if s is None else s / epoch for s in steps]}).to_csv(
                 folder / f"{stem}.csv", index=False)
         pd.DataFrame({"init": [0], "step": [9], "barrier": [0.01]}).to_csv(  # the probes: no row of their own
             folder / "first_stable_every1_probes.csv", index=False)
     table = search_table(tmp_path / "runs")[0]
     finer = regime.finer_searches(tmp_path / "runs", table)
-    assert finer["run"].tolist() == ["momentum0", "lr1-momentum0", "base"]  # by momentum, then lr
-    assert finer["lr / (1 - momentum)"].tolist() == ["0.1", "1", "1"]
-    assert finer["candidates every (steps)"].tolist() == ["1", "1", "1"]
-    assert finer["first stable step of each initialisation"].tolist() == ["4, 4", "9, never", "17, 30"]
-    assert finer["first stable epoch"].tolist() == ["0.10 ± 0.00", "0.23 ± 0.00 (1 of 2 never stable)", "0.60 ± 0.24"]
-    assert finer["every third of an epoch"].tolist() == ["0.33 ± 0.00", "0.50 ± 0.24", "0.83 ± 0.24"]
+    assert finer["run"].tolist() == ["momentum0", "lr1-momentum0", "base", "batch512"]  # by momentum, then lr
+    assert "batch" in finer and "model" not in finer  # the settings in which the refined runs differ, no others
+    assert finer["lr / (1 - momentum)"].tolist() == ["0.1", "1", "1", "1"]
+    assert finer["candidates every (steps)"].tolist() == ["1", "1", "1", "1"]
+    assert finer["first stable step of each initialisation"].tolist() == ["4, 4", "9, never", "17, 30", "2, 0"]
+    assert finer["first stable epoch"].tolist() == ["0.10 ± 0.00", "0.23 ± 0.00 (1 of 2 never stable)", "0.60 ± 0.24",
+                                                    "0.11 ± 0.16"]
+    assert finer["every third of an epoch"].tolist() == ["0.33 ± 0.00", "0.50 ± 0.24", "0.83 ± 0.24", "0.17 ± 0.24"]
     text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
     assert "## The first stable step at a finer spacing" in text
-    assert "| lr1-momentum0 | 1 | 0 | 1 | 1 | 9, never |" in text
+    assert "| lr1-momentum0 | 128 | 1 | 0 | 1 | 1 | 9, never |" in text
 
 
 @pytest.fixture

@@ -89,9 +89,9 @@ def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
 
 
 def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
-    """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the run's
-    lr and momentum, each initialisation's first stable step and their mean in epochs, beside the coarser search's,
-    rows by momentum, then lr."""
+    """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the
+    settings in which the refined runs differ, each initialisation's first stable step and their mean in epochs,
+    beside the coarser search's, rows by momentum, then lr."""
     runs = table.set_index("run")
     rows = []
     for path in sorted(Path(runs_dir).glob("*/first_stable_every*.csv")):
@@ -101,13 +101,16 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
         run, found = path.parent.name, pd.read_csv(path)
         lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
         steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
-        rows.append({"run": run, "lr": f"{lr:g}", "momentum": f"{momentum:g}",
+        rows.append({"run": run, **runs.loc[run, list(SETTINGS)], "lr": f"{lr:g}", "momentum": f"{momentum:g}",
                      "lr / (1 - momentum)": f"{lr / (1 - momentum):g}", "candidates every (steps)": spacing[1],
                      "first stable step of each initialisation": steps,
                      "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
                      "every third of an epoch": runs.loc[run, "first stable epoch"]})
     frame = pd.DataFrame(rows)
-    return frame.sort_values(["momentum", "lr"], key=lambda cells: cells.astype(float)) if rows else frame
+    if not rows:
+        return frame
+    constant = [key for key in SETTINGS if key not in ("lr", "momentum") and frame[key].astype(str).nunique() == 1]
+    return frame.drop(columns=constant).sort_values(["momentum", "lr"], key=lambda cells: cells.astype(float))
 
 
 def rewinding_columns(folder: Path, epoch: int | None) -> dict:
@@ -244,8 +247,8 @@ have it (Spearman's rank correlation {correlation:.2f}):
 ## The first stable step at a finer spacing
 
 Runs whose bisection was refined (`scripts/regime_search.py first-stable --every STEPS`): candidate rewind steps
-that many apart, the same initialisations, the coarser search's probes reused; the last column is the search
-table's.
+that many apart, the same initialisations, the coarser search's probes reused; the settings in which these runs
+differ, and in the last column the search table's first stable epoch.
 
 {markdown_table(finer)}
 """

@@ -1,0 +1,41 @@
+import importlib.util
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "regime_search.py"
+spec = importlib.util.spec_from_file_location("regime_search", SCRIPT)
+regime_search = sys.modules["regime_search"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+spec.loader.exec_module(regime_search)
+
+
+def probes(rows: list[tuple[int, int, float]], source: str) -> pd.DataFrame:
+    return pd.DataFrame([{"init": init, "step": step, "copy_a": 0, "copy_b": 1, "barrier": barrier,
+                          "stable": barrier < 0.02, "source": source} for init, step, barrier in rows])
+
+
+def test_known_verdicts_gather_the_copies_and_every_earlier_bisection_once(tmp_path):
+    pd.DataFrame({"level": [0, 0, 1], "replicate": [0, 0, 0], "rewind_step": [0, 39, 0],
+                  "barrier": [0.30, 0.01, 0.50]}).to_csv(tmp_path / "instability.csv", index=False)
+    probes([(0, 0, 0.30), (0, 13, 0.05), (0, 26, 0.01)], "instability").to_csv(
+        tmp_path / "first_stable_probes.csv", index=False)
+    probes([(0, 13, 0.05), (0, 20, 0.03), (0, 23, 0.01)], "search").to_csv(
+        tmp_path / "first_stable_every1_probes.csv", index=False)
+    known = pd.read_csv(regime_search.known_verdicts(tmp_path, tmp_path / "known.csv"))
+    assert list(known.columns) == ["level", "replicate", "rewind_step", "barrier"]
+    assert (known["level"] == 0).all()  # the sparse level's copies are not the dense network's
+    assert sorted(known["rewind_step"]) == [0, 13, 20, 23, 26, 39]
+    assert known.set_index("rewind_step").loc[20, "barrier"] == 0.03
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--every", "0", "base"], "--every takes a positive whole number"),
+    (["--initialisations", "two", "base"], "--initialisations takes a positive whole number"),
+    (["--every"], "--every takes a positive whole number"),
+    (["--every", "1"], "first-stable: name at least one exported run"),
+])
+def test_first_stable_options_are_checked_before_any_run(args, message):
+    with pytest.raises(SystemExit, match=message):
+        regime_search.first_stable_command(args)
