@@ -175,8 +175,8 @@ def known_verdicts(folder: Path, path: Path) -> Path:
     the `instability` stage's columns at `path`: the `first_stable` stage reuses every one that is a candidate."""
     copies = io.load_csv(folder / "instability.csv")
     copies = copies.loc[copies["level"] == 0, ["level", "replicate", "rewind_step", "barrier"]]
-    for probes in sorted(folder.glob("first_stable*_probes.csv")):
-        probes = io.load_csv(probes).rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
+    for earlier in sorted(folder.glob("first_stable*_probes.csv")):
+        probes = io.load_csv(earlier).rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
         copies = pd.concat([copies, probes[copies.columns]]).drop_duplicates(["replicate", "rewind_step"])
     io.save_csv(copies, path)
     return path

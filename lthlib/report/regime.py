@@ -101,8 +101,8 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
         run, found = path.parent.name, pd.read_csv(path)
         lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
         steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
-        rows.append({"run": run, **runs.loc[run, list(SETTINGS)], "lr": f"{lr:g}", "momentum": f"{momentum:g}",
-                     "lr / (1 - momentum)": f"{lr / (1 - momentum):g}", "candidates every (steps)": spacing[1],
+        rows.append({"run": run, **runs.loc[run, list(SETTINGS)], "lr / (1 - momentum)": f"{lr / (1 - momentum):g}",
+                     "candidates every (steps)": spacing[1],
                      "first stable step of each initialisation": steps,
                      "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
                      "every third of an epoch": runs.loc[run, "first stable epoch"]})
