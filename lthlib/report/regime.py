@@ -88,6 +88,11 @@ def first_stable_cell(epochs: pd.Series, replicates: int) -> str:
     return cell if len(epochs) == replicates else f"{cell} ({len(epochs)} initialisations)"
 
 
+def effective_learning_rate(lr, momentum):
+    """lr / (1 - momentum): for small steps, SGD with momentum m at lr takes the steps of plain SGD at this rate."""
+    return lr / (1 - momentum)
+
+
 def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the
     settings in which the refined runs differ, each initialisation's first stable step and their mean in epochs,
@@ -101,7 +106,8 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
         run, found = path.parent.name, pd.read_csv(path)
         lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
         steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
-        rows.append({"run": run, **runs.loc[run, list(SETTINGS)], "lr / (1 - momentum)": f"{lr / (1 - momentum):g}",
+        rows.append({"run": run, **runs.loc[run, list(SETTINGS)],
+                     "lr / (1 - momentum)": f"{effective_learning_rate(lr, momentum):g}",
                      "candidates every (steps)": spacing[1],
                      "first stable step of each initialisation": steps,
                      "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
@@ -165,9 +171,8 @@ def differ_in_lr_and_momentum_alone(table: pd.DataFrame) -> pd.DataFrame:
 def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, first_stable: pd.DataFrame,
                                  threshold: float, path: Path) -> list:
     """The barrier from initialisation and the first stable epoch against the effective learning rate
-    lr / (1 - momentum), one series per momentum, for the runs that differ in lr and momentum alone: SGD with momentum
-    m at lr takes, for small steps, the steps of plain SGD at lr / (1 - m), so where the series lie on one curve
-    momentum acts through the step size alone. Returns the runs drawn."""
+    (`effective_learning_rate`), one series per momentum, for the runs that differ in lr and momentum alone: where the
+    series lie on one curve, momentum acts through the step size alone. Returns the runs drawn."""
     runs = differ_in_lr_and_momentum_alone(table)
     panels = {"error barrier from initialisation (%)": 100 * from_initialisation(barriers),
               "first stable epoch": first_stable_by_run(first_stable)}
@@ -178,7 +183,7 @@ def plot_effective_learning_rate(table: pd.DataFrame, barriers: pd.DataFrame, fi
             group = group[group["run"].isin(stats.index)]  # the first stable epoch: where it was measured
             if group.empty:
                 continue
-            effective = group["lr"].astype(float) / (1 - float(momentum))
+            effective = effective_learning_rate(group["lr"].astype(float), float(momentum))
             order = effective.argsort().to_numpy()
             drawn = stats.loc[group["run"].to_numpy()[order]]
             panel.errorbar(effective.to_numpy()[order], drawn["mean"], yerr=drawn["std"],
