@@ -239,6 +239,28 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
+def test_three_batch_sizes_are_compared_as_neighbours_so_a_reversal_between_two_of_them_shows(tmp_path):
+    """The paper's claim is monotonic in the batch size: 16 against 64 and 64 against 256, not the extremes alone,
+    which here would hide that batch 16 is stable earlier than 64."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    planted = {16: ([0.30, 0.32], [0.3, 0.3]), 64: ([0.20, 0.22], [1.0, 1.2]), 256: ([0.05, 0.06], [0.5, 0.6])}
+    for batch, (barriers, epochs) in planted.items():
+        write_dense_run(runs, 0.9, batch, 0.2, 0.95, 0.96)
+        folder = runs / f"t1-mu0.9-bs{batch}"
+        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
+            folder / "instability.csv", index=False)
+        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(folder / "first_stable.csv", index=False)
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert ("- momentum 0.9: first stable epoch 1.10 ± 0.10 with batch 64, 0.30 ± 0.00 with 16: the opposite of the "
+            "paper." in report)
+    assert "- momentum 0.9: first stable epoch 0.55 ± 0.05 with batch 256, 1.10 ± 0.10 with 64: as the paper." in report
+    assert "with batch 256, 0.30 ± 0.00 with 16" not in report
+    assert ("earlier first stable epoch): not reproduced** (3 of 4 comparisons resolved the paper's way, 1 the other "
+            "way;" in report)
+    assert "No momentum was run with two values of batch size" not in report
+
+
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet
 def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given

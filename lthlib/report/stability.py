@@ -459,7 +459,7 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
         findings = [(column, words, rises, text) for column, words, text in STABILITY_FINDINGS]
-        lines, outcomes = compare_extremes(frame, factor, within, findings)
+        lines, outcomes = compare_neighbours(frame, factor, within, findings)
         verdicts.append("\n".join(lines) + "\n\n" + claim_verdict(claim, outcomes) if outcomes else
                         f"No {_word(within)} was run with two values of {factor.replace('_', ' ')}; no verdict on it.")
     return f"""
@@ -481,36 +481,35 @@ comparisons are not resolved.
 
 
 def momentum_verdict(forgetting: pd.DataFrame) -> str:
-    """Each of `MOMENTUM_FINDINGS` at each batch size with and without momentum (the extremes of the runs' momenta),
-    resolved when the gap exceeds the larger std over replicates, and a last line: reproduced when every one is
-    resolved the paper's way, not reproduced when one is resolved the other way, inconclusive otherwise."""
-    lines, outcomes = compare_extremes(forgetting, "momentum", "batch_size", MOMENTUM_FINDINGS)
+    """Each of `MOMENTUM_FINDINGS` at each batch size between each two neighbouring momenta, resolved when the gap
+    exceeds the larger std over replicates, and a last line: reproduced when every one is resolved the paper's way,
+    not reproduced when one is resolved the other way, inconclusive otherwise."""
+    lines, outcomes = compare_neighbours(forgetting, "momentum", "batch_size", MOMENTUM_FINDINGS)
     if not outcomes:
         return "No batch size was run with two momenta; no verdict."
     return "\n".join(lines) + "\n\n" + claim_verdict(
         "Table 1 (momentum: more forgetting events, slower convergence of train and test accuracy)", outcomes)
 
 
-def compare_extremes(frame: pd.DataFrame, factor: str, within: str,
-                     findings) -> tuple[list[str], list[bool | None]]:
-    """Each finding (column, words, whether the paper has it rise with `factor`, format) between the lowest and
-    the highest `factor` at each value of `within`: as the paper when the gap, larger than the larger of the two
+def compare_neighbours(frame: pd.DataFrame, factor: str, within: str,
+                       findings) -> tuple[list[str], list[bool | None]]:
+    """Each finding (column, words, whether the paper has it rise with `factor`, format) between each two
+    neighbouring values of `factor` at each value of `within` (the paper's claims are monotonic: with three batch
+    sizes, 32 against 128 and 128 against 512): as the paper when the gap, larger than the larger of the two
     `<column>_spread`, goes the paper's way; the opposite when it goes the other way; else (or undefined) not
     resolved. One line per comparison, and the outcomes."""
     lines, outcomes = [], []
     for key, rows in frame.groupby(within):
-        rows = rows.set_index(factor).sort_index()
-        if len(rows) < 2:
-            continue
-        low, high = rows.iloc[0], rows.iloc[-1]
-        for column, words, rises, text in findings:
-            gap = (high[column] - low[column]) * (1 if rises else -1)
-            spread = max(high[f"{column}_spread"], low[f"{column}_spread"])
-            outcome = None if pd.isna(gap) or abs(gap) <= spread else bool(gap > 0)
-            outcomes.append(outcome)
-            lines.append(f"- {_word(within)} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} with "
-                         f"{_word(factor)} {rows.index[-1]:g}, {text(low[column], low[f'{column}_spread'])} "
-                         f"with {rows.index[0]:g}: {OUTCOME_WORDS[outcome]}.")
+        values = list(rows.set_index(factor).sort_index().iterrows())
+        for (low_value, low), (high_value, high) in zip(values, values[1:]):
+            for column, words, rises, text in findings:
+                gap = (high[column] - low[column]) * (1 if rises else -1)
+                spread = max(high[f"{column}_spread"], low[f"{column}_spread"])
+                outcome = None if pd.isna(gap) or abs(gap) <= spread else bool(gap > 0)
+                outcomes.append(outcome)
+                lines.append(f"- {_word(within)} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} "
+                             f"with {_word(factor)} {high_value:g}, {text(low[column], low[f'{column}_spread'])} "
+                             f"with {low_value:g}: {OUTCOME_WORDS[outcome]}.")
     return lines, outcomes
 
 
