@@ -191,6 +191,15 @@ def write_dense_run(root, momentum, batch, forgetting, train_auc, test_auc):
     level_summary(table).to_csv(folder / "imp_summary.csv", index=False)
 
 
+def write_searches(folder, epochs, steps_per_epoch=10):
+    """first_stable.csv of searches that ended at `epochs` (None: never stable), each one step above the last
+    step it found unstable (a search to single steps)."""
+    steps = [None if e is None else round(e * steps_per_epoch) for e in epochs]
+    pd.DataFrame({"init": range(len(epochs)), "first_stable_step": steps,
+                  "last_unstable_step": [None if step in (None, 0) else step - 1 for step in steps],
+                  "first_stable_epoch": epochs}).to_csv(folder / "first_stable.csv", index=False)
+
+
 @pytest.mark.parametrize("with_momentum, verdict", [
     ((0.30, 0.90, 0.91), "reproduced** (6 of 6 comparisons resolved the paper's way, 0 the other way;"),
     ((0.21, 0.90, 0.91), "inconclusive** (4 of 6 comparisons resolved the paper's way, 0 the other way;"),
@@ -221,10 +230,10 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
         folder = runs / f"t1-mu{momentum:g}-bs{batch}"
         pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
             folder / "instability.csv", index=False)
-        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(folder / "first_stable.csv", index=False)
+        write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 25.00 ± 7.07 | 2.25 ± 0.25 |" in report
-    assert "| mu0.9-bs64 | 5.50 ± 0.71 | 1.00 (1 of 2 never stable) |" in report
+    assert "| mu0.9-bs16 | 25.00 ± 7.07 | 2.25 ± 0.25 | 2.15 |" in report
+    assert "| mu0.9-bs64 | 5.50 ± 0.71 | 1.00 (1 of 2 never stable) | 0.90 |" in report
     assert ("- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, 0.50 ± 0.00 with 0: as the paper."
             in report)
     assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
@@ -235,7 +244,7 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
     (runs / "t1-mu0-bs16" / "first_stable.csv").unlink()  # a run whose search did not finish
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0-bs16 | 3.50 ± 0.71 | not searched |" in report
+    assert "| mu0-bs16 | 3.50 ± 0.71 | not searched | - |" in report
     assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
@@ -250,7 +259,7 @@ def test_three_batch_sizes_are_compared_as_neighbours_so_a_reversal_between_two_
         folder = runs / f"t1-mu0.9-bs{batch}"
         pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
             folder / "instability.csv", index=False)
-        pd.DataFrame({"init": [0, 1], "first_stable_epoch": epochs}).to_csv(folder / "first_stable.csv", index=False)
+        write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
     assert ("- momentum 0.9: first stable epoch 1.10 ± 0.10 with batch 64, 0.30 ± 0.00 with 16: the opposite of the "
             "paper." in report)
@@ -259,6 +268,26 @@ def test_three_batch_sizes_are_compared_as_neighbours_so_a_reversal_between_two_
     assert ("earlier first stable epoch): not reproduced** (3 of 4 comparisons resolved the paper's way, 1 the other "
             "way;" in report)
     assert "No momentum was run with two values of batch size" not in report
+
+
+@pytest.mark.parametrize("earlier_step, verdict", [(19, "as the paper"), (20, "not resolved")])
+def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_path, earlier_step, verdict):
+    """Every initialisation in the same bracket gives a std of 0, which alone would resolve any gap: candidates
+    19 steps apart leave momentum 0.9 stable at 38 (unstable at 19), later than momentum 0 only where that one is
+    stable by step 19."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for momentum, step, last_unstable in ((0.0, earlier_step, 0), (0.9, 38, 19)):
+        write_dense_run(runs, momentum, 16, 0.2, 0.95, 0.96)
+        folder = runs / f"t1-mu{momentum:g}-bs16"
+        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": [0.05, 0.06]}).to_csv(
+            folder / "instability.csv", index=False)
+        pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
+                      "first_stable_epoch": step / 39}).to_csv(folder / "first_stable.csv", index=False)
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 0.97 ± 0.00 | 0.49 |" in report
+    assert f"- batch 16: first stable epoch 0.97 ± 0.00 with momentum 0.9, {earlier_step / 39:.2f} ± 0.00 with 0: " \
+           f"{verdict}." in report
 
 
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet

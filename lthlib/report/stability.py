@@ -448,14 +448,18 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     copies = instability[(instability["level"] == 0) & (instability["rewind_step"] == 0)]
     keys = ["configuration", "momentum", "batch_size"]
     barrier = copies.groupby(keys, sort=False)["barrier"].agg(barrier="mean", barrier_spread="std")
-    searches = first_stable.groupby(keys, sort=False)["first_stable_epoch"]
+    searches = first_stable.assign(lower=last_unstable_epoch(first_stable)).groupby(keys, sort=False)
     # a search that found no stable step leaves its configuration's mean undefined: compared as not resolved
-    epochs = searches.agg(first_stable_epoch=lambda e: e.mean() if e.notna().all() else float("nan"),
-                          first_stable_epoch_spread=lambda e: e.std(ddof=0))
+    epochs = searches.agg(first_stable_epoch=("first_stable_epoch",
+                                              lambda e: e.mean() if e.notna().all() else float("nan")),
+                          first_stable_epoch_spread=("first_stable_epoch", lambda e: e.std(ddof=0)),
+                          first_stable_epoch_lower=("lower", "mean"))
     frame = barrier.join(epochs).fillna({"barrier_spread": 0.0}).reset_index()
     found = first_stable.groupby("configuration")["first_stable_epoch"].apply(epochs_text)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
-                     f"{found.get(r.configuration, 'not searched')} |" for r in frame.itertuples())
+                     f"{found.get(r.configuration, 'not searched')} | "
+                     f"{'-' if pd.isna(r.first_stable_epoch_lower) else f'{r.first_stable_epoch_lower:.2f}'} |"
+                     for r in frame.itertuples())
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
         findings = [(column, words, rises, text) for column, words, text in STABILITY_FINDINGS]
@@ -469,15 +473,27 @@ initialisations (the population std for the first stable epoch, as the study rep
 The error barrier is {barrier_definition(copies)}.
 The first stable epoch is Appendix B's bisection over rewind points every `instability.search_every` steps; a
 configuration where a search found no stable step (or none ran) has no mean epoch ("undefined"), and its
-comparisons are not resolved.
+comparisons are not resolved. The bisection knows each first stable step only to its bracket, above the last step
+it found unstable (the mean of those, in epochs, is the last column): two first stable epochs are resolved only
+when, besides a gap larger than the larger std, the later one's last unstable epoch reaches the earlier one's first
+stable epoch.
 
-| configuration | error barrier (%) | first stable epoch |
-|---|---|---|
+| configuration | error barrier (%) | first stable epoch | last unstable epoch |
+|---|---|---|---|
 {rows}
 
 ## In words: stability
 {(chr(10) * 2).join(verdicts)}
 """
+
+
+def last_unstable_epoch(first_stable: pd.DataFrame) -> pd.Series:
+    """The lower end of each search's bracket, in epochs: its last step found unstable (0 where the first stable
+    step is 0 or no unstable step was probed; undefined where no stable step was found)."""
+    per_step = first_stable["first_stable_epoch"] / first_stable["first_stable_step"].where(
+        first_stable["first_stable_step"] > 0)
+    lower = (first_stable["last_unstable_step"] * per_step).fillna(0.0)
+    return lower.where(first_stable["first_stable_epoch"].notna())
 
 
 def momentum_verdict(forgetting: pd.DataFrame) -> str:
@@ -496,8 +512,9 @@ def compare_neighbours(frame: pd.DataFrame, factor: str, within: str,
     """Each finding (column, words, whether the paper has it rise with `factor`, format) between each two
     neighbouring values of `factor` at each value of `within` (the paper's claims are monotonic: with three batch
     sizes, 32 against 128 and 128 against 512): as the paper when the gap, larger than the larger of the two
-    `<column>_spread`, goes the paper's way; the opposite when it goes the other way; else (or undefined) not
-    resolved. One line per comparison, and the outcomes."""
+    `<column>_spread` and, for a bisection's value, beyond its bracket (`beyond_bracket`), goes the paper's way; the
+    opposite when it goes the other way; else (or undefined) not resolved. One line per comparison, and the
+    outcomes."""
     lines, outcomes = [], []
     for key, rows in frame.groupby(within):
         values = list(rows.set_index(factor).sort_index().iterrows())
@@ -505,12 +522,23 @@ def compare_neighbours(frame: pd.DataFrame, factor: str, within: str,
             for column, words, rises, text in findings:
                 gap = (high[column] - low[column]) * (1 if rises else -1)
                 spread = max(high[f"{column}_spread"], low[f"{column}_spread"])
-                outcome = None if pd.isna(gap) or abs(gap) <= spread else bool(gap > 0)
+                apart = not pd.isna(gap) and abs(gap) > spread and beyond_bracket(low, high, column)
+                outcome = bool(gap > 0) if apart else None
                 outcomes.append(outcome)
                 lines.append(f"- {_word(within)} {key:g}: {words} {text(high[column], high[f'{column}_spread'])} "
                              f"with {_word(factor)} {high_value:g}, {text(low[column], low[f'{column}_spread'])} "
                              f"with {low_value:g}: {OUTCOME_WORDS[outcome]}.")
     return lines, outcomes
+
+
+def beyond_bracket(low: pd.Series, high: pd.Series, column: str) -> bool:
+    """For a value a bisection measured (a `<column>_lower` beside it: the mean last step found unstable), whether
+    the later of the two lies above the bracket of the earlier one: its lower end at or past the other's value (up
+    to rounding). Other values have no bracket."""
+    if f"{column}_lower" not in low.index:
+        return True
+    earlier, later = sorted((low, high), key=lambda row: row[column])
+    return later[f"{column}_lower"] >= earlier[column] - 1e-9
 
 
 def _word(column: str) -> str:
