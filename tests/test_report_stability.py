@@ -191,6 +191,12 @@ def write_dense_run(root, momentum, batch, forgetting, train_auc, test_auc):
     level_summary(table).to_csv(folder / "imp_summary.csv", index=False)
 
 
+def write_copies(folder, barriers):
+    """instability.csv of two dense copies from initialisation per replicate, one barrier each."""
+    pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": range(len(barriers)), "barrier": barriers}).to_csv(
+        folder / "instability.csv", index=False)
+
+
 def write_searches(folder, epochs, steps_per_epoch=10):
     """first_stable.csv of searches that ended at `epochs` (None: never stable), each one step above the last
     step it found unstable (a search to single steps)."""
@@ -228,8 +234,7 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     for (momentum, batch), (barriers, epochs) in planted.items():
         write_dense_run(runs, momentum, batch, 0.2, 0.95, 0.96)
         folder = runs / f"t1-mu{momentum:g}-bs{batch}"
-        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
-            folder / "instability.csv", index=False)
+        write_copies(folder, barriers)
         write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
     assert "| mu0.9-bs16 | 25.00 ± 7.07 | 2.25 ± 0.25 | 2.15 |" in report
@@ -257,8 +262,7 @@ def test_three_batch_sizes_are_compared_as_neighbours_so_a_reversal_between_two_
     for batch, (barriers, epochs) in planted.items():
         write_dense_run(runs, 0.9, batch, 0.2, 0.95, 0.96)
         folder = runs / f"t1-mu0.9-bs{batch}"
-        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": barriers}).to_csv(
-            folder / "instability.csv", index=False)
+        write_copies(folder, barriers)
         write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
     assert ("- momentum 0.9: first stable epoch 1.10 ± 0.10 with batch 64, 0.30 ± 0.00 with 16: the opposite of the "
@@ -280,8 +284,7 @@ def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_p
     for momentum, step, last_unstable in ((0.0, earlier_step, 0), (0.9, 38, 19)):
         write_dense_run(runs, momentum, 16, 0.2, 0.95, 0.96)
         folder = runs / f"t1-mu{momentum:g}-bs16"
-        pd.DataFrame({"rewind_step": 0, "level": 0, "replicate": [0, 1], "barrier": [0.05, 0.06]}).to_csv(
-            folder / "instability.csv", index=False)
+        write_copies(folder, [0.05, 0.06])
         pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
                       "first_stable_epoch": step / 39}).to_csv(folder / "first_stable.csv", index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
