@@ -63,7 +63,7 @@ def first_stable_section(config: Config, first_stable: pd.DataFrame, paths: pd.D
     plot_copy_paths(paths, Path(out_dir) / "figures" / "instability_paths.png",
                     f"Copies differing in SGD noise, {config.model.name}")
     rows = "\n".join(f"| {int(r.init)} | {_step(r.first_stable_step)} | {_step(r.last_unstable_step)} | "
-                     f"{'-' if pd.isna(r.first_stable_epoch) else f'{r.first_stable_epoch:.2f}'} | {int(r.probes)} | "
+                     f"{_epochs(r.first_stable_epoch)} | {int(r.probes)} | "
                      f"{int(r.reused)} |" for r in first_stable.itertuples())
     caveat = threshold_caveat(len(first_stable), settings.stable_threshold, int(first_stable["examples"].min()))
     return f"""
@@ -112,6 +112,10 @@ the error barrier between the two copies ({definition}; stable below \
 
 def _step(value) -> str:
     return "-" if pd.isna(value) else str(int(value))
+
+
+def _epochs(value) -> str:
+    return "-" if pd.isna(value) else f"{value:.2f}"
 
 
 # ---- the cross-run study: one exported DVC experiment per configuration and rewinding setting ----
@@ -458,7 +462,7 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     found = first_stable.groupby("configuration")["first_stable_epoch"].apply(epochs_text)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
                      f"{found.get(r.configuration, 'not searched')} | "
-                     f"{'-' if pd.isna(r.first_stable_epoch_lower) else f'{r.first_stable_epoch_lower:.2f}'} |"
+                     f"{_epochs(r.first_stable_epoch_lower)} |"
                      for r in frame.itertuples())
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
