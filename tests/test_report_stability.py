@@ -32,8 +32,8 @@ def write_run(root, momentum, rewind, accuracies, barrier, first_stable, forgett
     folder.mkdir()
     (folder / "params.yaml").write_text(yaml.safe_dump({
         "train": {"momentum": momentum, "batch_size": 16, "steps": 24, "milestones": []},
-        "pretrain": {"steps": rewind}, "pruning": {"levels": 2}, "el2n": {"steps": 8}}))
-    summary = level_summary(stability_columns(imp_table([0.5, 0.5], accuracies), forgetting))
+        "pretrain": {"steps": rewind}, "pruning": {"levels": len(accuracies) - 1}, "el2n": {"steps": 8}}))
+    summary = level_summary(stability_columns(imp_table([0.5] * (len(accuracies) - 1), accuracies), forgetting))
     summary.to_csv(folder / "imp_summary.csv", index=False)
     starts = sorted({0, rewind})
     pd.DataFrame([{"rewind_step": s, "level": 0, "replicate": r, "barrier": barrier + 0.001 * r}
@@ -70,7 +70,26 @@ def test_the_study_report_tells_which_configuration_was_most_stable_and_whether_
     assert "| mu0.9-bs16 | step 2 | 3.05 ± 0.07 |" in report  # the late-rewinding run's copies from t_r
     # Table 2: every configuration with and without late rewinding, a column per sparsity
     assert "| mu0.9-bs16 | t_r=2 | 90.00 ± 1.41 | 88.00 ± 1.41 | 84.00 ± 1.41 |" in report
+    # its readings (Sec. 4.1-4.2): the unstable configuration's dense network ahead, the stable one's deepest ticket
+    assert ("**Table 2, 0.00% column (the more stable configuration's dense network is the less accurate): "
+            "reproduced** (1 of 1 comparisons") in report
+    assert ("- level 2 (75.00% sparse): 86.00 ± 1.41 for mu0-bs16 (barrier 0.55%) against 80.00 ± 1.41 for "
+            "mu0.9-bs16 (barrier 10.05%): as the paper.") in report
+    assert "the more stable one's at the deepest): inconclusive** (1 of 2 comparisons" in report  # level 1: 88 vs 87
+    assert ("- mu0.9-bs16 from step 2 (barrier 3.05%) against mu0.9-bs16 (barrier 10.05%): ahead at 1 and behind at 0 "
+            "of 2 sparsities: not resolved.") in report
     assert (tmp_path / "out" / "stability_paths.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("late, verdict", [([0.90, 0.90, 0.90, 0.90, 0.86], "reproduced"),
+                                           ([0.90, 0.90, 0.90, 0.86, 0.86], "inconclusive"),
+                                           ([0.90, 0.90, 0.90, 0.82, 0.82], "not reproduced")])
+def test_late_rewinding_must_lead_at_most_sparsities_and_loses_the_claim_when_behind_at_half(tmp_path, late, verdict):
+    write_run(tmp_path, 0.9, 0, [0.90, 0.86, 0.86, 0.86, 0.86], barrier=0.10, first_stable=[12], forgetting=3.0)
+    write_run(tmp_path, 0.9, 6, late, barrier=0.005, first_stable=[12], forgetting=3.0)
+    report = write_stability_report(tmp_path, tmp_path / "out").read_text()
+    assert f"**Table 2 (late rewinding raises the tickets' accuracy at most sparsities): {verdict}** (" in report
+    assert "Table 2 (without late rewinding, " in report and "no comparison (no such pair" in report  # one config
 
 
 def test_first_stable_epochs_are_summarised_with_the_searches_that_found_none():
@@ -175,6 +194,7 @@ def test_among_stable_runs_the_ticket_claims_have_nothing_to_compare(tmp_path):
         write_ticket_tables(runs / f"st-mu{momentum:g}-bs16-t0", probe_accuracy=probes, few_shot_accuracy=0.5)
     report = write_stability_report(runs, tmp_path / "out").read_text()
     assert "## Tables 3-4 in words\nEvery run is stable from the point its tickets are rewound to" in report
+    assert "## Table 2 in words\nNo two runs differ in stability with the less stable one unstable" in report
     assert "Table 3 (" not in report
 
 

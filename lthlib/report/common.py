@@ -1,4 +1,4 @@
-"""What every report shares: figure setup, the sparsity axis, the level summary, verdict caveats,
+"""What every report shares: figure setup, the sparsity axis, the level summary, verdict caveats and lines,
 and the loader of exported runs. Reports are drawn from saved tables only."""
 
 from __future__ import annotations
@@ -71,6 +71,28 @@ def threshold_caveat(replicates: int, threshold: float, examples: int) -> str:
         reasons.append(f"the threshold ({100 * threshold:.3g}%) is below the resolution of {examples} examples "
                        f"({100 / examples:.3g}%)")
     return f" (caution: {'; '.join(reasons)})" if reasons else ""
+
+
+OUTCOME_WORDS = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}
+
+
+def accuracy_text(level: pd.Series) -> str:
+    """A level summary's test accuracy, "mean ± std" over replicates in percent."""
+    return f"{100 * level['test_accuracy']:.2f} ± {100 * level['test_accuracy_std']:.2f}"
+
+
+def ahead(gap: float, spread: float) -> bool | None:
+    """True / False when a gap exceeds the spread (std over replicates) one way or the other, None when it does not:
+    not resolved by these replicates."""
+    return None if abs(gap) <= spread else bool(gap > 0)
+
+
+def claim_verdict(claim: str, outcomes: list[bool | None], compared: str = "comparisons") -> str:
+    """A claim tested by several comparisons: reproduced when every one is resolved the paper's way, not reproduced
+    when one is resolved the other way, inconclusive otherwise."""
+    verdict = "reproduced" if all(outcomes) else "not reproduced" if False in outcomes else "inconclusive"
+    return (f"**{claim}: {verdict}** ({outcomes.count(True)} of {len(outcomes)} {compared} resolved the paper's "
+            f"way, {outcomes.count(False)} the other way; ± is the std over replicates).")
 
 
 def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple[Path, Config]]:

@@ -19,8 +19,9 @@ from matplotlib.colors import PowerNorm
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
 from lthlib.core.errors import UserError
-from lthlib.report.common import (exported_runs, level_summary, plot_accuracy_by_run, plt, runs_provenance,
-                                  save_figure, series_format, threshold_caveat)
+from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, claim_verdict, exported_runs, level_summary,
+                                  plot_accuracy_by_run, plt, runs_provenance, save_figure, series_format,
+                                  threshold_caveat)
 
 
 def dense_spread(imp: pd.DataFrame, metric: str) -> tuple[float, float]:
@@ -151,16 +152,31 @@ def barrier_definition(instability: pd.DataFrame) -> str:
     return BARRIERS[definitions.pop()]
 
 
-def connectivity_verdicts(imp: pd.DataFrame, pairs: pd.DataFrame, barrier_threshold: float) -> pd.DataFrame:
-    """Per IMP step L -> L + 1: are both solutions matching, are they linearly connected?"""
-    summary = level_summary(imp).set_index("level")
+def connectivity_verdicts(summary: pd.DataFrame, pairs: pd.DataFrame, barrier_threshold: float) -> pd.DataFrame:
+    """Per IMP step L -> L + 1: are both solutions matching (the level summary's verdicts), are they linearly
+    connected?"""
+    matching = summary.set_index("level")["matching"].astype(bool)
     successive = pairs[pairs["level_b"] == pairs["level_a"] + 1]
     return pd.DataFrame([{
-        "level": int(row.level_a), "matching": bool(summary.loc[row.level_a, "matching"]),
-        "next_matching": bool(summary.loc[row.level_b, "matching"]),
+        "level": int(row.level_a), "matching": bool(matching.loc[row.level_a]),
+        "next_matching": bool(matching.loc[row.level_b]),
         "barrier_mean": row.barrier_mean, "barrier_std": row.barrier_std,
         "connected": row.barrier_mean < barrier_threshold,
     } for row in successive.itertuples()])
+
+
+def sparse_steps(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The steps the central claim is about, from level 1 on: Sec. 2.1 leaves the dense network's step aside (levels 0
+    and 1 may not be connected, the dense network not yet stable at the rewind step; Appendix D)."""
+    return verdicts[verdicts["level"] >= 1]
+
+
+def claim_outcomes(verdicts: pd.DataFrame, barrier_threshold: float) -> list[bool | None]:
+    """Per step, whether it agrees with the central claim (linearly connected iff both solutions are matching) where
+    its mean barrier is more than its std over replicates from the threshold; None (not resolved) where it is not."""
+    apart = (verdicts["barrier_mean"] - barrier_threshold).abs() > verdicts["barrier_std"]
+    agree = (verdicts["matching"] & verdicts["next_matching"]) == verdicts["connected"]
+    return [bool(a) if resolved else None for a, resolved in zip(agree, apart)]
 
 
 def claim_failures(verdicts: pd.DataFrame) -> str:
@@ -207,9 +223,9 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
         caveat = threshold_caveat(replicates, barrier_threshold, int(pairs["examples"].min()))
         plot_paths(paths, threshold, label, figures / "lmc_paths.png")
         plot_pairs(pairs, threshold, label, figures / "lmc_pairs.png")
-        verdicts = connectivity_verdicts(imp, pairs, barrier_threshold)
-        both = verdicts["matching"] & verdicts["next_matching"]
-        agree = (both == verdicts["connected"])[verdicts["level"] >= 1]  # Sec. 2.1 leaves the dense step aside
+        verdicts = connectivity_verdicts(level_summary(imp), pairs, barrier_threshold)
+        claimed = sparse_steps(verdicts)
+        agree = (claimed["matching"] & claimed["next_matching"]) == claimed["connected"]
         lines += [""] + ([f"Read these verdicts with care{caveat}.", ""] if caveat else [])
         lines += ["| step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected |",
                   "|---|---|---|---|---|"]
@@ -218,7 +234,7 @@ def landscape_section(config: Config, imp: pd.DataFrame, paths: pd.DataFrame, pa
                   f"{'yes' if r.connected else 'no'} |" for r in verdicts.itertuples()]
         lines += ["", f"**Central claim** (successive solutions are linearly connected if and only if both are "
                       f"matching), steps from level 1 on: holds at {int(agree.sum())} of {len(agree)} steps"
-                      f"{claim_failures(verdicts[verdicts['level'] >= 1])}{caveat}.",
+                      f"{claim_failures(claimed)}{caveat}.",
                   "", "![piecewise linear path](figures/lmc_paths.png) ![all pairs](figures/lmc_pairs.png)"]
     if grids:
         plot_slices(grids, epsilon, label, figures)
@@ -277,38 +293,36 @@ def load_rewind_runs(runs_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, 
     return paths, pairs, summaries
 
 
-def rewinding_verdict(summaries: pd.DataFrame) -> str:
-    """Does rewinding to initialisation stop matching where a later rewind step still matches (Fig. 5)? At the
-    sparsest level the latest step matches: *reproduced* when step 0 does not match there and its accuracy is
-    behind by more than the larger std over replicates, *inconclusive* when behind by less, *not reproduced*
-    when step 0 matches there too."""
+def rewinding_comparisons(summaries: pd.DataFrame) -> tuple[list[str], list[bool | None]]:
+    """Fig. 5: each earlier rewind step against the latest, at the sparsest level the latest one matches: as the
+    paper when the earlier one does not match there and is behind by more than the larger std over replicates, the
+    opposite when it matches there too, else (or without that level) not resolved. One line per comparison, and the
+    outcomes."""
     steps = sorted(summaries["rewind_step"].unique())
-    if len(steps) < 2 or steps[0] != 0:
-        return "Rewinding to initialisation against a later step: not compared (needs rewind step 0 and another)."
-    early, late = (summaries[summaries["rewind_step"] == step].set_index("level") for step in (0, steps[-1]))
-    matching = late.index[late["matching"].astype(bool)]
-    level = int(matching.max())
-    if level not in early.index:
-        return f"Rewinding to initialisation against step {steps[-1]}: inconclusive (step 0 has no level {level})."
-    gap = late.loc[level, "test_accuracy"] - early.loc[level, "test_accuracy"]
-    spread = max(late.loc[level, "test_accuracy_std"], early.loc[level, "test_accuracy_std"])
-    numbers = (f"level {level} ({100 * late.loc[level, 'fraction_remaining']:.2f}% of weights): "
-               f"{100 * late.loc[level, 'test_accuracy']:.2f} ± {100 * late.loc[level, 'test_accuracy_std']:.2f}% "
-               f"rewinding to step {steps[-1]}, {100 * early.loc[level, 'test_accuracy']:.2f} ± "
-               f"{100 * early.loc[level, 'test_accuracy_std']:.2f}% rewinding to step 0")
-    if bool(early.loc[level, "matching"]):
-        outcome = "not reproduced (step 0 matches there too)"
-    elif gap > spread:
-        outcome = "reproduced"
-    else:
-        outcome = "inconclusive (the gap is within the spread over replicates)"
-    return (f"Rewinding to initialisation stops matching where rewinding to step {steps[-1]} still matches "
-            f"(Fig. 5): **{outcome}**; {numbers}.")
+    late = summaries[summaries["rewind_step"] == steps[-1]].set_index("level")
+    level = int(late.index[late["matching"].astype(bool)].max())
+    where = f"level {level} ({100 * late.loc[level, 'fraction_remaining']:.2f}% of weights)"
+    lines, outcomes = [], []
+    for step in steps[:-1]:
+        early = summaries[summaries["rewind_step"] == step].set_index("level")
+        if level not in early.index:
+            lines.append(f"- rewind step {step} has no {where}: {OUTCOME_WORDS[None]}.")
+            outcomes.append(None)
+            continue
+        gap = late.loc[level, "test_accuracy"] - early.loc[level, "test_accuracy"]
+        spread = max(late.loc[level, "test_accuracy_std"], early.loc[level, "test_accuracy_std"])
+        matches = bool(early.loc[level, "matching"])
+        outcome = False if matches else True if gap > spread else None
+        lines.append(f"- {where}: {accuracy_text(early.loc[level])}% rewinding to step {step} "
+                     f"({'matching' if matches else 'not matching'}), {accuracy_text(late.loc[level])}% rewinding "
+                     f"to step {steps[-1]}: {OUTCOME_WORDS[outcome]}.")
+        outcomes.append(outcome)
+    return lines, outcomes
 
 
 def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
-    """Fig. 2 (left) and Fig. 5 across rewind steps: the piecewise linear path of each rewind step,
-    accuracy vs weights remaining, and per rewind step which IMP steps are matching and connected."""
+    """Fig. 2 (left) and Fig. 5 across rewind steps: the piecewise linear path of each rewind step, accuracy vs
+    weights remaining, per rewind step which IMP steps are matching and connected, and a verdict for each figure."""
     out_dir = Path(out_dir)
     paths, pairs, summaries = load_rewind_runs(runs_dir)
     dense = summaries[summaries["level"] == 0]
@@ -316,34 +330,56 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
     plot_paths(paths, threshold, "test error", out_dir / "lmc_paths_by_rewind.png")
     plot_accuracy_by_run(summaries.assign(label="rewind step " + summaries["rewind_step"].astype(str)),
                          out_dir / "accuracy_by_rewind.png", "IMP by rewind step")
-    rows = []
+    rows, steps, outcomes = [], [], []
     for step, summary in summaries.groupby("rewind_step"):
-        successive = pairs[(pairs["rewind_step"] == step) & (pairs["level_b"] == pairs["level_a"] + 1)]
         epsilon = float(summary.loc[summary["level"] == 0, "test_accuracy_std"].iloc[0])
-        matching = summary.set_index("level")["matching"].astype(bool)
-        connected = successive["barrier_mean"] < epsilon
-        both = (matching.loc[successive["level_a"]].to_numpy() & matching.loc[successive["level_b"]].to_numpy())
-        sparsest = summary[matching.to_numpy()]["fraction_remaining"].min()
-        rows.append(f"| {step} | {100 * summary['test_accuracy'].iloc[0]:.2f} | {100 * sparsest:.2f} | "
-                    f"{int(both.sum())} of {len(successive)} | {int(connected.sum())} of {len(successive)} | "
-                    f"{int((both == connected.to_numpy()).sum())} of {len(successive)} |")
-    verdict = rewinding_verdict(summaries)
+        claimed = sparse_steps(connectivity_verdicts(summary, pairs[pairs["rewind_step"] == step], epsilon))
+        both = claimed["matching"] & claimed["next_matching"]
+        resolved = claim_outcomes(claimed, epsilon)
+        sparsest = summary.loc[summary["matching"].astype(bool), "fraction_remaining"].min()
+        rows.append(f"| {step} | {100 * summary['test_accuracy'].iloc[0]:.2f} | {100 * epsilon:.2f} | "
+                    f"{100 * sparsest:.2f} | {int(both.sum())} of {len(claimed)} | "
+                    f"{int(claimed['connected'].sum())} of {len(claimed)} | "
+                    f"{int((both == claimed['connected']).sum())} of {len(claimed)} |")
+        steps += [f"| {step} | {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
+                  f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± {100 * r.barrier_std:.2f} | "
+                  f"{'yes' if r.connected else 'no'} | {OUTCOME_WORDS[outcome]} |"
+                  for r, outcome in zip(claimed.itertuples(), resolved)]
+        outcomes += resolved
+    connectivity = claim_verdict("Fig. 2 (successive IMP solutions are linearly connected if and only if both are "
+                                 "matching, at every rewind step)", outcomes, "IMP steps")
+    if summaries["rewind_step"].nunique() > 1:
+        lines, compared = rewinding_comparisons(summaries)
+        latest = summaries["rewind_step"].max()
+        rewinding = "\n".join(lines) + "\n\n" + claim_verdict(
+            f"Fig. 5 (rewinding to initialisation or early stops matching where rewinding to step {latest} still "
+            f"matches)", compared, "rewind steps")
+    else:
+        rewinding = "Fig. 5 needs two rewind steps or more: not compared."
     text = f"""# IMP by rewind step (Paul et al. 2022, Fig. 2 left and Fig. 5)
 
 {runs_provenance(exported_runs(runs_dir, ()))}
 
-Per rewind step: successive IMP steps L -> L+1 where both solutions are matching (Def. A.2), where
-they are linearly connected (barrier below that run's dense std over replicates, Def. A.1), and
-where the two agree (the paper's central claim).
+Per rewind step, the successive IMP steps L -> L+1 from level 1 on (Sec. 2.1 leaves the dense step aside): where
+both solutions are matching (Def. A.2), where they are linearly connected (error barrier, Def. A.1, below that
+run's dense std over replicates, ε), and where the two agree (the paper's central claim).
 
-| rewind step | dense accuracy (%) | sparsest matching (% remaining) | both matching | connected | claim holds |
-|---|---|---|---|---|---|
+| rewind step | dense accuracy (%) | ε (%) | sparsest matching (% remaining) | both matching | connected | claim holds |
+|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 ![paths](lmc_paths_by_rewind.png)
 ![accuracy](accuracy_by_rewind.png)
 
-{verdict}
+Each step resolves the claim where its mean barrier is more than its std over replicates away from ε:
+
+| rewind step | IMP step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected | the claim |
+|---|---|---|---|---|---|---|
+{chr(10).join(steps)}
+
+{connectivity}
+
+{rewinding}
 """
     with io.atomic_path(out_dir / "rewind.md") as tmp:
         tmp.write_text(text)

@@ -10,7 +10,8 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
-from lthlib.report.common import exported_runs, plt, runs_provenance, save_figure, threshold_caveat
+from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, claim_verdict, exported_runs, plt,
+                                  runs_provenance, save_figure, threshold_caveat)
 from lthlib.report.landscape import barrier_definition
 from lthlib.report.tickets import TICKET_TABLES, beats, cross_run_section, mean_std
 
@@ -195,8 +196,9 @@ def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
 
 
 def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
-    """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, the verdicts in words, and Tables 3-5 and the
-    baselines where the runs measured them, with Sec. 5's verdicts on Tables 3-4 (`ticket_verdicts`)."""
+    """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, the verdicts in words (on Table 2:
+    `table2_verdicts`), and Tables 3-5 and the baselines where the runs measured them, with Sec. 5's verdicts on
+    Tables 3-4 (`ticket_verdicts`)."""
     out_dir = Path(out_dir)
     tables = load_stability_runs(runs_dir)
     summaries, first_stable = tables["imp_summary.csv"], tables["first_stable.csv"]
@@ -211,6 +213,7 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
     thresholds = {folder.name: config.instability.stable_threshold for folder, config in runs}
     text = "\n".join(part for part in (_study_markdown(summaries, forgetting, tickets, stable, barriers,
                                                         runs_provenance(runs)),
+                                        table2_verdicts(summaries, barriers, thresholds),
                                         cross_run_section(tables, summaries),
                                         ticket_verdicts(tables, barriers, thresholds)) if part)
     with io.atomic_path(out_dir / "stability.md") as tmp:
@@ -338,6 +341,67 @@ def stable_start_pairs(barriers: pd.DataFrame, thresholds: dict[str, float]) -> 
     return [(kind, stable, unstable) for kind, stable, unstable in pairs if barrier[unstable] >= thresholds[unstable]]
 
 
+def run_labels(barriers: pd.DataFrame) -> dict[str, str]:
+    """How verdict lines name a run: its configuration, its rewind step and its mean barrier between dense copies."""
+    barrier = barriers.groupby("run")["barrier"].mean()
+    name = barriers.drop_duplicates("run").set_index("run")
+    return {run: f"{name.loc[run, 'configuration']}" + (f" from step {name.loc[run, 't_r']}" if name.loc[run, "t_r"]
+                                                         else "") + f" (barrier {100 * barrier[run]:.2f}%)"
+            for run in barrier.index}
+
+
+# Sec. 4.1-4.2's readings of Table 2, by the pairs of `stable_start_pairs`
+TABLE2_CLAIMS = {
+    "dense": "Table 2, 0.00% column (the more stable configuration's dense network is the less accurate)",
+    "sparsity": "Table 2 (without late rewinding, the less stable configuration's tickets lead at the lowest "
+                "sparsity, the more stable one's at the deepest)",
+    "late rewinding": "Table 2 (late rewinding raises the tickets' accuracy at most sparsities)",
+}
+
+
+def table2_verdicts(summaries: pd.DataFrame, barriers: pd.DataFrame, thresholds: dict[str, float]) -> str:
+    """Sec. 4.1-4.2 on Table 2 (`TABLE2_CLAIMS`), for each pair of `stable_start_pairs`: across configurations, the
+    less stable one's dense network and its tickets at the lowest sparsity ahead, the more stable one's at the
+    deepest level both ran; with late rewinding, its tickets ahead of the same configuration's from initialisation at
+    most sparsities (the pair as the paper when ahead at more than half of its levels, the opposite when behind at
+    half or more). Ahead: by more than the larger std over replicates."""
+    pairs = stable_start_pairs(barriers, thresholds)
+    if not pairs:
+        return ("## Table 2 in words\nNo two runs differ in stability with the less stable one unstable: Sec. "
+                "4.1-4.2's readings of Table 2 have nothing to compare.\n")
+    levels, label = summaries.set_index(["run", "level"]), run_labels(barriers)
+    lines, outcomes = ({claim: [] for claim in TABLE2_CLAIMS} for _ in range(2))
+
+    def compare(claim: str, level: int, stable: str, unstable: str, stable_ahead: bool) -> bool | None:
+        more, less = levels.loc[(stable, level)], levels.loc[(unstable, level)]
+        gap = (more["test_accuracy"] - less["test_accuracy"]) * (1 if stable_ahead else -1)
+        outcome = ahead(gap, max(more["test_accuracy_std"], less["test_accuracy_std"]))
+        lines[claim].append(f"- level {level} ({100 * (1 - more['fraction_remaining']):.2f}% sparse): "
+                            f"{accuracy_text(more)} for {label[stable]} against {accuracy_text(less)} for "
+                            f"{label[unstable]}: {OUTCOME_WORDS[outcome]}.")
+        return outcome
+
+    for kind, stable, unstable in pairs:
+        common = sorted(set(levels.loc[stable].index) & set(levels.loc[unstable].index))
+        if kind == "configuration":
+            outcomes["dense"].append(compare("dense", 0, stable, unstable, False))
+            outcomes["sparsity"] += [compare("sparsity", common[1], stable, unstable, False),
+                                     compare("sparsity", common[-1], stable, unstable, True)]
+        else:
+            by_level = [compare("late rewinding", level, stable, unstable, True) for level in common[1:]]
+            lead, trail = by_level.count(True), by_level.count(False)
+            pair = True if lead > len(by_level) / 2 else False if trail >= len(by_level) / 2 else None
+            lines["late rewinding"].append(f"- {label[stable]} against {label[unstable]}: ahead at {lead} and behind "
+                                           f"at {trail} of {len(by_level)} sparsities: {OUTCOME_WORDS[pair]}.")
+            outcomes["late rewinding"].append(pair)
+    parts = ["\n".join(lines[claim]) + "\n\n" + claim_verdict(words, outcomes[claim],
+                                                                 "run pairs" if claim == "late rewinding" else
+                                                                 "comparisons")
+             if outcomes[claim] else f"{words}: no comparison (no such pair with an unstable run)."
+             for claim, words in TABLE2_CLAIMS.items()]
+    return "## Table 2 in words\n" + "\n\n".join(parts) + "\n"
+
+
 def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thresholds: dict[str, float]) -> str:
     """Sec. 5: tickets rewound to a more stable point are better feature extractors (Table 3: the ticket's probe
     accuracy, each replicate's mean over blocks) and better few-shot learners (Table 4), read separately across
@@ -347,10 +411,7 @@ def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thr
     if all(barrier[run] < thresholds[run] for run in barrier.index):
         return ("## Tables 3-4 in words\nEvery run is stable from the point its tickets are rewound to: Sec. 5's "
                 "comparisons of stable against unstable tickets have nothing to compare.\n")
-    name = barriers.drop_duplicates("run").set_index("run")
-    label = {run: f"{name.loc[run, 'configuration']}" + (f" from step {name.loc[run, 't_r']}" if name.loc[run, "t_r"]
-                                                          else "") + f" (barrier {100 * barrier[run]:.2f}%)"
-             for run in barrier.index}
+    label = run_labels(barriers)
     probes = tables.get("probes.csv", pd.DataFrame())
     few_shot = tables.get("few_shot.csv", pd.DataFrame())
     measures = (
@@ -549,13 +610,3 @@ def _word(column: str) -> str:
     """How the verdict lines name a configuration's column: batch 128, momentum 0.9."""
     return column.replace("batch_size", "batch")
 
-
-OUTCOME_WORDS = {True: "as the paper", False: "the opposite of the paper", None: "not resolved"}
-
-
-def claim_verdict(claim: str, outcomes: list[bool | None]) -> str:
-    """A claim tested by several comparisons: reproduced when every one is resolved the paper's way, not reproduced
-    when one is resolved the other way, inconclusive otherwise."""
-    verdict = "reproduced" if all(outcomes) else "not reproduced" if False in outcomes else "inconclusive"
-    return (f"**{claim}: {verdict}** ({outcomes.count(True)} of {len(outcomes)} comparisons resolved the paper's "
-            f"way, {outcomes.count(False)} the other way; ± is the std over replicates).")

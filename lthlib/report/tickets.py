@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from lthlib.core.config import Config
-from lthlib.report.common import (level_summary, markdown_table, plt, save_accuracy_figure, save_figure,
+from lthlib.report.common import (ahead, level_summary, markdown_table, plt, save_accuracy_figure, save_figure,
                                   series_format)
 
 BASELINE_NAMES = {"random_reinit": "random reinit", "random_pruning": "random pruning"}
@@ -23,11 +23,9 @@ def mean_std(values: pd.Series) -> str:
 
 
 def beats(better: pd.Series, worse: pd.Series) -> bool | None:
-    """True / False when the mean gap exceeds the larger spread (std over replicates) one way or the other,
-    None when it does not: not resolved by these replicates."""
-    gap = better.mean() - worse.mean()
+    """Whether `better` is ahead of `worse` by more than the larger std over replicates (`ahead`)."""
     spread = max(better.std() if len(better) > 1 else 0.0, worse.std() if len(worse) > 1 else 0.0)
-    return None if abs(gap) <= spread else bool(gap > 0)
+    return ahead(better.mean() - worse.mean(), spread)
 
 
 def baselines_table(imp: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
