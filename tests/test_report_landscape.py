@@ -75,6 +75,20 @@ def test_rewind_comparison_resolves_each_imp_step_and_each_earlier_rewind_step(t
     assert (tmp_path / "out" / "lmc_paths_by_rewind.png").exists()
 
 
+def test_one_rewind_step_of_one_pruned_level_has_nothing_to_compare(tmp_path):
+    folder = tmp_path / "rewind-0"
+    folder.mkdir()
+    (folder / "params.yaml").write_text("pretrain:\n  steps: 0\n")
+    level_summary(imp_table([0.2], [0.90, 0.90])).to_csv(folder / "imp_summary.csv", index=False)
+    pd.DataFrame({"rewind_step": 0, "level": [0, 0], "beta": [0.0, 1.0], "error_mean": 0.1,
+                  "error_std": 0.0}).to_csv(folder / "lmc_paths.csv")
+    pd.DataFrame({"rewind_step": 0, "level_a": [0], "level_b": [1], "barrier_mean": 0.001,
+                  "barrier_std": 0.0}).to_csv(folder / "lmc_pairs.csv")
+    text = write_rewind_comparison(tmp_path, tmp_path / "out").read_text()
+    assert "at every rewind step): no comparison." in text  # the dense step 0 -> 1 is left aside
+    assert "Fig. 5 needs two rewind steps or more: not compared." in text
+
+
 @pytest.mark.parametrize("early, outcome", [(0.85, True), (0.88, None), (0.89, False)])
 def test_fig5_earlier_step_resolves_only_beyond_the_spread_and_against_it_where_it_matches(early, outcome):
     # the latest step matches to level 2 at 89%; the threshold is 88.59% for both (dense 90 ± 1.41%)

@@ -92,6 +92,16 @@ def test_late_rewinding_must_lead_at_most_sparsities_and_loses_the_claim_when_be
     assert "Table 2 (without late rewinding, " in report and "no comparison (no such pair" in report  # one config
 
 
+def test_table_2_needs_two_sparse_levels_for_the_lowest_and_the_deepest_and_one_for_late_rewinding(tmp_path):
+    write_run(tmp_path, 0.0, 0, [0.88, 0.88], barrier=0.005, first_stable=[0], forgetting=1.0)
+    write_run(tmp_path, 0.9, 0, [0.90, 0.87], barrier=0.10, first_stable=[12], forgetting=3.0)
+    write_run(tmp_path, 0.9, 6, [0.90], barrier=0.005, first_stable=[12], forgetting=3.0)  # dense only
+    report = write_stability_report(tmp_path, tmp_path / "out").read_text()
+    assert "is the less accurate): reproduced** (1 of 1 comparisons" in report  # 90 against 88 ± 1.41
+    assert "the more stable one's at the deepest): no comparison" in report  # one sparse level: lowest = deepest
+    assert "at most sparsities): no comparison" in report
+
+
 def test_first_stable_epochs_are_summarised_with_the_searches_that_found_none():
     assert epochs_text(pd.Series([1.0, 3.0])) == "2.00 ± 1.00"
     assert epochs_text(pd.Series([None, None])) == "never stable"

@@ -89,7 +89,9 @@ def ahead(gap: float, spread: float) -> bool | None:
 
 def claim_verdict(claim: str, outcomes: list[bool | None], compared: str = "comparisons") -> str:
     """A claim tested by several comparisons: reproduced when every one is resolved the paper's way, not reproduced
-    when one is resolved the other way, inconclusive otherwise."""
+    when one is resolved the other way, inconclusive otherwise; without comparisons, no verdict."""
+    if not outcomes:
+        return f"{claim}: no comparison."
     verdict = "reproduced" if all(outcomes) else "not reproduced" if False in outcomes else "inconclusive"
     return (f"**{claim}: {verdict}** ({outcomes.count(True)} of {len(outcomes)} {compared} resolved the paper's "
             f"way, {outcomes.count(False)} the other way; ± is the std over replicates).")

@@ -382,13 +382,14 @@ def table2_verdicts(summaries: pd.DataFrame, barriers: pd.DataFrame, thresholds:
         return outcome
 
     for kind, stable, unstable in pairs:
-        common = sorted(set(levels.loc[stable].index) & set(levels.loc[unstable].index))
+        sparse = sorted(set(levels.loc[stable].index) & set(levels.loc[unstable].index) - {0})  # both runs pruned
         if kind == "configuration":
             outcomes["dense"].append(compare("dense", 0, stable, unstable, False))
-            outcomes["sparsity"] += [compare("sparsity", common[1], stable, unstable, False),
-                                     compare("sparsity", common[-1], stable, unstable, True)]
-        else:
-            by_level = [compare("late rewinding", level, stable, unstable, True) for level in common[1:]]
+            if len(sparse) > 1:  # a lowest and a deepest sparsity
+                outcomes["sparsity"] += [compare("sparsity", sparse[0], stable, unstable, False),
+                                         compare("sparsity", sparse[-1], stable, unstable, True)]
+        elif sparse:
+            by_level = [compare("late rewinding", level, stable, unstable, True) for level in sparse]
             lead, trail = by_level.count(True), by_level.count(False)
             pair = True if lead > len(by_level) / 2 else False if trail >= len(by_level) / 2 else None
             lines["late rewinding"].append(f"- {label[stable]} against {label[unstable]}: ahead at {lead} and behind "
@@ -397,7 +398,8 @@ def table2_verdicts(summaries: pd.DataFrame, barriers: pd.DataFrame, thresholds:
     parts = ["\n".join(lines[claim]) + "\n\n" + claim_verdict(words, outcomes[claim],
                                                                  "run pairs" if claim == "late rewinding" else
                                                                  "comparisons")
-             if outcomes[claim] else f"{words}: no comparison (no such pair with an unstable run)."
+             if outcomes[claim] else f"{words}: no comparison (no such pair with an unstable run and the levels it "
+                                     f"needs)."
              for claim, words in TABLE2_CLAIMS.items()]
     return "## Table 2 in words\n" + "\n\n".join(parts) + "\n"
 
