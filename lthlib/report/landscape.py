@@ -330,7 +330,7 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
     plot_paths(paths, threshold, "test error", out_dir / "lmc_paths_by_rewind.png")
     plot_accuracy_by_run(summaries.assign(label="rewind step " + summaries["rewind_step"].astype(str)),
                          out_dir / "accuracy_by_rewind.png", "IMP by rewind step")
-    rows, steps, outcomes = [], [], []
+    rows, step_rows, outcomes = [], [], []
     for step, summary in summaries.groupby("rewind_step"):
         epsilon = float(summary.loc[summary["level"] == 0, "test_accuracy_std"].iloc[0])
         claimed = sparse_steps(connectivity_verdicts(summary, pairs[pairs["rewind_step"] == step], epsilon))
@@ -341,10 +341,10 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path) -> Path:
                     f"{100 * sparsest:.2f} | {int(both.sum())} of {len(claimed)} | "
                     f"{int(claimed['connected'].sum())} of {len(claimed)} | "
                     f"{int((both == claimed['connected']).sum())} of {len(claimed)} |")
-        steps += [f"| {step} | {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
-                  f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± {100 * r.barrier_std:.2f} | "
-                  f"{'yes' if r.connected else 'no'} | {OUTCOME_WORDS[outcome]} |"
-                  for r, outcome in zip(claimed.itertuples(), resolved)]
+        step_rows += [f"| {step} | {r.level} -> {r.level + 1} | {'yes' if r.matching else 'no'} | "
+                      f"{'yes' if r.next_matching else 'no'} | {100 * r.barrier_mean:.2f} ± "
+                      f"{100 * r.barrier_std:.2f} | {'yes' if r.connected else 'no'} | {OUTCOME_WORDS[outcome]} |"
+                      for r, outcome in zip(claimed.itertuples(), resolved)]
         outcomes += resolved
     connectivity = claim_verdict("Fig. 2 (successive IMP solutions are linearly connected if and only if both are "
                                  "matching, at every rewind step)", outcomes, "IMP steps")
@@ -375,7 +375,7 @@ Each step resolves the claim where its mean barrier is more than its std over re
 
 | rewind step | IMP step | w(L) matching | w(L+1) matching | error barrier (%) | linearly connected | the claim |
 |---|---|---|---|---|---|---|
-{chr(10).join(steps)}
+{chr(10).join(step_rows)}
 
 {connectivity}
 
