@@ -177,7 +177,8 @@ def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported
     assert filecmp.cmp(tmp_path / "search.md", ROOT / "reports/regime/search.md", shallow=False)
 
 
-def test_the_committed_rewind_comparison_of_the_profile_regenerates_byte_for_byte(tmp_path, monkeypatch):
+@pytest.mark.parametrize("comparison", ["reports/regime/rewind", "reports/regime/rewind/seed1"])
+def test_the_committed_rewind_comparisons_of_the_profile_regenerate_byte_for_byte(tmp_path, monkeypatch, comparison):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given: relative, as scripts/compare_rewind.sh does
-    write_rewind_comparison("reports/regime/rewind/runs", tmp_path)
-    assert filecmp.cmp(tmp_path / "rewind.md", ROOT / "reports/regime/rewind/rewind.md", shallow=False)
+    write_rewind_comparison(f"{comparison}/runs", tmp_path)
+    assert filecmp.cmp(tmp_path / "rewind.md", ROOT / comparison / "rewind.md", shallow=False)
