@@ -11,8 +11,10 @@ from lthlib.report.landscape import write_rewind_comparison
 
 
 @user_errors_exit
-def main(runs: str = "runs/rewind", out: str = "reports/rewind"):
-    print(write_rewind_comparison(runs, out))
+def main(runs: str = "runs/rewind", out: str = "reports/rewind", epsilon: str = "pooled"):
+    """`epsilon`: Def. A.2's ε over the dense networks of every rewind step as one sample (`pooled`) or each rewind
+    step's own (`per-run`)."""
+    print(write_rewind_comparison(runs, out, epsilon))
 
 
 if __name__ == "__main__":

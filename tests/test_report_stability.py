@@ -267,8 +267,8 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
         write_copies(folder, barriers)
         write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 25.00 ± 7.07 | 2.25 ± 0.25 | 2.15 |" in report
-    assert "| mu0.9-bs64 | 5.50 ± 0.71 | 1.00 (1 of 2 never stable) | 0.90 |" in report
+    assert "| mu0.9-bs16 | 25.00 ± 7.07 | an epoch | 2.25 ± 0.25 | 2.15 |" in report
+    assert "| mu0.9-bs64 | 5.50 ± 0.71 | an epoch | 1.00 (1 of 2 never stable) | 0.90 |" in report
     assert ("- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, 0.50 ± 0.00 with 0: as the paper."
             in report)
     assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
@@ -279,7 +279,7 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
     (runs / "t1-mu0-bs16" / "first_stable.csv").unlink()  # a run whose search did not finish
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0-bs16 | 3.50 ± 0.71 | not searched | - |" in report
+    assert "| mu0-bs16 | 3.50 ± 0.71 | - | not searched | - |" in report
     assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
@@ -318,9 +318,40 @@ def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_p
         pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
                       "first_stable_epoch": step / 39}).to_csv(folder / "first_stable.csv", index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 0.97 ± 0.00 | 0.49 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | an epoch | 0.97 ± 0.00 | 0.49 |" in report
     assert f"- batch 16: first stable epoch 0.97 ± 0.00 with momentum 0.9, {earlier_step / 39:.2f} ± 0.00 with 0: " \
            f"{verdict}." in report
+
+
+def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its_spacing(tmp_path):
+    """`scripts/regime_search.py first-stable --every STEPS` writes first_stable_every<STEPS>.csv beside a run's
+    search: both configurations are stable by step 19 of the coarser one (not resolved), and the finest refinement
+    (every 3 steps, not every 9) finds momentum 0 stable at 3 and momentum 0.9 only at 15. The probes beside a
+    refinement are not a search."""
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    refined = {0.0: {3: (3, 0), 9: (9, 0)}, 0.9: {3: (15, 12), 9: (18, 9)}}
+    for momentum, searches in refined.items():
+        write_dense_run(runs, momentum, 16, 0.2, 0.95, 0.96)
+        folder = runs / f"t1-mu{momentum:g}-bs16"
+        write_copies(folder, [0.05, 0.06])
+        for every, (step, last_unstable) in {19: (19, 0), **searches}.items():
+            name = "first_stable" if every == 19 else f"first_stable_every{every}"
+            pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
+                          "first_stable_epoch": step / 39}).to_csv(folder / f"{name}.csv", index=False)
+        pd.DataFrame({"init": [0], "step": [3], "barrier": [0.01]}).to_csv(folder / "first_stable_every3_probes.csv",
+                                                                          index=False)
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 steps | 0.38 ± 0.00 | 0.31 |" in report
+    assert "- batch 16: first stable epoch 0.38 ± 0.00 with momentum 0.9, 0.08 ± 0.00 with 0: as the paper." in report
+    for folder in runs.iterdir():  # without the refinements: the search every `instability.search_every` steps
+        for path in folder.glob("first_stable_every*"):
+            path.unlink()
+        params = yaml.safe_load((folder / "params.yaml").read_text())
+        (folder / "params.yaml").write_text(yaml.safe_dump({**params, "instability": {"search_every": 19}}))
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 19 steps | 0.49 ± 0.00 | 0.00 |" in report
+    assert "- batch 16: first stable epoch 0.49 ± 0.00 with momentum 0.9, 0.49 ± 0.00 with 0: not resolved." in report
 
 
 @pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet

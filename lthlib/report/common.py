@@ -4,6 +4,7 @@ and the loader of exported runs. Reports are drawn from saved tables only."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import matplotlib
@@ -105,6 +106,27 @@ def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple
     if not folders:
         raise FileNotFoundError(f"no runs (folders with params.yaml and {', '.join(required)}) under {runs_dir}")
     return [(folder, parse_config(yaml.safe_load((folder / "params.yaml").read_text()))) for folder in folders]
+
+
+def refined_first_stable(folder: Path) -> dict[int, Path]:
+    """A run's refined bisections for the first stable step beside its `first_stable.csv`, by the steps between
+    their candidates: `first_stable_every<STEPS>.csv` (`scripts/regime_search.py first-stable --every STEPS`)."""
+    return {int(spacing[1]): path for path in sorted(folder.glob("first_stable_every*.csv"))
+            if (spacing := re.fullmatch(r"first_stable_every(\d+)", path.stem))}  # not the probes beside them
+
+
+def finest_first_stable(folder: Path, config: Config) -> tuple[Path, str]:
+    """The table of a run's finest search for the first stable step, with the spacing of its candidates in words:
+    its finest refinement where it has one, else the `first_stable` stage's table (`instability.search_every`)."""
+    refined = refined_first_stable(folder)
+    if refined:
+        return refined[min(refined)], steps_text(min(refined))
+    every = config.instability.search_every
+    return folder / "first_stable.csv", steps_text(every) if every else "an epoch"
+
+
+def steps_text(steps: int) -> str:
+    return f"{steps} step" + ("" if steps == 1 else "s")
 
 
 # the params a cross-run report names by value when its runs share them

@@ -13,15 +13,16 @@ refined (`first_stable_every<STEPS>.csv`) get a table of their own.
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import Config
-from lthlib.report.common import exported_runs, markdown_table, plt, save_figure, series_format
+from lthlib.report.common import (exported_runs, markdown_table, plt, refined_first_stable, save_figure,
+                                  series_format)
 from lthlib.report.imp import sparsest_matching
+from lthlib.report.landscape import dense_reference, with_matching
 from lthlib.report.tickets import mean_std
 
 
@@ -99,19 +100,17 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
     beside the coarser search's, rows by momentum, then lr."""
     runs = table.set_index("run")
     rows = []
-    for path in sorted(Path(runs_dir).glob("*/first_stable_every*.csv")):
-        spacing = re.fullmatch(r"first_stable_every(\d+)", path.stem)
-        if spacing is None:  # the probes beside it
-            continue
-        run, found = path.parent.name, pd.read_csv(path)
-        lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
-        steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
-        rows.append({"run": run, **runs.loc[run, list(SETTINGS)],
-                     "lr / (1 - momentum)": f"{effective_learning_rate(lr, momentum):g}",
-                     "candidates every (steps)": spacing[1],
-                     "first stable step of each initialisation": steps,
-                     "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
-                     "every third of an epoch": runs.loc[run, "first stable epoch"]})
+    for folder in sorted(Path(runs_dir).iterdir()):
+        for spacing, path in refined_first_stable(folder).items():
+            run, found = folder.name, pd.read_csv(path)
+            lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
+            steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
+            rows.append({"run": run, **runs.loc[run, list(SETTINGS)],
+                         "lr / (1 - momentum)": f"{effective_learning_rate(lr, momentum):g}",
+                         "candidates every (steps)": spacing,
+                         "first stable step of each initialisation": steps,
+                         "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
+                         "every third of an epoch": runs.loc[run, "first stable epoch"]})
     frame = pd.DataFrame(rows)
     if not rows:
         return frame
@@ -121,11 +120,15 @@ def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
 
 def rewinding_columns(folder: Path, epoch: int | None) -> dict:
     """Claim 2 (unmasking paper Fig. 5, data-diet Fig. 2): the sparsest matching level of IMP rewound to step 0 and
-    to the latest step the folder has a summary for, and whether the later one matches where step 0 no longer does."""
-    summaries = {int(path.stem.removeprefix("imp_summary_rewind")): pd.read_csv(path)
-                 for path in folder.glob("imp_summary_rewind*.csv")}
-    if 0 not in summaries or len(summaries) < 2:
+    to the latest step the folder has a summary for, and whether the later one matches where step 0 no longer does;
+    matching against the dense networks of every rewind step as one sample, as the rewind comparison's default."""
+    tables = {int(path.stem.removeprefix("imp_summary_rewind")): pd.read_csv(path)
+              for path in folder.glob("imp_summary_rewind*.csv")}
+    if 0 not in tables or len(tables) < 2:
         return {}
+    every = pd.concat([table.assign(rewind_step=step) for step, table in tables.items()], ignore_index=True)
+    every = with_matching(every, dense_reference(every, "pooled"))
+    summaries = {step: every[every["rewind_step"] == step] for step in tables}
     later = max(summaries)
     # the dense level always matches itself, so each summary has a sparsest matching level
     from_zero, from_later = (float(sparsest_matching(summaries[step])["fraction_remaining"]) for step in (0, later))
@@ -225,7 +228,8 @@ def rewinding_sentence(table: pd.DataFrame) -> str:
     measured = table[table["claim 2"] != "-"]
     shown = measured[measured["claim 2"] == "yes"]["run"]
     return (f"\nIMP rewound to step 0 and to a later step (matching: within one dense std of the dense accuracy, "
-            f"Definition A.2) in {len(measured)} runs; the later step matches where step 0 no longer does (claim 2) "
+            f"Definition A.2, both over the dense networks of both rewind steps) in {len(measured)} runs; the later "
+            f"step matches where step 0 no longer does (claim 2) "
             f"in: {', '.join(shown) or 'none'}.\n")
 
 
@@ -268,8 +272,8 @@ Rewind points are in epochs of the run's training subset. The first stable epoch
 bisection over rewind steps a third of an epoch apart, each probe two copies of every initialisation (the run's
 own, and more searched from scratch where the cell names their number). Where a run has
 them, IMP with rewinding to step 0 and to a later step (5 levels of 50 %; the sparsest level whose mean accuracy
-is within one dense std of the dense network's, Definition A.2) comes from runs of the same configuration with
-`IMP replicates` replicates.
+is within one dense std of the dense networks', Definition A.2, the dense networks of both rewind steps as one
+sample) comes from runs of the same configuration with `IMP replicates` replicates.
 
 {markdown_table(table)}
 

@@ -10,8 +10,8 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
-from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, claim_verdict, exported_runs, plt,
-                                  runs_provenance, save_figure, threshold_caveat)
+from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, claim_verdict, exported_runs,
+                                  finest_first_stable, plt, runs_provenance, save_figure, threshold_caveat)
 from lthlib.report.landscape import barrier_definition
 from lthlib.report.tickets import TICKET_TABLES, beats, cross_run_section, mean_std
 
@@ -140,8 +140,12 @@ def load_stability_runs(runs_dir: str | Path, required: tuple[str, ...] = STUDY_
                 "t_r": config.pretrain.steps, "rewinding": "no" if config.pretrain.steps == 0 else
                 f"t_r={config.pretrain.steps}"}
         for name, frames in tables.items():
-            if (folder / name).exists():  # the ticket stages' tables are optional (runs from before them lack them)
-                frames.append(io.load_csv(folder / name).assign(**keys))
+            path, extra = folder / name, {}
+            if name == "first_stable.csv" and path.exists():
+                path, every = finest_first_stable(folder, config)
+                extra = {"candidates_every": every}
+            if path.exists():  # the ticket stages' tables are optional (runs from before them lack them)
+                frames.append(io.load_csv(path).assign(**keys, **extra))
     return {name: pd.concat(frames, ignore_index=True).sort_values(["momentum", "batch_size"], kind="stable")
             for name, frames in tables.items() if frames}
 
@@ -168,11 +172,16 @@ def ticket_table(summaries: pd.DataFrame) -> pd.DataFrame:
 
 def stable_epoch_table(first_stable: pd.DataFrame) -> pd.DataFrame:
     """Table 6: first stable epoch per configuration (mean ± std over initialisations), from the dense
-    run from initialisation (runs without late rewinding; all runs if none)."""
+    run from initialisation (runs without late rewinding; all runs if none), and the spacing of the candidates."""
     runs = first_stable[first_stable["t_r"] == 0]
     runs = first_stable if runs.empty else runs
-    return runs.groupby("configuration", sort=False)["first_stable_epoch"].apply(epochs_text).rename(
-        "first stable epoch").to_frame()
+    searches = runs.groupby("configuration", sort=False)
+    return pd.DataFrame({"first stable epoch": searches["first_stable_epoch"].apply(epochs_text),
+                         "candidates every": searches["candidates_every"].agg(spacings_text)})
+
+
+def spacings_text(spacings: pd.Series) -> str:
+    return ", ".join(dict.fromkeys(spacings))
 
 
 def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
@@ -238,7 +247,8 @@ def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance
     table2 = "\n".join(f"| {configuration} | {rewinding} | " + " | ".join(str(v) if isinstance(v, str) else "-"
                                                                       for v in row) + " |"
                        for (configuration, rewinding), row in tickets.iterrows())
-    table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} |" for configuration, row in stable.iterrows())
+    table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} | {row['candidates every']} |"
+                       for configuration, row in stable.iterrows())
     barrier = barriers.groupby(["configuration", "rewind_step"], sort=False)["barrier"].agg(["mean", "std"]).fillna(0.0)
     table_barriers = "\n".join(f"| {configuration} | {'initialisation' if start == 0 else f'step {start}'} | "
                                f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} |"
@@ -262,8 +272,11 @@ forgetting events' ± which is the std over training examples, as the paper's Ta
 {table2}
 
 ## Table 6: first stable epoch (Appendix B)
-| configuration | first stable epoch |
-|---|---|
+Appendix B's bisection over rewind points `instability.search_every` steps apart, or where a run's search was refined
+(`scripts/regime_search.py first-stable --every`), the finest refinement's.
+
+| configuration | first stable epoch | candidates every |
+|---|---|---|
 {table6}
 
 ## Fig. 1: error along the path between two dense copies
@@ -522,10 +535,11 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
                           first_stable_epoch_spread=("first_stable_epoch", lambda e: e.std(ddof=0)),
                           first_stable_epoch_lower=("lower", "mean"))
     frame = barrier.join(epochs).fillna({"barrier_spread": 0.0}).reset_index()
-    found = first_stable.groupby("configuration")["first_stable_epoch"].apply(epochs_text)
+    found = stable_epoch_table(first_stable)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
-                     f"{found.get(r.configuration, 'not searched')} | "
-                     f"{_epochs(r.first_stable_epoch_lower)} |"
+                     + (f"{found.at[r.configuration, 'candidates every']} | "
+                        f"{found.at[r.configuration, 'first stable epoch']} | {_epochs(r.first_stable_epoch_lower)} |"
+                        if r.configuration in found.index else "- | not searched | - |")
                      for r in frame.itertuples())
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
@@ -538,15 +552,16 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
 Two copies of each initialisation's dense network trained from step 0 with different SGD noise, mean ± std over
 initialisations (the population std for the first stable epoch, as the study report's Table 6).
 The error barrier is {barrier_definition(copies)}.
-The first stable epoch is Appendix B's bisection over rewind points every `instability.search_every` steps; a
-configuration where a search found no stable step (or none ran) has no mean epoch ("undefined"), and its
-comparisons are not resolved. The bisection knows each first stable step only to its bracket, above the last step
-it found unstable (the mean of those, in epochs, is the last column): two first stable epochs are resolved only
+The first stable epoch is Appendix B's bisection over rewind points `instability.search_every` steps apart, or where
+a run's search was refined (`scripts/regime_search.py first-stable --every`), the finest refinement's (the spacing
+is in the table); a configuration where a search found no stable step (or none ran) has no mean epoch ("undefined"),
+and its comparisons are not resolved. The bisection knows each first stable step only to its bracket, above the last
+step it found unstable (the mean of those, in epochs, is the last column): two first stable epochs are resolved only
 when, besides a gap larger than the larger std, the later one's last unstable epoch reaches the earlier one's first
 stable epoch.
 
-| configuration | error barrier (%) | first stable epoch | last unstable epoch |
-|---|---|---|---|
+| configuration | error barrier (%) | candidates every | first stable epoch | last unstable epoch |
+|---|---|---|---|---|
 {rows}
 
 ## In words: stability
