@@ -344,6 +344,8 @@ def test_the_stability_grids_dense_runs_carry_their_own_summary_and_stability(re
         copies = pd.read_csv(folder / "instability.csv")
         assert copies.rewind_step.tolist() == [0] * len(copies) and set(copies.level) == {0}
         assert len(pd.read_csv(folder / "first_stable.csv")) == copies.replicate.nunique()
+        probes = pd.read_csv(folder / "first_stable_probes.csv")  # kept for a finer search to reuse
+        assert {"init", "step", "barrier"} <= set(probes.columns)
     assert steps["st1-mu0-bs32-t0"] == 2 * steps["st1-mu0p9-bs64-t0"]  # 2 epochs at either batch size
     report = (repo / "reports/stability/table1.md").read_text()
     assert "| mu0-bs32 | " in report and "## Fig. 1 and Table 6: stability to SGD noise from initialisation" in report
