@@ -67,9 +67,9 @@ def test_rewind_comparison_resolves_each_imp_step_and_each_earlier_rewind_step(t
     _write_rewind_run(tmp_path / "rewind-100", 100, [0.90, 0.905, 0.90, 0.89], [0.001, 0.001, 0.014],
                       [0.0, 0.0, 0.01])
     text = write_rewind_comparison(tmp_path, tmp_path / "out", epsilon="per-run").read_text()
-    assert "| 0 | 90.00 | 1.41 | 100.00 | 0 of 2 | 0 of 2 | 2 of 2 |" in text  # from level 1 on
-    assert "| 50 | 90.00 | 1.41 | 80.00 | 0 of 2 | 1 of 2 | 1 of 2 |" in text
-    assert "| 100 | 90.00 | 1.41 | 51.20 | 2 of 2 | 2 of 2 | 2 of 2 |" in text
+    assert "| 0 | 90.00 | 1.41 | 88.59 | 100.00 | 0 of 2 | 0 of 2 | 2 of 2 |" in text  # from level 1 on
+    assert "| 50 | 90.00 | 1.41 | 88.59 | 80.00 | 0 of 2 | 1 of 2 | 1 of 2 |" in text
+    assert "| 100 | 90.00 | 1.41 | 88.59 | 51.20 | 2 of 2 | 2 of 2 | 2 of 2 |" in text
     assert "| 50 | 1 -> 2 | yes | no | 0.10 ± 0.10 | yes | the opposite of the paper |" in text
     assert "| 100 | 2 -> 3 | yes | yes* | 1.40 ± 1.00 | yes | not resolved |" in text  # 89 %: 0.41 points above
     assert "at every rewind step): not reproduced** (4 of 6 IMP steps resolved the paper's way, 1 the other" in text
@@ -85,10 +85,13 @@ def test_pooled_epsilon_reads_every_rewind_steps_dense_networks_as_one_sample(tm
     _write_rewind_run(tmp_path / "rewind-0", 0, [0.90, 0.87, 0.80, 0.75], [0.05] * 3, 0.0)
     _write_rewind_run(tmp_path / "rewind-100", 100, [0.86, 0.85, 0.80, 0.75], [0.05] * 3, 0.0)
     pooled = write_rewind_comparison(tmp_path, tmp_path / "out").read_text()
-    assert "| 0 | 90.00 | 2.58 | 80.00 |" in pooled and "| 100 | 86.00 | 2.58 | 100.00 |" in pooled
+    assert "| 0 | 90.00 | 2.58 | 85.42 | 80.00 |" in pooled and "| 100 | 86.00 | 2.58 | 85.42 | 100.00 |" in pooled
     assert "dense networks of every rewind step as one sample (`--epsilon pooled`)" in pooled
     per_run = write_rewind_comparison(tmp_path, tmp_path / "out", epsilon="per-run").read_text()
-    assert "| 0 | 90.00 | 1.41 | 100.00 |" in per_run and "| 100 | 86.00 | 1.41 | 80.00 |" in per_run
+    assert "| 0 | 90.00 | 1.41 | 88.59 | 100.00 |" in per_run and "| 100 | 86.00 | 1.41 | 84.59 | 80.00 |" in per_run
+    one = pd.DataFrame({"rewind_step": [0], "level": [0], "test_accuracy": [0.9], "test_accuracy_std": [0.0],
+                        "replicates": [1]})
+    assert dense_reference(one, "pooled")["epsilon"].tolist() == [0.0]  # one network: no spread, not 0 / 0
     with pytest.raises(UserError, match="epsilon must be one of pooled, per-run, not 'mean'"):
         write_rewind_comparison(tmp_path, tmp_path / "out", epsilon="mean")
 
