@@ -2,6 +2,7 @@ import pandas as pd
 import pytest
 from conftest import imp_table
 
+from lthlib.report import common
 from lthlib.report.common import exported_runs, level_summary, threshold_caveat
 
 
@@ -39,3 +40,18 @@ def test_exported_runs_need_params_and_every_required_file(tmp_path):
     assert [folder.name for folder, _ in runs] == ["a"] and runs[0][1].seed == 3
     with pytest.raises(FileNotFoundError, match="no runs"):
         exported_runs(tmp_path, ("missing.csv",))
+
+
+@pytest.mark.parametrize("matching_from, lines", [
+    ({"a": 0.88, "b": 0.88}, [("black", 88.0)]),  # one threshold for every curve: one line
+    ({"a": 0.88, "b": 0.86}, [("a", 88.0), ("b", 86.0)]),  # each in its curve's colour
+])
+def test_the_accuracy_figure_draws_each_matching_threshold(tmp_path, monkeypatch, matching_from, lines):
+    drawn = {}
+    monkeypatch.setattr(common, "save_accuracy_figure", lambda figure, axes, title, path: drawn.update(axes=axes))
+    runs = pd.concat([level_summary(imp_table([0.5], [0.90, 0.89])).assign(label=label) for label in ("a", "b")])
+    common.plot_accuracy_by_run(runs, tmp_path / "accuracy.png", "IMP", matching_from=matching_from)
+    curves = {line.get_label(): line.get_color() for line in drawn["axes"].lines if line.get_linestyle() == "-"}
+    dashed = [(line.get_color(), line.get_ydata()[0]) for line in drawn["axes"].lines if line.get_linestyle() == "--"]
+    expected = [(colour if colour == "black" else curves[colour], y) for colour, y in lines]
+    assert [(colour, pytest.approx(y)) for colour, y in dashed] == expected

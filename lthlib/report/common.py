@@ -204,13 +204,16 @@ def save_accuracy_figure(figure, axes, title: str, path: Path) -> None:
 
 
 def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: str | None = None,
-                         target: float | None = None) -> None:
+                         target: float | None = None, matching_from: dict[str, float] | None = None) -> None:
     """Test accuracy vs weights remaining, one curve per `label` (mean ± std over replicates);
-    optionally each point labelled with its `annotate` column and a vertical line at `target`."""
+    optionally each point labelled with its `annotate` column, a vertical line at `target`, and each label's
+    matching threshold (Def. A.2) in `matching_from` as a dashed line in its colour (one black line where all agree)."""
     figure, axes = plt.subplots(figsize=(6.8, 4.4))
+    colours = {}
     for label, rows in runs.groupby("label", sort=False):
         percent, accuracy = 100 * rows["fraction_remaining"], 100 * rows["test_accuracy"]
         line, = axes.plot(percent, accuracy, "o-", ms=4, label=label)
+        colours[label] = line.get_color()
         axes.fill_between(percent, accuracy - 100 * rows["test_accuracy_std"],
                           accuracy + 100 * rows["test_accuracy_std"], color=line.get_color(), alpha=0.2)
         for x, y, text in zip(percent, accuracy, rows[annotate] if annotate else []):
@@ -218,4 +221,9 @@ def plot_accuracy_by_run(runs: pd.DataFrame, path: Path, title: str, annotate: s
                           color=line.get_color(), ha="center")
     if target is not None:
         axes.axvline(100 * target, color="grey", ls=":", label=f"target {100 * target:g}%")
+    if matching_from and len(set(matching_from.values())) == 1:
+        axes.axhline(100 * next(iter(matching_from.values())), color="black", ls="--", lw=1, label="matching from")
+    elif matching_from:
+        for label, accuracy in matching_from.items():
+            axes.axhline(100 * accuracy, color=colours[label], ls="--", lw=1, label=f"{label}: matching from")
     save_accuracy_figure(figure, axes, title, path)

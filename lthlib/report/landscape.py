@@ -372,7 +372,9 @@ def write_rewind_comparison(runs_dir: str | Path, out_dir: str | Path, epsilon: 
     threshold = float((1 - reference["dense_accuracy"] + reference["epsilon"]).mean())
     plot_paths(paths, threshold, "test error", out_dir / "lmc_paths_by_rewind.png")
     plot_accuracy_by_run(summaries.assign(label="rewind step " + summaries["rewind_step"].astype(str)),
-                         out_dir / "accuracy_by_rewind.png", "IMP by rewind step")
+                         out_dir / "accuracy_by_rewind.png", "IMP by rewind step",
+                         matching_from={f"rewind step {step}": row.dense_accuracy - row.epsilon
+                                        for step, row in reference.iterrows()})
     rows, step_rows, outcomes = [], [], []
     for step, summary in summaries.groupby("rewind_step"):
         step_epsilon = float(reference.loc[step, "epsilon"])
