@@ -2,7 +2,7 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
-    python scripts/regime_search.py first-stable [--initialisations N] [--every STEPS] NAME ...  # exported runs
+    python scripts/regime_search.py first-stable [--initialisations N] [--every STEPS] [--runs DIR] NAME ...
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
@@ -11,7 +11,8 @@ Each configuration changes the default (Fashion-MNIST) in the ways below and run
 three epochs of dense training, per replicate, and the bisection for the first stable step among every third of an
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
 not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
-`first-stable`; `--every` refines a run's bisection to candidates that many steps apart.
+`first-stable`; `--every` refines a run's bisection to candidates that many steps apart; `--runs` names another
+folder of exported runs (reports/regime/runs by default), such as a stability grid's.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -182,19 +183,22 @@ def known_verdicts(folder: Path, path: Path) -> Path:
     return path
 
 
-def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None) -> None:
-    """The first stable step of exported runs, from their folders alone (the experiments need not exist): the
-    dense network rebuilt from the run's params (`dvc repro pretrain`, its first epoch: seconds), then the
-    `first_stable` stage with `run`'s bisection settings, reusing the exported copies' verdicts at 0, 1 and 3 epochs.
-    `initialisations` beyond the run's replicates are searched from scratch (the first ones are the run's: a
+def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None,
+                 runs: Path = RUNS) -> None:
+    """The first stable step of exported runs (`runs/<name>/`), from their folders alone (the experiments need not
+    exist): the dense network rebuilt from the run's params (`dvc repro pretrain`, its first epoch: seconds), then
+    the `first_stable` stage with `run`'s bisection settings, reusing the exported copies' verdicts at 0, 1 and 3
+    epochs. `initialisations` beyond the run's replicates are searched from scratch (the first ones are the run's: a
     replicate's seeds do not depend on how many there are). `every` refines an earlier search: candidates that many
     steps apart, the earlier probes reused, the tables written beside the run's as first_stable_every<STEPS>*.csv.
     The user's params.yaml is put back at the end."""
+    for name in names:  # every one checked before any runs
+        if not (runs / name / "instability.csv").exists():
+            raise SystemExit(f"no exported run {runs / name} (params.yaml and instability.csv): `run {name}` and "
+                             f"`collect` first, or name its folder with --runs")
     with params_for_each_run(), tempfile.TemporaryDirectory() as scratch:
         for name in names:
-            folder = RUNS / name
-            if not (folder / "instability.csv").exists():
-                raise SystemExit(f"no exported run {folder}: `run {name}` and `collect` first")
+            folder = runs / name
             config = load_config(folder / "params.yaml")
             epoch = config.data.train_examples // config.train.batch_size
             search = first_stable_search(config.train.steps, every or third_of_an_epoch(epoch))
@@ -221,15 +225,21 @@ def add_imp(name: str, run_dir: str) -> None:
 
 
 def first_stable_command(args: list[str]) -> None:
-    """`first-stable [--initialisations N] [--every STEPS] NAME ...`"""
-    options = {"--initialisations": None, "--every": None}
+    """`first-stable [--initialisations N] [--every STEPS] [--runs DIR] NAME ...`"""
+    options = {"--initialisations": None, "--every": None, "--runs": RUNS}
     while args[:1] and args[0] in options:
-        if len(args) < 2 or not args[1].isdigit() or int(args[1]) < 1:
-            raise SystemExit(f"{args[0]} takes a positive whole number")
-        options[args[0]], args = int(args[1]), args[2:]
+        option, value, args = args[0], args[1] if len(args) > 1 else "", args[2:]
+        if option == "--runs":
+            if not Path(value).is_dir():
+                raise SystemExit(f"--runs takes a folder of exported runs, not {value!r}")
+            options[option] = Path(value)
+        elif not value.isdigit() or int(value) < 1:
+            raise SystemExit(f"{option} takes a positive whole number")
+        else:
+            options[option] = int(value)
     if not args:
-        raise SystemExit("first-stable: name at least one exported run (reports/regime/runs/NAME)")
-    first_stable(args, options["--initialisations"], options["--every"])
+        raise SystemExit(f"first-stable: name at least one exported run ({options['--runs']}/NAME)")
+    first_stable(args, options["--initialisations"], options["--every"], options["--runs"])
 
 
 if __name__ == "__main__":

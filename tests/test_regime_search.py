@@ -35,7 +35,14 @@ def test_known_verdicts_gather_the_copies_and_every_earlier_bisection_once(tmp_p
     (["--initialisations", "two", "base"], "--initialisations takes a positive whole number"),
     (["--every"], "--every takes a positive whole number"),
     (["--every", "1"], "first-stable: name at least one exported run"),
+    (["--runs", "nowhere", "base"], "--runs takes a folder of exported runs, not 'nowhere'"),
 ])
 def test_first_stable_options_are_checked_before_any_run(args, message):
     with pytest.raises(SystemExit, match=message):
         regime_search.first_stable_command(args)
+
+
+def test_a_run_outside_the_search_folder_is_named_with_runs(tmp_path):
+    (tmp_path / "grid" / "st1-mu0-bs32-t0").mkdir(parents=True)  # no instability.csv: not an exported run
+    with pytest.raises(SystemExit, match=r"no exported run .*grid/st1-mu0-bs32-t0 \(params.yaml and instability"):
+        regime_search.first_stable_command(["--runs", str(tmp_path / "grid"), "--every", "1", "st1-mu0-bs32-t0"])
