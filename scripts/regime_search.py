@@ -12,7 +12,9 @@ three epochs of dense training, per replicate, and the bisection for the first s
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
 not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
 `first-stable`; `--every` refines a run's bisection to candidates that many steps apart; `--runs` names another
-folder of exported runs (reports/regime/runs by default), such as a stability grid's.
+folder of exported runs (reports/regime/runs by default), such as a stability grid's. It runs `dvc repro pretrain`
+in the workspace, which afterwards holds the last run's pipeline state (dvc.lock, data/, the stages' small
+reports): run it in a clone of the project beside your own work.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
