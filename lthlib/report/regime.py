@@ -127,8 +127,7 @@ def rewinding_columns(folder: Path, epoch: int | None) -> dict:
     if 0 not in tables or len(tables) < 2:
         return {}
     every = pd.concat([table.assign(rewind_step=step) for step, table in tables.items()], ignore_index=True)
-    every = with_matching(every, dense_reference(every, "pooled"))
-    summaries = {step: every[every["rewind_step"] == step] for step in tables}
+    summaries = dict(tuple(with_matching(every, dense_reference(every, "pooled")).groupby("rewind_step")))
     later = max(summaries)
     # the dense level always matches itself, so each summary has a sparsest matching level
     from_zero, from_later = (float(sparsest_matching(summaries[step])["fraction_remaining"]) for step in (0, later))
