@@ -62,18 +62,25 @@ def test_runs_with_imp_from_step_0_and_a_later_step_say_where_each_stops_matchin
     write_run(tmp_path / "runs" / "pooled", {0: [0.20, 0.30]})
     write_imp_summary(tmp_path / "runs" / "pooled" / "imp_summary_rewind0.csv", [0.85, 0.84])
     write_imp_summary(tmp_path / "runs" / "pooled" / "imp_summary_rewind117.csv", [0.86, 0.85])
+    # step 0 matches 0.3 points above the threshold (84.8 %) at step 117's sparsest matching level, beyond its std
+    write_run(tmp_path / "runs" / "opposite", {0: [0.20, 0.30]})
+    write_imp_summary(tmp_path / "runs" / "opposite" / "imp_summary_rewind0.csv", [0.85, 0.851, 0.84])
+    write_imp_summary(tmp_path / "runs" / "opposite" / "imp_summary_rewind117.csv", [0.85, 0.85, 0.84])
     write_run(tmp_path / "runs" / "lenet", {0: [0.0, 0.01]})
     table = search_table(tmp_path / "runs")[0].set_index("run")
     assert table.loc["base", "sparsest matching from step 0 (% of weights)"] == "50"
     assert table.loc["base", "sparsest matching from a later step (% of weights)"] == "25 (epoch 1)"
-    assert table.loc["base", "claim 2"] == "yes" and table.loc["base", "IMP replicates"] == "4"
+    assert table.loc["base", "claim 2"] == "as the paper" and table.loc["base", "IMP replicates"] == "4"
     assert table.loc["base", "first stable epoch"] == "0.67 ± 0.47 (1 of 3 never stable)"
     assert table.loc["deep", "sparsest matching from step 0 (% of weights)"] == "100"  # the dense level only
-    assert table.loc["deep", "claim 2"] == "no" and table.loc["lenet", "claim 2"] == "-"
+    # step 117 matches at the dense level only, where step 0 matches too, within its std
+    assert table.loc["deep", "claim 2"] == "not resolved" and table.loc["lenet", "claim 2"] == "-"
     assert table.loc["pooled", "sparsest matching from a later step (% of weights)"] == "50 (epoch 3)"
-    assert table.loc["pooled", "claim 2"] == "yes"
+    assert table.loc["pooled", "claim 2"] == "as the paper"
+    assert table.loc["opposite", "claim 2"] == "the opposite of the paper"
     text = write_search_report(tmp_path / "runs", tmp_path / "out").read_text()
-    assert "(claim 2) in: base, pooled." in text and "in 3 runs" in text
+    assert ("as the paper in: base, pooled; the opposite of the paper in: opposite; not resolved in: deep."
+            in text) and "in 4 runs" in text
 
 
 def test_the_minutes_column_comes_last_whichever_run_comes_first(tmp_path):
