@@ -11,6 +11,7 @@ from lthlib.report.common import level_summary
 from lthlib.report.stability import (
     epochs_text,
     first_stable_section,
+    stable_epoch_table,
     write_convergence_report,
     write_stability_report,
 )
@@ -65,7 +66,7 @@ def test_the_study_report_tells_which_configuration_was_most_stable_and_whether_
     assert ("| mu0.9-bs16 | 90.00 ± 1.41 | 3.10 ± 0.50 | 60.00 | 1.00 | 0.8000 ± 0.0000 | 0.7050 ± 0.0071 |"
             in report)
     # Table 6 from the runs without late rewinding; an initialisation that never became stable is said so
-    assert "| mu0-bs16 | 0.50 ± 0.50 |" in report and "| mu0.9-bs16 | 2.00 (1 of 2 never stable) |" in report
+    assert "| mu0-bs16 | 0.50 ± 0.50 | 2 |" in report and "| mu0.9-bs16 | 2.00 (1 of 2 never stable) | 2 |" in report
     assert "| mu0.9-bs16 | initialisation | 10.05 ± 0.07 |" in report
     assert "| mu0.9-bs16 | step 2 | 3.05 ± 0.07 |" in report  # the late-rewinding run's copies from t_r
     # Table 2: every configuration with and without late rewinding, a column per sparsity
@@ -267,8 +268,8 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
         write_copies(folder, barriers)
         write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 25.00 ± 7.07 | an epoch | 2.25 ± 0.25 | 2.15 |" in report
-    assert "| mu0.9-bs64 | 5.50 ± 0.71 | an epoch | 1.00 (1 of 2 never stable) | 0.90 |" in report
+    assert "| mu0.9-bs16 | 25.00 ± 7.07 | an epoch | 2 | 2.25 ± 0.25 | 2.15 |" in report
+    assert "| mu0.9-bs64 | 5.50 ± 0.71 | an epoch | 2 | 1.00 (1 of 2 never stable) | 0.90 |" in report
     assert ("- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, 0.50 ± 0.00 with 0: as the paper."
             in report)
     assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
@@ -279,7 +280,7 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
     (runs / "t1-mu0-bs16" / "first_stable.csv").unlink()  # a run whose search did not finish
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0-bs16 | 3.50 ± 0.71 | - | not searched | - |" in report
+    assert "| mu0-bs16 | 3.50 ± 0.71 | - | - | not searched | - |" in report
     assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
@@ -318,7 +319,7 @@ def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_p
         pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
                       "first_stable_epoch": step / 39}).to_csv(folder / "first_stable.csv", index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | an epoch | 0.97 ± 0.00 | 0.49 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | an epoch | 2 | 0.97 ± 0.00 | 0.49 |" in report
     assert f"- batch 16: first stable epoch 0.97 ± 0.00 with momentum 0.9, {earlier_step / 39:.2f} ± 0.00 with 0: " \
            f"{verdict}." in report
 
@@ -342,7 +343,7 @@ def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its
         pd.DataFrame({"init": [0], "step": [3], "barrier": [0.01]}).to_csv(folder / "first_stable_every3_probes.csv",
                                                                           index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 steps | 0.38 ± 0.00 | 0.31 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 steps | 2 | 0.38 ± 0.00 | 0.31 |" in report
     assert "- batch 16: first stable epoch 0.38 ± 0.00 with momentum 0.9, 0.08 ± 0.00 with 0: as the paper." in report
     for folder in runs.iterdir():  # without the refinements: the search every `instability.search_every` steps
         for path in folder.glob("first_stable_every*"):
@@ -350,7 +351,7 @@ def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its
         params = yaml.safe_load((folder / "params.yaml").read_text())
         (folder / "params.yaml").write_text(yaml.safe_dump({**params, "instability": {"search_every": 19}}))
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 19 steps | 0.49 ± 0.00 | 0.00 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 19 steps | 2 | 0.49 ± 0.00 | 0.00 |" in report
     assert "- batch 16: first stable epoch 0.49 ± 0.00 with momentum 0.9, 0.49 ± 0.00 with 0: not resolved." in report
 
 
@@ -366,3 +367,12 @@ def test_the_regimes_committed_table_1_regenerates_byte_for_byte_from_its_export
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
     write_convergence_report(f"reports/regime/stability/{study}/runs", tmp_path)
     assert filecmp.cmp(tmp_path / "table1.md", ROOT / f"reports/regime/stability/{study}/table1.md", shallow=False)
+
+
+def test_table_6_counts_each_configurations_own_initialisations():
+    """A search over more initialisations than the grid's replicates (`first-stable --initialisations`) says so."""
+    first_stable = pd.DataFrame({"configuration": ["a"] * 3 + ["b"] * 2, "t_r": [0, 0, 0, 0, 0],
+                                 "first_stable_epoch": [0.25, 0.5, None, 1.0, 1.0], "candidates_every": "13 steps"})
+    table = stable_epoch_table(first_stable)
+    assert table["initialisations"].to_dict() == {"a": 3, "b": 2}
+    assert table.loc["a", "first stable epoch"] == "0.38 ± 0.12 (1 of 3 never stable)"

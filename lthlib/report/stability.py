@@ -171,12 +171,13 @@ def ticket_table(summaries: pd.DataFrame) -> pd.DataFrame:
 
 
 def stable_epoch_table(first_stable: pd.DataFrame) -> pd.DataFrame:
-    """Table 6: first stable epoch per configuration (mean ± std over initialisations), from the dense
-    run from initialisation (runs without late rewinding; all runs if none), and the spacing of the candidates."""
+    """Table 6: first stable epoch per configuration (mean ± std over its initialisations, and how many), from the
+    dense run from initialisation (runs without late rewinding; all runs if none), and the spacing of the candidates."""
     runs = first_stable[first_stable["t_r"] == 0]
     runs = first_stable if runs.empty else runs
     searches = runs.groupby("configuration", sort=False)
     return pd.DataFrame({"first stable epoch": searches["first_stable_epoch"].apply(epochs_text),
+                         "initialisations": searches.size(),
                          "candidates every": searches["candidates_every"].agg(spacings_text)})
 
 
@@ -247,7 +248,8 @@ def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance
     table2 = "\n".join(f"| {configuration} | {rewinding} | " + " | ".join(str(v) if isinstance(v, str) else "-"
                                                                       for v in row) + " |"
                        for (configuration, rewinding), row in tickets.iterrows())
-    table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} | {row['candidates every']} |"
+    table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} | {row['initialisations']} | "
+                       f"{row['candidates every']} |"
                        for configuration, row in stable.iterrows())
     barrier = barriers.groupby(["configuration", "rewind_step"], sort=False)["barrier"].agg(["mean", "std"]).fillna(0.0)
     table_barriers = "\n".join(f"| {configuration} | {'initialisation' if start == 0 else f'step {start}'} | "
@@ -275,8 +277,8 @@ forgetting events' ± which is the std over training examples, as the paper's Ta
 Appendix B's bisection over rewind points `instability.search_every` steps apart, or where a run's search was refined
 (`scripts/regime_search.py first-stable --every`), the finest refinement's.
 
-| configuration | first stable epoch | candidates every |
-|---|---|---|
+| configuration | first stable epoch | initialisations | candidates every |
+|---|---|---|---|
 {table6}
 
 ## Fig. 1: error along the path between two dense copies
@@ -538,8 +540,9 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     found = stable_epoch_table(first_stable)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
                      + (f"{found.at[r.configuration, 'candidates every']} | "
+                        f"{found.at[r.configuration, 'initialisations']} | "
                         f"{found.at[r.configuration, 'first stable epoch']} | {_epochs(r.first_stable_epoch_lower)} |"
-                        if r.configuration in found.index else "- | not searched | - |")
+                        if r.configuration in found.index else "- | - | not searched | - |")
                      for r in frame.itertuples())
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
@@ -560,8 +563,8 @@ step it found unstable (the mean of those, in epochs, is the last column): two f
 when, besides a gap larger than the larger std, the later one's last unstable epoch reaches the earlier one's first
 stable epoch.
 
-| configuration | error barrier (%) | candidates every | first stable epoch | last unstable epoch |
-|---|---|---|---|---|
+| configuration | error barrier (%) | candidates every | initialisations | first stable epoch | last unstable epoch |
+|---|---|---|---|---|---|
 {rows}
 
 ## In words: stability
