@@ -7,8 +7,8 @@ against rewind point per configuration and one of the barrier from initialisatio
 rate lr / (1 - momentum). Where the run's folder has them, the first stable epoch
 (`first_stable.csv`) and IMP's level summaries with rewinding to step t (`imp_summary_rewind<t>.csv`) add
 claim 2's columns: the sparsest matching level from step 0 and from a later step, and claim 2's outcome by the
-rewind comparison's Fig. 5 rule. Runs whose bisection was
-refined (`first_stable_every<STEPS>.csv`) get a table of their own.
+rewind comparison's Fig. 5 rule. Runs whose bisection was refined (`first_stable_every<STEPS>.csv`) get a table of
+their own.
 """
 
 from __future__ import annotations
