@@ -11,10 +11,9 @@ Each configuration changes the default (Fashion-MNIST) in the ways below and run
 three epochs of dense training, per replicate, and the bisection for the first stable step among every third of an
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
 not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
-`first-stable`; `--every` refines a run's bisection to candidates that many steps apart; `--runs` names another
-folder of exported runs (reports/regime/runs by default), such as a stability grid's. It runs `dvc repro pretrain`
-in the workspace, which afterwards holds the last run's pipeline state (dvc.lock, data/, the stages' small
-reports): run it in a clone of the project beside your own work.
+`first-stable`, which runs the stages it needs in a scratch folder and writes only the run's first-stable tables;
+`--every` refines a run's bisection to candidates that many steps apart; `--runs` names another folder of exported
+runs (reports/regime/runs by default), such as a stability grid's.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -185,36 +184,55 @@ def known_verdicts(folder: Path, path: Path) -> Path:
     return path
 
 
+def rebuild_dense_run(params: Path, folder: Path) -> dict[str, Path]:
+    """The dense network of `params` trained to its rewind point by the stages `data` to `pretrain`, run one by
+    one with every file in `folder` (the workspace and DVC untouched); returns the files stage `first_stable` reads,
+    by option."""
+    files = {"--dataset": folder / "dataset.pt", "--noise": folder / "noise.pt", "--subset": folder / "subset.csv",
+             "--pretrained": folder / "pretrain"}
+    data, noise = {"--dataset": files["--dataset"]}, {"--dataset": files["--dataset"], "--noise": files["--noise"]}
+    for stage, options in (("data", {"--out": files["--dataset"], "--target": folder / "transfer.pt"}),
+                           ("noise", {**data, "--out": files["--noise"], "--metrics": folder / "noise.json"}),
+                           ("el2n", {**noise, "--out": folder / "el2n"}),
+                           ("subset", {**noise, "--scores": folder / "el2n" / "scores.csv", "--out": files["--subset"],
+                                       "--metrics": folder / "subset.json", "--figures": folder / "el2n_page"}),
+                           ("pretrain", {**noise, "--subset": files["--subset"], "--out": files["--pretrained"]})):
+        subprocess.run([sys.executable, "-m", f"stages.{stage}", "--params", str(params),
+                        *(arg for option, file in options.items() for arg in (option, str(file)))], check=True)
+    return files
+
+
 def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None,
                  runs: Path = RUNS) -> None:
     """The first stable step of exported runs (`runs/<name>/`), from their folders alone (the experiments need not
-    exist): the dense network rebuilt from the run's params (`dvc repro pretrain`, its first epoch: seconds), then
-    the `first_stable` stage with `run`'s bisection settings, reusing the exported copies' verdicts at 0, 1 and 3
-    epochs. `initialisations` beyond the run's replicates are searched from scratch (the first ones are the run's: a
-    replicate's seeds do not depend on how many there are). `every` refines an earlier search: candidates that many
-    steps apart, the earlier probes reused, the tables written beside the run's as first_stable_every<STEPS>*.csv.
-    The user's params.yaml is put back at the end."""
+    exist): the dense network rebuilt from the run's params in a scratch folder (`rebuild_dense_run`, its first
+    epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
+    verdicts at 0, 1 and 3 epochs. `initialisations` beyond the run's replicates are searched from scratch (the
+    first ones are the run's: a replicate's seeds do not depend on how many there are). `every` refines an earlier
+    search: candidates that many steps apart, the earlier probes reused, the tables written beside the run's as
+    first_stable_every<STEPS>*.csv. Only those tables are written outside the scratch folder."""
     for name in names:  # every one checked before any runs
         if not (runs / name / "instability.csv").exists():
             raise SystemExit(f"no exported run {runs / name} (params.yaml and instability.csv): `run {name}` and "
                              f"`collect` first, or name its folder with --runs")
-    with params_for_each_run(), tempfile.TemporaryDirectory() as scratch:
-        for name in names:
-            folder = runs / name
-            config = load_config(folder / "params.yaml")
-            epoch = config.data.train_examples // config.train.batch_size
-            search = first_stable_search(config.train.steps, every or third_of_an_epoch(epoch))
-            if initialisations:
-                search["replicates"] = initialisations
-            Path("params.yaml").write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
-            start = time.time()
-            subprocess.run(["dvc", "repro", "pretrain"], check=True)
+    for name in names:
+        folder = runs / name
+        config = load_config(folder / "params.yaml")
+        epoch = config.data.train_examples // config.train.batch_size
+        search = first_stable_search(config.train.steps, every or third_of_an_epoch(epoch))
+        if initialisations:
+            search["replicates"] = initialisations
+        start = time.time()
+        with tempfile.TemporaryDirectory() as scratch:
+            params = Path(scratch) / "params.yaml"
+            params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
             stem = f"first_stable_every{every}" if every else "first_stable"
-            tables = {"--instability": known_verdicts(folder, Path(scratch) / f"{name}.csv"),
+            tables = {**rebuild_dense_run(params, Path(scratch)), "--params": params,
+                      "--instability": known_verdicts(folder, Path(scratch) / "known.csv"),
                       "--table": folder / f"{stem}.csv", "--probes": folder / f"{stem}_probes.csv"}
             subprocess.run([sys.executable, "-m", "stages.first_stable",
                             *(arg for option, file in tables.items() for arg in (option, str(file)))], check=True)
-            print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
+        print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
 def add_imp(name: str, run_dir: str) -> None:

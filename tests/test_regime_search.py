@@ -1,9 +1,12 @@
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from conftest import smoke_project
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "regime_search.py"
 spec = importlib.util.spec_from_file_location("regime_search", SCRIPT)
@@ -46,3 +49,24 @@ def test_a_run_outside_the_search_folder_is_named_with_runs(tmp_path):
     (tmp_path / "grid" / "st1-mu0-bs32-t0").mkdir(parents=True)  # no instability.csv: not an exported run
     with pytest.raises(SystemExit, match=r"no exported run .*grid/st1-mu0-bs32-t0 \(params.yaml and instability"):
         regime_search.first_stable_command(["--runs", str(tmp_path / "grid"), "--every", "1", "st1-mu0-bs32-t0"])
+
+
+def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, monkeypatch):
+    """The bisection trains real copies of the smoke network from the run's params alone, reuses the exported
+    verdict at step 0, and writes nothing but the run's tables: the project's params.yaml, data/ and DVC state stay."""
+    project = smoke_project(tmp_path / "project")
+    run = project / "runs" / "tiny"
+    run.mkdir(parents=True)
+    shutil.copy(project / "params.yaml", run / "params.yaml")
+    pd.DataFrame({"level": [0], "replicate": [0], "rewind_step": [0], "barrier": [0.5]}).to_csv(
+        run / "instability.csv", index=False)
+    params = (project / "params.yaml").read_text()
+    before = sorted(path for path in project.rglob("*") if "runs" not in path.parts)
+    monkeypatch.chdir(project)
+    regime_search.first_stable_command(["--runs", "runs", "--every", "8", "tiny"])
+    table, probes = pd.read_csv(run / "first_stable_every8.csv"), pd.read_csv(run / "first_stable_every8_probes.csv")
+    assert len(table) == 1 and table["first_stable_step"].iloc[0] > 0  # one initialisation; unstable at step 0
+    assert probes.set_index("step").loc[0, "source"] == "instability"  # step 0 reused, not trained again
+    assert (probes["step"] > 0).any() and set(probes["step"]) <= {0, 8, 16, 24}
+    assert (project / "params.yaml").read_text() == params
+    assert sorted(path for path in project.rglob("*") if "runs" not in path.parts) == before
