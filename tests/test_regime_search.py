@@ -61,7 +61,10 @@ def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, mon
     pd.DataFrame({"level": [0], "replicate": [0], "rewind_step": [0], "barrier": [0.5]}).to_csv(
         run / "instability.csv", index=False)
     params = (project / "params.yaml").read_text()
-    before = sorted(path for path in project.rglob("*") if "runs" not in path.parts)
+
+    def project_files():  # Python's bytecode caches aside
+        return sorted(path for path in project.rglob("*") if {"runs", "__pycache__"}.isdisjoint(path.parts))
+    before = project_files()
     monkeypatch.chdir(project)
     regime_search.first_stable_command(["--runs", "runs", "--every", "8", "tiny"])
     table, probes = pd.read_csv(run / "first_stable_every8.csv"), pd.read_csv(run / "first_stable_every8_probes.csv")
@@ -69,4 +72,4 @@ def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, mon
     assert probes.set_index("step").loc[0, "source"] == "instability"  # step 0 reused, not trained again
     assert (probes["step"] > 0).any() and set(probes["step"]) <= {0, 8, 16, 24}
     assert (project / "params.yaml").read_text() == params
-    assert sorted(path for path in project.rglob("*") if "runs" not in path.parts) == before
+    assert project_files() == before
