@@ -215,6 +215,9 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
         if not (runs / name / "instability.csv").exists():
             raise SystemExit(f"no exported run {runs / name} (params.yaml and instability.csv): `run {name}` and "
                              f"`collect` first, or name its folder with --runs")
+        if not every and not load_config(runs / name / "params.yaml").data.train_examples:
+            raise SystemExit(f"{runs / name} trains on every example (data.train_examples: 0), so a third of an "
+                             f"epoch is not known from its params: name the spacing with --every STEPS")
     for name in names:
         folder = runs / name
         config = load_config(folder / "params.yaml")

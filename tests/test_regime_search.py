@@ -8,7 +8,8 @@ import pytest
 
 from conftest import smoke_project
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "regime_search.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "regime_search.py"
 spec = importlib.util.spec_from_file_location("regime_search", SCRIPT)
 regime_search = sys.modules["regime_search"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
 spec.loader.exec_module(regime_search)
@@ -49,6 +50,15 @@ def test_a_run_outside_the_search_folder_is_named_with_runs(tmp_path):
     (tmp_path / "grid" / "st1-mu0-bs32-t0").mkdir(parents=True)  # no instability.csv: not an exported run
     with pytest.raises(SystemExit, match=r"no exported run .*grid/st1-mu0-bs32-t0 \(params.yaml and instability"):
         regime_search.first_stable_command(["--runs", str(tmp_path / "grid"), "--every", "1", "st1-mu0-bs32-t0"])
+
+
+def test_a_run_on_every_example_needs_the_spacing_named(tmp_path):
+    run = tmp_path / "runs" / "all"
+    run.mkdir(parents=True)
+    shutil.copy(ROOT / "profiles" / "smoke.yaml", run / "params.yaml")  # data.train_examples: 0
+    (run / "instability.csv").write_text("level,replicate,rewind_step,barrier\n")
+    with pytest.raises(SystemExit, match="trains on every example .* name the spacing with --every STEPS"):
+        regime_search.first_stable_command(["--runs", str(tmp_path / "runs"), "all"])
 
 
 def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, monkeypatch):
