@@ -197,9 +197,14 @@ def rebuild_dense_run(params: Path, folder: Path) -> dict[str, Path]:
                            ("subset", {**noise, "--scores": folder / "el2n" / "scores.csv", "--out": files["--subset"],
                                        "--metrics": folder / "subset.json", "--figures": folder / "el2n_page"}),
                            ("pretrain", {**noise, "--subset": files["--subset"], "--out": files["--pretrained"]})):
-        subprocess.run([sys.executable, "-m", f"stages.{stage}", "--params", str(params),
-                        *(arg for option, file in options.items() for arg in (option, str(file)))], check=True)
+        run_stage(stage, {"--params": params, **options})
     return files
+
+
+def run_stage(stage: str, options: dict[str, Path]) -> None:
+    """`python -m stages.<stage>` with its path options, as DVC runs it."""
+    subprocess.run([sys.executable, "-m", f"stages.{stage}",
+                    *(arg for option, file in options.items() for arg in (option, str(file)))], check=True)
 
 
 def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None,
@@ -233,8 +238,7 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
             tables = {**rebuild_dense_run(params, Path(scratch)), "--params": params,
                       "--instability": known_verdicts(folder, Path(scratch) / "known.csv"),
                       "--table": folder / f"{stem}.csv", "--probes": folder / f"{stem}_probes.csv"}
-            subprocess.run([sys.executable, "-m", "stages.first_stable",
-                            *(arg for option, file in tables.items() for arg in (option, str(file)))], check=True)
+            run_stage("first_stable", tables)
         print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)
 
 
