@@ -287,7 +287,8 @@ def test_data_order_seed_alone_changes_the_run(dataset):
 
 
 @pytest.mark.parametrize("name", ["lenet_300_100", "resnet20", "imagenet_resnet18_cifar_stem"])
-def test_vectorised_replicates_match_training_them_one_by_one(name, float64):
+def test_vectorised_replicates_match_training_them_one_by_one(name, float64, monkeypatch):
+    monkeypatch.setattr(lthlib.core.train, "vmap_pays", lambda replicas: True)  # evaluation under vmap too
     dataset = tiny_dataset(train=64, test=16, shape=(3, 8, 8))
     config = dataclasses.replace(CONFIG, steps=6, milestones=())
     together, seeds = make_replicas(dataset, name, count=3)
@@ -302,6 +303,24 @@ def test_vectorised_replicates_match_training_them_one_by_one(name, float64):
     vectorised = evaluate(together, dataset, "test", 8, vectorize=True)
     looped = evaluate(together, dataset, "test", 8, vectorize=False)
     torch.testing.assert_close(vectorised, looped, **EQUAL_PATHS)
+
+
+def test_a_cpu_evaluates_convolutional_networks_one_by_one_and_trains_them_stacked(monkeypatch):
+    dataset = tiny_dataset(train=64, test=16, shape=(3, 8, 8))
+    resnets, _ = make_replicas(dataset, "resnet20", count=3)
+    lenets, _ = make_replicas(dataset, count=3)
+    assert lthlib.core.train.vmap_pays(resnets) and lthlib.core.train.vmap_pays(lenets)  # with gradients
+    with torch.no_grad():
+        assert not lthlib.core.train.vmap_pays(resnets) and lthlib.core.train.vmap_pays(lenets)
+    stacked_calls = []
+    real_vmap = lthlib.core.train.vmap
+    monkeypatch.setattr(lthlib.core.train, "vmap", lambda *args, **kwargs: stacked_calls.append(1) or real_vmap(
+        *args, **kwargs))
+    looped = evaluate(resnets, dataset, "test", 8)
+    assert not stacked_calls
+    monkeypatch.setattr(lthlib.core.train, "vmap_pays", lambda replicas: True)
+    torch.testing.assert_close(evaluate(resnets, dataset, "test", 8), looped)
+    assert stacked_calls
 
 
 @pytest.mark.parametrize("count, vectorize", [(1, True), (3, True), (3, False)])

@@ -2,7 +2,8 @@
 
 Replicates are independent networks whose tensors are stacked along a leading dimension.
 The forward pass runs them together with `torch.func.vmap` (or one by one with
-`vectorize=False`, which gives the same numbers); the summed loss has, for each replicate,
+`vectorize=False`, which gives the same numbers; evaluation on a CPU loops where vmap would
+be slower, `vmap_pays`); the summed loss has, for each replicate,
 exactly that replicate's gradient, so one optimizer (`MaskedSGD`) steps all of them.
 """
 
@@ -113,7 +114,7 @@ class Replicas:
     def apply(self, function, x: torch.Tensor, shared: bool = False, vectorize: bool = True):
         """`function(params, buffers, inputs)` of every replicate, stacked along a leading [R] dimension (a tensor
         or a tuple of tensors); inputs as in `forward`."""
-        if vectorize and self.count > 1:  # a single network runs faster without vmap's overhead
+        if vectorize and self.count > 1 and vmap_pays(self):  # a single network runs faster without vmap's overhead
             return vmap(function, in_dims=(0, 0, None if shared else 0), randomness="different")(
                 self.params, self.buffers, x)
         params, buffers = _unstacked(self.params, self.count), _unstacked(self.buffers, self.count)
@@ -121,6 +122,16 @@ class Replicas:
         if isinstance(outputs[0], tuple):
             return tuple(torch.stack(parts) for parts in zip(*outputs))
         return torch.stack(outputs)
+
+
+def vmap_pays(replicas: Replicas) -> bool:
+    """Whether R networks run faster stacked under vmap than one after another (the numbers agree up to rounding).
+    They do while training, and on a GPU, where stacking saves kernel launches. Not where a CPU evaluates networks
+    with convolutions: vmap makes R convolutions one grouped convolution and each BatchNorm a normalisation followed
+    by a strided affine pass, which ran 1.4-3x slower than R plain passes (bench/bench_landscape.py)."""
+    if torch.is_grad_enabled() or next(iter(replicas.params.values())).device.type != "cpu":
+        return True
+    return not any(isinstance(module, nn.Conv2d) for module in replicas.model.modules())
 
 
 def _unstacked(tensors: dict[str, torch.Tensor], count: int) -> list[dict[str, torch.Tensor]]:
