@@ -192,7 +192,8 @@ def test_the_committed_search_report_regenerates_byte_for_byte_from_its_exported
 
 
 @pytest.mark.parametrize("comparison", ["reports/regime/rewind", "reports/regime/rewind/seed1",
-                                        "reports/regime/rewind/other_cpu"])
+                                        "reports/regime/rewind/other_cpu", "reports/regime/rewind/lr0.4",
+                                        "reports/regime/rewind/lr0.4/seed1"])
 def test_the_committed_rewind_comparisons_of_the_profile_regenerate_byte_for_byte(tmp_path, monkeypatch, comparison):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given: relative, as scripts/compare_rewind.sh does
     write_rewind_comparison(f"{comparison}/runs", tmp_path)
