@@ -11,6 +11,7 @@ from lthlib.report.adaptive import (
     compare_at_target,
     load_schedules,
     sweep_metrics,
+    weights_remaining,
     write_schedule_comparison,
 )
 from lthlib.report.common import level_summary
@@ -65,6 +66,15 @@ def test_fig4_is_not_reproduced_when_adaptive_loses_accuracy_beyond_the_spread_o
     assert compare_at_target(load_schedules(tmp_path), 0.28)[-1].endswith(": not reproduced.")
 
 
+def test_weights_remaining_at_the_target_carry_their_spread_where_replicates_pruned_differently():
+    # adaptive replicates choose their own ratios: the mean at a level can be past the target while one is not
+    assert weights_remaining(pd.Series({"fraction_remaining": 0.1035, "fraction_remaining_std": 0.0161})) == \
+        "10.35% ± 1.61% remaining"
+    assert weights_remaining(pd.Series({"fraction_remaining": 0.1073, "fraction_remaining_std": 0.0})) == \
+        "10.73% remaining"
+    assert weights_remaining(pd.Series({"fraction_remaining": 0.5})) == "50.00% remaining"  # older exports
+
+
 def test_without_exported_timings_the_comparison_says_so(tmp_path):
     write_run(tmp_path, "fixed", False, imp_table([0.2] * 6, [0.90, 0.91, 0.91, 0.90, 0.90, 0.89, 0.88]))
     write_run(tmp_path, "adaptive", True, imp_table([0.5, 0.4, 0.2, 0.2], [0.90, 0.91, 0.90, 0.895, 0.89]), 10.0)
@@ -89,7 +99,9 @@ def test_sweep_metrics_report_epsilon_threshold_and_ratios():
                                                       "ratio": {"level_01": pytest.approx(0.3)}}}
 
 
-@pytest.mark.parametrize("study, target", [("reports/adaptive", 0.05), ("reports/regime/adaptive", 0.11)])
+@pytest.mark.parametrize("study, target", [("reports/adaptive", 0.05), ("reports/regime/adaptive", 0.11),
+                                           ("reports/regime/adaptive/lr0.4", 0.11),
+                                           ("reports/regime/adaptive/lr0.4/seed1", 0.11)])
 def test_the_committed_comparison_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study,
                                                                                    target):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given

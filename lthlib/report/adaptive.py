@@ -100,6 +100,13 @@ def plot_schedules(runs: pd.DataFrame, target: float, path: Path) -> None:
                          target)
 
 
+def weights_remaining(level: pd.Series) -> str:
+    """The level's mean fraction of weights remaining, with its std over replicates where their ratios differed."""
+    std = level.get("fraction_remaining_std", 0.0)
+    spread = f" ± {100 * std:.2f}%" if std > 0 else ""
+    return f"{100 * level['fraction_remaining']:.2f}%{spread} remaining"
+
+
 def fig4_verdict(adaptive: pd.Series, fixed: pd.Series) -> str:
     """Fig. 4's claim for one pair at the target: fewer retrains at the fixed ratio's accuracy, that is, lower by no
     more than the two runs' spreads over replicates (their stds in quadrature)."""
@@ -140,8 +147,8 @@ def compare_at_target(runs: pd.DataFrame, target: float) -> list[str]:
                 f"({other_schedule}) {int(base['trainings'])} ({int(base['retrains'])}): {saved} retrains saved, "
                 f"{wall}. Test accuracy there: "
                 f"{100 * level['test_accuracy']:.2f}% ± {100 * level['test_accuracy_std']:.2f}% "
-                f"({100 * level['fraction_remaining']:.2f}% remaining) vs {100 * base['test_accuracy']:.2f}% ± "
-                f"{100 * base['test_accuracy_std']:.2f}% ({100 * base['fraction_remaining']:.2f}% remaining), "
+                f"({weights_remaining(level)}) vs {100 * base['test_accuracy']:.2f}% ± "
+                f"{100 * base['test_accuracy_std']:.2f}% ({weights_remaining(base)}), "
                 f"a difference of {difference:+.2f} points: {verdicts[-1]}.")
     if not verdicts:
         return sentences + ["", "**Fig. 4** (adaptive pruning reaches the target with fewer retrains at the same "
@@ -167,7 +174,8 @@ def write_schedule_comparison(runs: pd.DataFrame, target: float, out_dir: str | 
 |---|---|---|---|---|---|
 {table}
 
-At the target sparsity ({100 * target:g}% weights remaining; the first level at or below it):
+At the target sparsity ({100 * target:g}% weights remaining; the first level at or below it, in the mean over
+replicates):
 {chr(10).join(compare_at_target(runs, target))}
 
 ![fixed vs adaptive](adaptive_vs_fixed.png)
