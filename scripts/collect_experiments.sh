@@ -6,7 +6,8 @@
 # probes, few_shot, transfer .csv) and the stability tables (instability.csv, instability_paths.csv, first_stable.csv
 # and its probes, which a finer search reuses: scripts/regime_search.py first-stable --every) of every experiment
 # whose name starts with PREFIX into DEST/<name>/. They are in Git inside each experiment's commit (refs/exps/...):
-# params.yaml always, the tables because they are `cache: false` outputs.
+# params.yaml always, the tables because they are `cache: false` outputs. Only the tables of stages the experiment
+# ran are exported (scripts/fresh_tables.py): the others in its commit are the baseline's.
 set -euo pipefail
 prefix=${1:?usage: collect_experiments.sh PREFIX DEST}
 dest=${2:?usage: collect_experiments.sh PREFIX DEST}
@@ -16,18 +17,19 @@ baseline=$(git rev-parse HEAD)  # refs/exps/<2 chars>/<rest of the baseline comm
 for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/${baseline:2}"); do
   name=${ref##*/}
   [[ $name == "$prefix"* ]] || continue
-  if git cat-file -e "$ref:reports/imp_summary.csv" 2>/dev/null; then
+  fresh=$(python scripts/fresh_tables.py "$ref" "$baseline")
+  if grep -qx reports/imp_summary.csv <<< "$fresh"; then
     mkdir -p "$dest/$name"
     git show "$ref:params.yaml" > "$dest/$name/params.yaml"
     for table in imp_summary.csv imp_timing.json lmc_paths.csv lmc_pairs.csv subset.json instability.csv \
         baselines.csv probes.csv few_shot.csv transfer.csv \
         instability_paths.csv first_stable.csv first_stable_probes.csv; do
-      if git cat-file -e "$ref:reports/$table" 2>/dev/null; then
+      if grep -qx "reports/$table" <<< "$fresh"; then
         git show "$ref:reports/$table" > "$dest/$name/$table"
       fi
     done
   else
-    echo "skipping $name: no reports/imp_summary.csv in $ref (failed or unfinished)" >&2
+    echo "skipping $name: no reports/imp_summary.csv of its own in $ref (failed, unfinished or the baseline's)" >&2
   fi
 done
 echo "$(find "$dest" -mindepth 1 -maxdepth 1 -type d | wc -l) runs in $dest"
