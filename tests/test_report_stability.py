@@ -362,7 +362,7 @@ def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tm
     assert filecmp.cmp(tmp_path / "stability.md", ROOT / study / "stability.md", shallow=False)
 
 
-@pytest.mark.parametrize("study", ["table1", "epochs20"])  # the grid's 5 epochs; 20, where batch 512 trains
+@pytest.mark.parametrize("study", ["table1", "epochs20", "lr0.4"])  # 5 epochs; 20, where batch 512 trains; lr 0.4
 def test_the_regimes_committed_table_1_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
     write_convergence_report(f"reports/regime/stability/{study}/runs", tmp_path)
