@@ -6,8 +6,8 @@
 # probes, few_shot, transfer .csv) and the stability tables (instability.csv, instability_paths.csv, first_stable.csv
 # and its probes, which a finer search reuses: scripts/regime_search.py first-stable --every) of every experiment
 # whose name starts with PREFIX into DEST/<name>/. They are in Git inside each experiment's commit (refs/exps/...):
-# params.yaml always, the tables because they are `cache: false` outputs. Only the tables of stages the experiment
-# ran are exported (scripts/fresh_tables.py): the others in its commit are the baseline's.
+# params.yaml always, the tables because they are `cache: false` outputs. Only the tables of stages up to date in the
+# experiment's commit are exported (scripts/fresh_tables.py): the others there were made with other params.
 set -euo pipefail
 prefix=${1:?usage: collect_experiments.sh PREFIX DEST}
 dest=${2:?usage: collect_experiments.sh PREFIX DEST}
@@ -17,7 +17,7 @@ baseline=$(git rev-parse HEAD)  # refs/exps/<2 chars>/<rest of the baseline comm
 for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/${baseline:2}"); do
   name=${ref##*/}
   [[ $name == "$prefix"* ]] || continue
-  fresh=$(python scripts/fresh_tables.py "$ref" "$baseline")
+  fresh=$(python scripts/fresh_tables.py "$ref")
   if grep -qx reports/imp_summary.csv <<< "$fresh"; then
     mkdir -p "$dest/$name"
     git show "$ref:params.yaml" > "$dest/$name/params.yaml"
@@ -29,7 +29,7 @@ for ref in $(git for-each-ref --format='%(refname)' "refs/exps/${baseline:0:2}/$
       fi
     done
   else
-    echo "skipping $name: no reports/imp_summary.csv of its own in $ref (failed, unfinished or the baseline's)" >&2
+    echo "skipping $name: no up-to-date reports/imp_summary.csv in $ref (failed, unfinished or not a target)" >&2
   fi
 done
 echo "$(find "$dest" -mindepth 1 -maxdepth 1 -type d | wc -l) runs in $dest"
