@@ -355,7 +355,9 @@ def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its
     assert "- batch 16: first stable epoch 0.49 ± 0.00 with momentum 0.9, 0.49 ± 0.00 with 0: not resolved." in report
 
 
-@pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability"])  # the default; unstable_resnet
+# the default; unstable_resnet; unstable_resnet at lr 0.4 with its tickets
+@pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability",
+                                   "reports/regime/stability/lr0.4/tickets"])
 def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
     write_stability_report(f"{study}/runs", tmp_path)
