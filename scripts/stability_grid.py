@@ -55,13 +55,17 @@ def main(action: str = typer.Argument(..., help="run | queue | collect"),
          dense_only: bool = typer.Option(False, help="the dense network from initialisation alone: Table 1"),
          stability: bool = typer.Option(False, help="with --dense-only: also its instability from initialisation "
                                                     "and first stable step (Fig. 1, Table 6)"),
-         dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them")):
+         dry_run: bool = typer.Option(False, help="print the dvc commands instead of running them"),
+         few_shot_variant: str = typer.Option("", help="collect: a folder of the runs' few-shot tables under other "
+                                                       "settings (<run>_few_shot.csv), whose Table 4 verdicts the "
+                                                       "report adds")):
     if stability and not dense_only:
         raise UserError("--stability goes with --dense-only (the whole grid measures stability anyway)")
     if action == "collect":
         subprocess.run(["bash", "scripts/collect_experiments.sh", DENSE_PREFIX if dense_only else PREFIX, runs],
                        check=True)
-        print((write_convergence_report if dense_only else write_stability_report)(runs, out))
+        print(write_convergence_report(runs, out) if dense_only else
+              write_stability_report(runs, out, few_shot_variant or None))
         return
     if action not in ("run", "queue"):
         raise UserError(f"action must be run, queue or collect, got {action!r}")

@@ -7,6 +7,7 @@ import yaml
 from conftest import imp_table
 
 from lthlib.core.config import parse_config
+from lthlib.core.errors import UserError
 from lthlib.report.common import level_summary
 from lthlib.report.stability import (
     epochs_text,
@@ -197,6 +198,28 @@ def test_tickets_rewound_late_to_a_stable_point_are_compared_with_their_unstable
         in report  # equal few-shot accuracies: no comparison resolved
 
 
+def test_table_4_is_read_again_from_a_few_shot_variant_of_the_same_runs(tmp_path):
+    """Few-shot tables under other settings (`<run>_few_shot.csv`, e.g. more epochs) get their own Table 4 verdicts;
+    the runs' own few-shot tables keep theirs."""
+    runs, variant = tmp_path / "runs", tmp_path / "epochs50"
+    runs.mkdir()
+    variant.mkdir()
+    for momentum, rewind, barrier, few_shot in ((0.0, 0, 0.005, 0.5), (0.9, 0, 0.10, 0.5), (0.9, 6, 0.005, 0.8)):
+        name = f"st-mu{momentum:g}-bs16-t{rewind}"
+        write_run(runs, momentum, rewind, [0.88, 0.88, 0.86], barrier=barrier, first_stable=[0, 6], forgetting=1.0)
+        write_ticket_tables(runs / name, probe_accuracy=0.5, few_shot_accuracy=0.5)
+        write_ticket_tables(variant, probe_accuracy=0.5, few_shot_accuracy=few_shot)
+        (variant / "few_shot.csv").rename(variant / f"{name}_few_shot.csv")
+    report = write_stability_report(runs, tmp_path / "out", few_shot_variant=variant).read_text()
+    main, again = report.split(f"## Table 4 in words, few-shot tables of `{variant}`\n")
+    assert "**Table 4 (late rewinding makes tickets train better on few examples): inconclusive** (0 of 2" in main
+    assert "**Table 4 (late rewinding makes tickets train better on few examples): reproduced** (2 of 2" in again
+    assert "80.00 ± 1.41 for mu0.9-bs16 from step 6 (barrier 0.55%) against 50.00 ± 1.41" in again
+    assert "Table 3 (" not in again  # the variant holds few-shot tables alone
+    with pytest.raises(UserError, match=f"few-shot variant {tmp_path}: no <run>_few_shot.csv there"):
+        write_stability_report(runs, tmp_path / "out", few_shot_variant=tmp_path)
+
+
 def test_among_stable_runs_the_ticket_claims_have_nothing_to_compare(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -355,12 +378,13 @@ def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its
     assert "- batch 16: first stable epoch 0.49 ± 0.00 with momentum 0.9, 0.49 ± 0.00 with 0: not resolved." in report
 
 
-# the default; unstable_resnet; unstable_resnet at lr 0.4 with its tickets
-@pytest.mark.parametrize("study", ["reports/stability", "reports/regime/stability",
-                                   "reports/regime/stability/lr0.4/tickets"])
-def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study):
+# the default; unstable_resnet; unstable_resnet at lr 0.4 with its tickets; the last two with a few-shot variant
+@pytest.mark.parametrize("study, variant", [("reports/stability", None),
+                                            ("reports/regime/stability", "few_shot_epochs50"),
+                                            ("reports/regime/stability/lr0.4/tickets", "few_shot_epochs50")])
+def test_the_committed_study_regenerates_byte_for_byte_from_its_exported_runs(tmp_path, monkeypatch, study, variant):
     monkeypatch.chdir(ROOT)  # the report names its runs' folder as given
-    write_stability_report(f"{study}/runs", tmp_path)
+    write_stability_report(f"{study}/runs", tmp_path, variant and f"{study}/{variant}")
     assert filecmp.cmp(tmp_path / "stability.md", ROOT / study / "stability.md", shallow=False)
 
 

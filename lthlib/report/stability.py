@@ -10,6 +10,7 @@ import pandas as pd
 
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
+from lthlib.core.errors import UserError
 from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, claim_verdict, exported_runs,
                                   finest_first_stable, plt, runs_provenance, save_figure, threshold_caveat)
 from lthlib.report.landscape import barrier_definition
@@ -205,10 +206,12 @@ def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
     save_figure(figure, path, tight=False)
 
 
-def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
+def write_stability_report(runs_dir: str | Path, out_dir: str | Path,
+                           few_shot_variant: str | Path | None = None) -> Path:
     """reports/stability/stability.md with Tables 1, 2, 6 and Fig. 1, the verdicts in words (on Table 2:
     `table2_verdicts`), and Tables 3-5 and the baselines where the runs measured them, with Sec. 5's verdicts on
-    Tables 3-4 (`ticket_verdicts`)."""
+    Tables 3-4 (`ticket_verdicts`). `few_shot_variant` names a folder of the same runs' few-shot tables under other
+    settings (`<run>_few_shot.csv`, e.g. more epochs over the subset): Table 4's verdicts are read from them too."""
     out_dir = Path(out_dir)
     tables = load_stability_runs(runs_dir)
     summaries, first_stable = tables["imp_summary.csv"], tables["first_stable.csv"]
@@ -225,7 +228,11 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path) -> Path:
                                                         runs_provenance(runs)),
                                         table2_verdicts(summaries, barriers, thresholds),
                                         cross_run_section(tables, summaries),
-                                        ticket_verdicts(tables, barriers, thresholds)) if part)
+                                        ticket_verdicts(tables, barriers, thresholds),
+                                        few_shot_variant and ticket_verdicts(
+                                            {"few_shot.csv": load_few_shot_variant(few_shot_variant, thresholds)},
+                                            barriers, thresholds, f"Table 4 in words, few-shot tables of "
+                                                                  f"`{few_shot_variant}`")) if part)
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"
@@ -419,14 +426,24 @@ def table2_verdicts(summaries: pd.DataFrame, barriers: pd.DataFrame, thresholds:
     return "## Table 2 in words\n" + "\n\n".join(parts) + "\n"
 
 
-def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thresholds: dict[str, float]) -> str:
+def load_few_shot_variant(folder: str | Path, runs) -> pd.DataFrame:
+    """The few-shot tables `<run>_few_shot.csv` in `folder` of the named runs, with column `run`."""
+    paths = {run: Path(folder) / f"{run}_few_shot.csv" for run in runs}
+    frames = [io.load_csv(path).assign(run=run) for run, path in paths.items() if path.exists()]
+    if not frames:
+        raise UserError(f"few-shot variant {folder}: no <run>_few_shot.csv there for any of the runs {', '.join(runs)}")
+    return pd.concat(frames, ignore_index=True)
+
+
+def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thresholds: dict[str, float],
+                    title: str = "Tables 3-4 in words") -> str:
     """Sec. 5: tickets rewound to a more stable point are better feature extractors (Table 3: the ticket's probe
     accuracy, each replicate's mean over blocks) and better few-shot learners (Table 4), read separately across
     configurations and for late rewinding (`STABILITY_CLAIMS`); one comparison per pair of `stable_start_pairs`
     that measured the table, per sparsity (and subset size), resolved by `beats`."""
     barrier = barriers.groupby("run")["barrier"].mean()
     if all(barrier[run] < thresholds[run] for run in barrier.index):
-        return ("## Tables 3-4 in words\nEvery run is stable from the point its tickets are rewound to: Sec. 5's "
+        return (f"## {title}\nEvery run is stable from the point its tickets are rewound to: Sec. 5's "
                 "comparisons of stable against unstable tickets have nothing to compare.\n")
     label = run_labels(barriers)
     probes = tables.get("probes.csv", pd.DataFrame())
@@ -447,7 +464,7 @@ def ticket_verdicts(tables: dict[str, pd.DataFrame], barriers: pd.DataFrame, thr
             lines = [f"- {measure}, {where}: {OUTCOME_WORDS[outcome]}." for outcome, where in compared]
             parts.append("\n".join(lines) + "\n\n" + claim_verdict(claims[table], outcomes) if outcomes else
                          f"{claims[table]}: no comparison (no such pair with an unstable run measured it).")
-    return "## Tables 3-4 in words\n" + "\n\n".join(parts) + "\n" if parts else ""
+    return f"## {title}\n" + "\n\n".join(parts) + "\n" if parts else ""
 
 
 def _compare_tickets(rows: pd.DataFrame, column: str, keys: list[str], label: dict[str, str], stable: str,
