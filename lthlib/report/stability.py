@@ -224,15 +224,14 @@ def write_stability_report(runs_dir: str | Path, out_dir: str | Path,
     barriers = instability[(instability["level"] == 0) & start]
     runs = exported_runs(runs_dir, STUDY_TABLES)
     thresholds = {folder.name: config.instability.stable_threshold for folder, config in runs}
+    variant = few_shot_variant and ticket_verdicts(
+        {"few_shot.csv": load_few_shot_variant(few_shot_variant, list(thresholds))}, barriers, thresholds,
+        f"Table 4 in words, few-shot tables of `{few_shot_variant}`")
     text = "\n".join(part for part in (_study_markdown(summaries, forgetting, tickets, stable, barriers,
                                                         runs_provenance(runs)),
                                         table2_verdicts(summaries, barriers, thresholds),
                                         cross_run_section(tables, summaries),
-                                        ticket_verdicts(tables, barriers, thresholds),
-                                        few_shot_variant and ticket_verdicts(
-                                            {"few_shot.csv": load_few_shot_variant(few_shot_variant, thresholds)},
-                                            barriers, thresholds, f"Table 4 in words, few-shot tables of "
-                                                                  f"`{few_shot_variant}`")) if part)
+                                        ticket_verdicts(tables, barriers, thresholds), variant) if part)
     with io.atomic_path(out_dir / "stability.md") as tmp:
         tmp.write_text(text)
     return out_dir / "stability.md"
@@ -426,7 +425,7 @@ def table2_verdicts(summaries: pd.DataFrame, barriers: pd.DataFrame, thresholds:
     return "## Table 2 in words\n" + "\n\n".join(parts) + "\n"
 
 
-def load_few_shot_variant(folder: str | Path, runs) -> pd.DataFrame:
+def load_few_shot_variant(folder: str | Path, runs: list[str]) -> pd.DataFrame:
     """The few-shot tables `<run>_few_shot.csv` in `folder` of the named runs, with column `run`."""
     paths = {run: Path(folder) / f"{run}_few_shot.csv" for run in runs}
     frames = [io.load_csv(path).assign(run=run) for run, path in paths.items() if path.exists()]
