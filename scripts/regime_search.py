@@ -2,7 +2,8 @@
 
     python scripts/regime_search.py run [NAME ...]   # each configuration as a DVC experiment rs-<name>
     python scripts/regime_search.py collect          # export the finished ones to reports/regime/runs/<name>/
-    python scripts/regime_search.py first-stable [--initialisations N] [--every STEPS] [--runs DIR] NAME ...
+    python scripts/regime_search.py first-stable [--initialisations N] [--every STEPS] [--copies N] [--runs DIR]
+                                    NAME ...
     python scripts/regime_search.py add-imp NAME RUN # claim 2's columns from a finished `dvc repro imp` in RUN
     python -m stages.regime_report                   # the search table: reports/regime/search.md
 
@@ -12,8 +13,9 @@ three epochs of dense training, per replicate, and the bisection for the first s
 epoch. Runs go one after another in the workspace, one thread each (the other core stays free); a finished run is
 not repeated (its experiment exists). Exported runs made up to `instability` get the bisection from
 `first-stable`, which runs the stages it needs in a scratch folder and writes only the run's first-stable tables;
-`--every` refines a run's bisection to candidates that many steps apart; `--runs` names another folder of exported
-runs (reports/regime/runs by default), such as a stability grid's.
+`--every` refines a run's bisection to candidates that many steps apart; `--copies` measures each verdict with that
+many noise copies per initialisation (Appendix B's three) instead of the run's; `--runs` names another folder of
+exported runs (reports/regime/runs by default), such as a stability grid's.
 
 Claim 2 (rewinding to step 0 stops matching where a later step still matches) needs IMP itself: `dvc repro imp` of
 the configuration's profile (4 replicates, 5 levels of 50 %) once with `pretrain.steps: 0` and once at the later
@@ -208,14 +210,17 @@ def run_stage(stage: str, options: dict[str, Path]) -> None:
 
 
 def first_stable(names: list[str], initialisations: int | None = None, every: int | None = None,
-                 runs: Path = RUNS) -> None:
+                 runs: Path = RUNS, copies: int | None = None) -> None:
     """The first stable step of exported runs (`runs/<name>/`), from their folders alone (the experiments need not
     exist): the dense network rebuilt from the run's params in a scratch folder (`rebuild_dense_run`, its first
     epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
     verdicts at 0, 1 and 3 epochs. `initialisations` beyond the run's replicates are searched from scratch (the
     first ones are the run's: a replicate's seeds do not depend on how many there are). `every` refines an earlier
     search: candidates that many steps apart, the earlier probes reused, the tables written beside the run's as
-    first_stable_every<STEPS>*.csv. Only those tables are written outside the scratch folder."""
+    first_stable_every<STEPS>*.csv. `copies` other than the run's `instability.search_copies` measures every pair of
+    that many copies afresh at each step probed (a verdict is the mean over all pairs, so no earlier one is reused),
+    the tables named first_stable_every<STEPS>_copies<N>*.csv. Only those tables are written outside the scratch
+    folder."""
     for name in names:  # every one checked before any runs
         if not (runs / name / "instability.csv").exists():
             raise SystemExit(f"no exported run {runs / name} (params.yaml and instability.csv): `run {name}` and "
@@ -227,14 +232,18 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
         folder = runs / name
         config = load_config(folder / "params.yaml")
         epoch = config.data.train_examples // config.train.batch_size
-        search = first_stable_search(config.train.steps, every or third_of_an_epoch(epoch))
+        spacing = every or third_of_an_epoch(epoch)
+        search = first_stable_search(config.train.steps, spacing)
         if initialisations:
             search["replicates"] = initialisations
+        if copies:
+            search["instability.search_copies"] = copies
         start = time.time()
         with tempfile.TemporaryDirectory() as scratch:
             params = Path(scratch) / "params.yaml"
             params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
-            stem = f"first_stable_every{every}" if every else "first_stable"
+            stem = (f"first_stable_every{spacing}_copies{copies}" if copies else
+                    f"first_stable_every{every}" if every else "first_stable")
             tables = {**rebuild_dense_run(params, Path(scratch)), "--params": params,
                       "--instability": known_verdicts(folder, Path(scratch) / "known.csv"),
                       "--table": folder / f"{stem}.csv", "--probes": folder / f"{stem}_probes.csv"}
@@ -252,21 +261,23 @@ def add_imp(name: str, run_dir: str) -> None:
 
 
 def first_stable_command(args: list[str]) -> None:
-    """`first-stable [--initialisations N] [--every STEPS] [--runs DIR] NAME ...`"""
-    options = {"--initialisations": None, "--every": None, "--runs": RUNS}
+    """`first-stable [--initialisations N] [--every STEPS] [--copies N] [--runs DIR] NAME ...`"""
+    options = {"--initialisations": None, "--every": None, "--copies": None, "--runs": RUNS}
     while args[:1] and args[0] in options:
         option, value, args = args[0], args[1] if len(args) > 1 else "", args[2:]
         if option == "--runs":
             if not Path(value).is_dir():
                 raise SystemExit(f"--runs takes a folder of exported runs, not {value!r}")
             options[option] = Path(value)
+        elif option == "--copies" and not (value.isdigit() and int(value) >= 2):
+            raise SystemExit("--copies takes a whole number of at least 2 (a barrier needs a pair)")
         elif not value.isdigit() or int(value) < 1:
             raise SystemExit(f"{option} takes a positive whole number")
         else:
             options[option] = int(value)
     if not args:
         raise SystemExit(f"first-stable: name at least one exported run ({options['--runs']}/NAME)")
-    first_stable(args, options["--initialisations"], options["--every"], options["--runs"])
+    first_stable(args, options["--initialisations"], options["--every"], options["--runs"], options["--copies"])
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ def test_known_verdicts_gather_the_copies_and_every_earlier_bisection_once(tmp_p
     (["--every", "0", "base"], "--every takes a positive whole number"),
     (["--initialisations", "two", "base"], "--initialisations takes a positive whole number"),
     (["--every"], "--every takes a positive whole number"),
+    (["--copies", "1", "base"], r"--copies takes a whole number of at least 2 \(a barrier needs a pair\)"),
     (["--every", "1"], "first-stable: name at least one exported run"),
     (["--runs", "nowhere", "base"], "--runs takes a folder of exported runs, not 'nowhere'"),
 ])
@@ -61,9 +62,12 @@ def test_a_run_on_every_example_needs_the_spacing_named(tmp_path):
         regime_search.first_stable_command(["--runs", str(tmp_path / "runs"), "all"])
 
 
-def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("copies", [None, 3])
+def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, monkeypatch, copies):
     """The bisection trains real copies of the smoke network from the run's params alone, reuses the exported
-    verdict at step 0, and writes nothing but the run's tables: the project's params.yaml, data/ and DVC state stay."""
+    verdict at step 0, and writes nothing but the run's tables: the project's params.yaml, data/ and DVC state stay.
+    With `--copies 3` every step probed is judged by the three pairs of three copies, none reused (the exported
+    verdict is one pair's), into the tables first_stable_every8_copies3*.csv."""
     project = smoke_project(tmp_path / "project")
     run = project / "runs" / "tiny"
     run.mkdir(parents=True)
@@ -76,10 +80,18 @@ def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, mon
         return sorted(path for path in project.rglob("*") if {"runs", "__pycache__"}.isdisjoint(path.parts))
     before = project_files()
     monkeypatch.chdir(project)
-    regime_search.first_stable_command(["--runs", "runs", "--every", "8", "tiny"])
-    table, probes = pd.read_csv(run / "first_stable_every8.csv"), pd.read_csv(run / "first_stable_every8_probes.csv")
-    assert len(table) == 1 and table["first_stable_step"].iloc[0] > 0  # one initialisation; unstable at step 0
-    assert probes.set_index("step").loc[0, "source"] == "instability"  # step 0 reused, not trained again
-    assert (probes["step"] > 0).any() and set(probes["step"]) <= {0, 8, 16, 24}
+    regime_search.first_stable_command(["--runs", "runs", "--every", "8", *(["--copies", "3"] if copies else []),
+                                        "tiny"])
+    stem = "first_stable_every8" + (f"_copies{copies}" if copies else "")
+    table, probes = pd.read_csv(run / f"{stem}.csv"), pd.read_csv(run / f"{stem}_probes.csv")
+    assert len(table) == 1 and set(probes["step"]) <= {0, 8, 16, 24}  # one initialisation
+    if copies:
+        assert (probes["source"] == "first_stable").all()
+        assert all(sorted(zip(pairs["copy_a"], pairs["copy_b"])) == [(0, 1), (0, 2), (1, 2)]
+                   for _, pairs in probes.groupby("step"))
+    else:
+        assert table["first_stable_step"].iloc[0] > 0  # unstable at step 0
+        assert probes.set_index("step").loc[0, "source"] == "instability"  # step 0 reused, not trained again
+        assert (probes["step"] > 0).any()
     assert (project / "params.yaml").read_text() == params
     assert project_files() == before

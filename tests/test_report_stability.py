@@ -1,4 +1,5 @@
 import filecmp
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -291,8 +292,8 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
         write_copies(folder, barriers)
         write_searches(folder, epochs)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 25.00 ± 7.07 | an epoch | 2 | 2.25 ± 0.25 | 2.15 |" in report
-    assert "| mu0.9-bs64 | 5.50 ± 0.71 | an epoch | 2 | 1.00 (1 of 2 never stable) | 0.90 |" in report
+    assert "| mu0.9-bs16 | 25.00 ± 7.07 | 3 | an epoch | 2 | 2.25 ± 0.25 | 2.15 |" in report
+    assert "| mu0.9-bs64 | 5.50 ± 0.71 | 3 | an epoch | 2 | 1.00 (1 of 2 never stable) | 0.90 |" in report
     assert ("- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, 0.50 ± 0.00 with 0: as the paper."
             in report)
     assert ("- momentum 0: error barrier from initialisation 1.10 ± 0.14 % with batch 64, 3.50 ± 0.71 % with 16: "
@@ -303,7 +304,7 @@ def test_table_1_with_stability_compares_barrier_and_first_stable_epoch_by_momen
     assert "earlier first stable epoch): inconclusive** (3 of 4 comparisons resolved the paper's way, 0" in report
     (runs / "t1-mu0-bs16" / "first_stable.csv").unlink()  # a run whose search did not finish
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0-bs16 | 3.50 ± 0.71 | - | - | not searched | - |" in report
+    assert "| mu0-bs16 | 3.50 ± 0.71 | - | - | - | not searched | - |" in report
     assert "- batch 16: first stable epoch 2.25 ± 0.25 with momentum 0.9, undefined " in report
 
 
@@ -342,7 +343,7 @@ def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_p
         pd.DataFrame({"init": [0, 1], "first_stable_step": step, "last_unstable_step": last_unstable,
                       "first_stable_epoch": step / 39}).to_csv(folder / "first_stable.csv", index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | an epoch | 2 | 0.97 ± 0.00 | 0.49 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 | an epoch | 2 | 0.97 ± 0.00 | 0.49 |" in report
     assert f"- batch 16: first stable epoch 0.97 ± 0.00 with momentum 0.9, {earlier_step / 39:.2f} ± 0.00 with 0: " \
            f"{verdict}." in report
 
@@ -350,8 +351,9 @@ def test_first_stable_epochs_are_apart_only_beyond_the_bisections_brackets(tmp_p
 def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its_spacing(tmp_path):
     """`scripts/regime_search.py first-stable --every STEPS` writes first_stable_every<STEPS>.csv beside a run's
     search: both configurations are stable by step 19 of the coarser one (not resolved), and the finest refinement
-    (every 3 steps, not every 9) finds momentum 0 stable at 3 and momentum 0.9 only at 15. The probes beside a
-    refinement are not a search."""
+    (every 3 steps, not every 9) finds momentum 0 stable at 3 and momentum 0.9 only at 15. A search with more noise
+    copies per initialisation (`--copies N`: first_stable_every<STEPS>_copies<N>.csv) replaces a finer one with the
+    run's copies. The probes beside a refinement are not a search."""
     runs = tmp_path / "runs"
     runs.mkdir()
     refined = {0.0: {3: (3, 0), 9: (9, 0)}, 0.9: {3: (15, 12), 9: (18, 9)}}
@@ -366,15 +368,22 @@ def test_a_refined_bisection_replaces_the_coarser_search_and_the_table_names_its
         pd.DataFrame({"init": [0], "step": [3], "barrier": [0.01]}).to_csv(folder / "first_stable_every3_probes.csv",
                                                                           index=False)
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 steps | 2 | 0.38 ± 0.00 | 0.31 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 | 3 steps | 2 | 0.38 ± 0.00 | 0.31 |" in report
     assert "- batch 16: first stable epoch 0.38 ± 0.00 with momentum 0.9, 0.08 ± 0.00 with 0: as the paper." in report
+    for folder in runs.iterdir():  # five copies, candidates every 9 steps: stable at 9 with momentum 0.9, unstable at 0
+        pd.DataFrame({"init": [0, 1], "first_stable_step": 9, "last_unstable_step": 0,
+                      "first_stable_epoch": 9 / 39}).to_csv(folder / "first_stable_every9_copies5.csv", index=False)
+        shutil.copy(folder / "first_stable_every3_probes.csv", folder / "first_stable_every9_copies5_probes.csv")
+    report = write_convergence_report(runs, tmp_path / "out").read_text()
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 5 | 9 steps | 2 | 0.23 ± 0.00 | 0.00 |" in report
+    assert "- batch 16: first stable epoch 0.23 ± 0.00 with momentum 0.9, 0.23 ± 0.00 with 0: not resolved." in report
     for folder in runs.iterdir():  # without the refinements: the search every `instability.search_every` steps
         for path in folder.glob("first_stable_every*"):
             path.unlink()
         params = yaml.safe_load((folder / "params.yaml").read_text())
         (folder / "params.yaml").write_text(yaml.safe_dump({**params, "instability": {"search_every": 19}}))
     report = write_convergence_report(runs, tmp_path / "out").read_text()
-    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 19 steps | 2 | 0.49 ± 0.00 | 0.00 |" in report
+    assert "| mu0.9-bs16 | 5.50 ± 0.71 | 3 | 19 steps | 2 | 0.49 ± 0.00 | 0.00 |" in report
     assert "- batch 16: first stable epoch 0.49 ± 0.00 with momentum 0.9, 0.49 ± 0.00 with 0: not resolved." in report
 
 
@@ -398,7 +407,9 @@ def test_the_regimes_committed_table_1_regenerates_byte_for_byte_from_its_export
 def test_table_6_counts_each_configurations_own_initialisations():
     """A search over more initialisations than the grid's replicates (`first-stable --initialisations`) says so."""
     first_stable = pd.DataFrame({"configuration": ["a"] * 3 + ["b"] * 2, "t_r": [0, 0, 0, 0, 0],
-                                 "first_stable_epoch": [0.25, 0.5, None, 1.0, 1.0], "candidates_every": "13 steps"})
+                                 "first_stable_epoch": [0.25, 0.5, None, 1.0, 1.0], "candidates_every": "13 steps",
+                                 "search_copies": [2, 2, 2, 3, 3]})
     table = stable_epoch_table(first_stable)
     assert table["initialisations"].to_dict() == {"a": 3, "b": 2}
+    assert table["copies"].to_dict() == {"a": "2", "b": "3"}
     assert table.loc["a", "first stable epoch"] == "0.38 ± 0.12 (1 of 3 never stable)"

@@ -4,6 +4,7 @@ and the loader of exported runs. Reports are drawn from saved tables only."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -108,21 +109,27 @@ def exported_runs(runs_dir: str | Path, required: tuple[str, ...]) -> list[tuple
     return [(folder, parse_config(yaml.safe_load((folder / "params.yaml").read_text()))) for folder in folders]
 
 
-def refined_first_stable(folder: Path) -> dict[int, Path]:
-    """A run's refined bisections for the first stable step beside its `first_stable.csv`, by the steps between
-    their candidates: `first_stable_every<STEPS>.csv` (`scripts/regime_search.py first-stable --every STEPS`)."""
-    return {int(spacing[1]): path for path in sorted(folder.glob("first_stable_every*.csv"))
-            if (spacing := re.fullmatch(r"first_stable_every(\d+)", path.stem))}  # not the probes beside them
+def refined_first_stable(folder: Path, copies: int) -> dict[tuple[int, int], Path]:
+    """A run's refined bisections for the first stable step beside its `first_stable.csv`, by the noise copies per
+    initialisation and the steps between their candidates: `first_stable_every<STEPS>[_copies<N>].csv`
+    (`scripts/regime_search.py first-stable --every STEPS --copies N`), `copies` (the run's) where N is not named."""
+    searches = {}
+    for path in sorted(folder.glob("first_stable_every*.csv")):
+        if found := re.fullmatch(r"first_stable_every(\d+)(?:_copies(\d+))?", path.stem):  # not the probes beside them
+            searches[int(found[2] or copies), int(found[1])] = path
+    return searches
 
 
-def finest_first_stable(folder: Path, config: Config) -> tuple[Path, str]:
-    """The table of a run's finest search for the first stable step, with the spacing of its candidates in words:
-    its finest refinement where it has one, else the `first_stable` stage's table (`instability.search_every`)."""
-    refined = refined_first_stable(folder)
-    if refined:
-        return refined[min(refined)], steps_text(min(refined))
-    every = config.instability.search_every
-    return folder / "first_stable.csv", steps_text(every) if every else "an epoch"
+def best_first_stable(folder: Path, config: Config) -> tuple[Path, str, int]:
+    """The table of a run's best search for the first stable step, with the spacing of its candidates in words and
+    its noise copies per initialisation: the one with the most copies (Appendix B measures three), the finest of
+    those, among the refinements and the `first_stable` stage's table (`instability.search_every`)."""
+    copies = config.instability.search_copies
+    searches = [(copies, config.instability.search_every or math.inf, folder / "first_stable.csv"),
+                *((n, every, path) for (n, every), path in refined_first_stable(folder, copies).items())]
+    # at the stage's own spacing, a refinement (which reused the stage's probes and added its own) is preferred
+    copies, every, path = max(searches, key=lambda search: (search[0], -search[1], search[2].stem != "first_stable"))
+    return path, "an epoch" if every == math.inf else steps_text(every), copies
 
 
 def steps_text(steps: int) -> str:

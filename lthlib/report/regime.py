@@ -7,8 +7,8 @@ against rewind point per configuration and one of the barrier from initialisatio
 rate lr / (1 - momentum). Where the run's folder has them, the first stable epoch
 (`first_stable.csv`) and IMP's level summaries with rewinding to step t (`imp_summary_rewind<t>.csv`) add
 claim 2's columns: the sparsest matching level from step 0 and from a later step, and claim 2's outcome by the
-rewind comparison's Fig. 5 rule. Runs whose bisection was refined (`first_stable_every<STEPS>.csv`) get a table of
-their own.
+rewind comparison's Fig. 5 rule. Runs whose bisection was refined (`first_stable_every<STEPS>[_copies<N>].csv`) get a
+table of their own.
 """
 
 from __future__ import annotations
@@ -96,26 +96,28 @@ def effective_learning_rate(lr, momentum):
 
 
 def finer_searches(runs_dir: str | Path, table: pd.DataFrame) -> pd.DataFrame:
-    """One row per refined bisection (`first_stable_every<STEPS>.csv` beside a run's `first_stable.csv`): the
-    settings in which the refined runs differ, each initialisation's first stable step and their mean in epochs,
-    beside the coarser search's, rows by momentum, then lr."""
+    """One row per refined bisection (`first_stable_every<STEPS>[_copies<N>].csv` beside a run's
+    `first_stable.csv`): the settings in which the refined runs differ (noise copies among them), each
+    initialisation's first stable step and their mean in epochs, beside the coarser search's, rows by momentum,
+    then lr."""
     runs = table.set_index("run")
     rows = []
-    for folder in sorted(Path(runs_dir).iterdir()):
-        for spacing, path in refined_first_stable(folder).items():
+    for folder, config in exported_runs(runs_dir, ("instability.csv",)):
+        for (copies, spacing), path in refined_first_stable(folder, config.instability.search_copies).items():
             run, found = folder.name, pd.read_csv(path)
             lr, momentum = float(runs.loc[run, "lr"]), float(runs.loc[run, "momentum"])
             steps = ", ".join("never" if pd.isna(step) else str(int(step)) for step in found["first_stable_step"])
             rows.append({"run": run, **runs.loc[run, list(SETTINGS)],
                          "lr / (1 - momentum)": f"{effective_learning_rate(lr, momentum):g}",
-                         "candidates every (steps)": spacing,
+                         "candidates every (steps)": spacing, "copies": copies,
                          "first stable step of each initialisation": steps,
                          "first stable epoch": first_stable_cell(found["first_stable_epoch"], len(found)),
                          "every third of an epoch": runs.loc[run, "first stable epoch"]})
     frame = pd.DataFrame(rows)
     if not rows:
         return frame
-    constant = [key for key in SETTINGS if key not in ("lr", "momentum") and frame[key].astype(str).nunique() == 1]
+    constant = [key for key in (*SETTINGS, "copies")
+                if key not in ("lr", "momentum") and frame[key].astype(str).nunique() == 1]
     return frame.drop(columns=constant).sort_values(["momentum", "lr"], key=lambda cells: cells.astype(float))
 
 

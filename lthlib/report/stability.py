@@ -11,8 +11,8 @@ import pandas as pd
 from lthlib.core import io
 from lthlib.core.config import BARRIERS, Config
 from lthlib.core.errors import UserError
-from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, claim_verdict, exported_runs,
-                                  finest_first_stable, plt, runs_provenance, save_figure, threshold_caveat)
+from lthlib.report.common import (OUTCOME_WORDS, accuracy_text, ahead, best_first_stable, claim_verdict,
+                                  exported_runs, markdown_table, plt, runs_provenance, save_figure, threshold_caveat)
 from lthlib.report.landscape import barrier_definition
 from lthlib.report.tickets import TICKET_TABLES, beats, cross_run_section, mean_std
 
@@ -143,8 +143,8 @@ def load_stability_runs(runs_dir: str | Path, required: tuple[str, ...] = STUDY_
         for name, frames in tables.items():
             path, extra = folder / name, {}
             if name == "first_stable.csv" and path.exists():
-                path, every = finest_first_stable(folder, config)
-                extra = {"candidates_every": every}
+                path, every, copies = best_first_stable(folder, config)
+                extra = {"candidates_every": every, "search_copies": copies}
             if path.exists():  # the ticket stages' tables are optional (runs from before them lack them)
                 frames.append(io.load_csv(path).assign(**keys, **extra))
     return {name: pd.concat(frames, ignore_index=True).sort_values(["momentum", "batch_size"], kind="stable")
@@ -179,11 +179,12 @@ def stable_epoch_table(first_stable: pd.DataFrame) -> pd.DataFrame:
     searches = runs.groupby("configuration", sort=False)
     return pd.DataFrame({"first stable epoch": searches["first_stable_epoch"].apply(epochs_text),
                          "initialisations": searches.size(),
-                         "candidates every": searches["candidates_every"].agg(spacings_text)})
+                         "copies": searches["search_copies"].agg(distinct_text),
+                         "candidates every": searches["candidates_every"].agg(distinct_text)})
 
 
-def spacings_text(spacings: pd.Series) -> str:
-    return ", ".join(dict.fromkeys(spacings))
+def distinct_text(values: pd.Series) -> str:
+    return ", ".join(dict.fromkeys(map(str, values)))
 
 
 def plot_study_paths(paths: pd.DataFrame, path: Path) -> None:
@@ -255,7 +256,7 @@ def _study_markdown(summaries, forgetting, tickets, stable, barriers, provenance
                                                                       for v in row) + " |"
                        for (configuration, rewinding), row in tickets.iterrows())
     table6 = "\n".join(f"| {configuration} | {row['first stable epoch']} | {row['initialisations']} | "
-                       f"{row['candidates every']} |"
+                       f"{row['copies']} | {row['candidates every']} |"
                        for configuration, row in stable.iterrows())
     barrier = barriers.groupby(["configuration", "rewind_step"], sort=False)["barrier"].agg(["mean", "std"]).fillna(0.0)
     table_barriers = "\n".join(f"| {configuration} | {'initialisation' if start == 0 else f'step {start}'} | "
@@ -280,11 +281,12 @@ forgetting events' ± which is the std over training examples, as the paper's Ta
 {table2}
 
 ## Table 6: first stable epoch (Appendix B)
-Appendix B's bisection over rewind points `instability.search_every` steps apart, or where a run's search was refined
-(`scripts/regime_search.py first-stable --every`), the finest refinement's.
+Appendix B's bisection over rewind points `instability.search_every` steps apart, stable where the mean barrier over
+every pair of `instability.search_copies` noise copies is below the threshold; where a run's search was refined
+(`scripts/regime_search.py first-stable --every --copies`), the refinement with the most copies, then the finest.
 
-| configuration | first stable epoch | initialisations | candidates every |
-|---|---|---|---|
+| configuration | first stable epoch | initialisations | copies | candidates every |
+|---|---|---|---|---|
 {table6}
 
 ## Fig. 1: error along the path between two dense copies
@@ -540,6 +542,11 @@ paper's Table 1 reports); AUC is Eq. 3 over the per-epoch accuracy curve.
     return Path(out_dir) / "table1.md"
 
 
+FIG1_TABLE6_HEADER = markdown_table(pd.DataFrame(columns=[
+    "configuration", "error barrier (%)", "copies", "candidates every", "initialisations", "first stable epoch",
+    "last unstable epoch"]))
+
+
 def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.DataFrame) -> str:
     """Fig. 1's barrier between two dense copies from initialisation and Table 6's first stable epoch by
     configuration (mean ± std over initialisations), and each compared by momentum and by batch size."""
@@ -555,10 +562,10 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
     frame = barrier.join(epochs).fillna({"barrier_spread": 0.0}).reset_index()
     found = stable_epoch_table(first_stable)
     rows = "\n".join(f"| {r.configuration} | {100 * r.barrier:.2f} ± {100 * r.barrier_spread:.2f} | "
-                     + (f"{found.at[r.configuration, 'candidates every']} | "
+                     + (f"{found.at[r.configuration, 'copies']} | {found.at[r.configuration, 'candidates every']} | "
                         f"{found.at[r.configuration, 'initialisations']} | "
                         f"{found.at[r.configuration, 'first stable epoch']} | {_epochs(r.first_stable_epoch_lower)} |"
-                        if r.configuration in found.index else "- | - | not searched | - |")
+                        if r.configuration in found.index else "- | - | - | not searched | - |")
                      for r in frame.itertuples())
     verdicts = []
     for factor, within, rises, claim in STABILITY_CLAIMS_BY_FACTOR:
@@ -571,16 +578,16 @@ def stability_from_initialisation(instability: pd.DataFrame, first_stable: pd.Da
 Two copies of each initialisation's dense network trained from step 0 with different SGD noise, mean ± std over
 initialisations (the population std for the first stable epoch, as the study report's Table 6).
 The error barrier is {barrier_definition(copies)}.
-The first stable epoch is Appendix B's bisection over rewind points `instability.search_every` steps apart, or where
-a run's search was refined (`scripts/regime_search.py first-stable --every`), the finest refinement's (the spacing
-is in the table); a configuration where a search found no stable step (or none ran) has no mean epoch ("undefined"),
-and its comparisons are not resolved. The bisection knows each first stable step only to its bracket, above the last
-step it found unstable (the mean of those, in epochs, is the last column): two first stable epochs are resolved only
-when, besides a gap larger than the larger std, the later one's last unstable epoch reaches the earlier one's first
-stable epoch.
+The first stable epoch is Appendix B's bisection over rewind points `instability.search_every` steps apart, stable
+where the mean barrier over every pair of `instability.search_copies` noise copies is below the threshold, or where a
+run's search was refined (`scripts/regime_search.py first-stable --every --copies`), the refinement with the most
+copies, then the finest (copies and spacing are in the table); a configuration where a search found no stable step
+(or none ran) has no mean epoch ("undefined"), and its comparisons are not resolved. The bisection knows each first
+stable step only to its bracket, above the last step it found unstable (the mean of those, in epochs, is the last
+column): two first stable epochs are resolved only when, besides a gap larger than the larger std, the later one's
+last unstable epoch reaches the earlier one's first stable epoch.
 
-| configuration | error barrier (%) | candidates every | initialisations | first stable epoch | last unstable epoch |
-|---|---|---|---|---|---|
+{FIG1_TABLE6_HEADER}
 {rows}
 
 ## In words: stability
