@@ -174,15 +174,13 @@ def collect() -> None:
     print(f"{sum(1 for _ in RUNS.glob('*/instability.csv'))} runs in {RUNS}")
 
 
-def known_verdicts(folder: Path, path: Path) -> Path:
-    """The exported copies' barriers and the probes of the run's earlier bisections, at any spacing, as one table in
-    the `instability` stage's columns at `path`: the `first_stable` stage reuses every one that is a candidate."""
-    copies = io.load_csv(folder / "instability.csv")
-    copies = copies.loc[copies["level"] == 0, ["level", "replicate", "rewind_step", "barrier"]]
-    for earlier in sorted(folder.glob("first_stable*_probes.csv")):
-        probes = io.load_csv(earlier).rename(columns={"init": "replicate", "step": "rewind_step"}).assign(level=0)
-        copies = pd.concat([copies, probes[copies.columns]]).drop_duplicates(["replicate", "rewind_step"])
-    io.save_csv(copies, path)
+def earlier_probes(folder: Path, path: Path) -> Path | None:
+    """The probes of the run's earlier bisections, at any spacing and number of copies, as one table at `path`
+    (None if there are none): the `first_stable` stage reuses each step's pairs where they hold all of its copies."""
+    tables = [io.load_csv(earlier) for earlier in sorted(folder.glob("first_stable*_probes.csv"))]
+    if not tables:
+        return None
+    io.save_csv(pd.concat(tables), path)
     return path
 
 
@@ -214,13 +212,13 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
     """The first stable step of exported runs (`runs/<name>/`), from their folders alone (the experiments need not
     exist): the dense network rebuilt from the run's params in a scratch folder (`rebuild_dense_run`, its first
     epoch: seconds), then the `first_stable` stage with `run`'s bisection settings, reusing the exported copies'
-    verdicts at 0, 1 and 3 epochs. `initialisations` beyond the run's replicates are searched from scratch (the
-    first ones are the run's: a replicate's seeds do not depend on how many there are). `every` refines an earlier
-    search: candidates that many steps apart, the earlier probes reused, the tables written beside the run's as
-    first_stable_every<STEPS>*.csv. `copies` other than the run's `instability.search_copies` measures every pair of
-    that many copies afresh at each step probed (a verdict is the mean over all pairs, so no earlier one is reused),
-    the tables named first_stable_every<STEPS>_copies<N>*.csv. Only those tables are written outside the scratch
-    folder."""
+    verdicts at 0, 1 and 3 epochs and every pair the run's earlier searches measured (`earlier_probes`).
+    `initialisations` beyond the run's replicates are searched from scratch (the first ones are the run's: a
+    replicate's seeds do not depend on how many there are). `every` refines an earlier search: candidates that many
+    steps apart, the tables written beside the run's as first_stable_every<STEPS>*.csv. `copies` other than the
+    run's `instability.search_copies` judges each step probed by the mean barrier over every pair of that many
+    copies, reusing only steps where an earlier search measured them all (the exported copies are one pair), the
+    tables named first_stable_every<STEPS>_copies<N>*.csv. Only those tables are written outside the scratch folder."""
     for name in names:  # every one checked before any runs
         if not (runs / name / "instability.csv").exists():
             raise SystemExit(f"no exported run {runs / name} (params.yaml and instability.csv): `run {name}` and "
@@ -234,8 +232,8 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
         epoch = config.data.train_examples // config.train.batch_size
         spacing = every or third_of_an_epoch(epoch)
         search = first_stable_search(config.train.steps, spacing)
-        if initialisations:
-            search["replicates"] = initialisations
+        if initialisations:  # the run's instability section may study fewer replicates than it has
+            search["replicates"] = search["instability.replicates"] = initialisations
         if copies:
             search["instability.search_copies"] = copies
         start = time.time()
@@ -244,8 +242,9 @@ def first_stable(names: list[str], initialisations: int | None = None, every: in
             params.write_text(yaml.safe_dump(to_dict(experiment_config(config, search)), sort_keys=False))
             stem = (f"first_stable_every{spacing}_copies{copies}" if copies else
                     f"first_stable_every{every}" if every else "first_stable")
+            earlier = earlier_probes(folder, Path(scratch) / "earlier.csv")
             tables = {**rebuild_dense_run(params, Path(scratch)), "--params": params,
-                      "--instability": known_verdicts(folder, Path(scratch) / "known.csv"),
+                      "--instability": folder / "instability.csv", **({"--earlier": earlier} if earlier else {}),
                       "--table": folder / f"{stem}.csv", "--probes": folder / f"{stem}_probes.csv"}
             run_stage("first_stable", tables)
         print(f"{name}: first stable step in {(time.time() - start) / 60:.1f} min", flush=True)

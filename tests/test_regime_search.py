@@ -20,18 +20,15 @@ def probes(rows: list[tuple[int, int, float]], source: str) -> pd.DataFrame:
                           "stable": barrier < 0.02, "source": source} for init, step, barrier in rows])
 
 
-def test_known_verdicts_gather_the_copies_and_every_earlier_bisection_once(tmp_path):
-    pd.DataFrame({"level": [0, 0, 1], "replicate": [0, 0, 0], "rewind_step": [0, 39, 0],
-                  "barrier": [0.30, 0.01, 0.50]}).to_csv(tmp_path / "instability.csv", index=False)
+def test_earlier_probes_gather_every_earlier_bisection_of_the_run(tmp_path):
+    assert regime_search.earlier_probes(tmp_path, tmp_path / "earlier.csv") is None  # no search yet
     probes([(0, 0, 0.30), (0, 13, 0.05), (0, 26, 0.01)], "instability").to_csv(
         tmp_path / "first_stable_probes.csv", index=False)
     probes([(0, 13, 0.05), (0, 20, 0.03), (0, 23, 0.01)], "search").to_csv(
         tmp_path / "first_stable_every1_probes.csv", index=False)
-    known = pd.read_csv(regime_search.known_verdicts(tmp_path, tmp_path / "known.csv"))
-    assert list(known.columns) == ["level", "replicate", "rewind_step", "barrier"]
-    assert (known["level"] == 0).all()  # the sparse level's copies are not the dense network's
-    assert sorted(known["rewind_step"]) == [0, 13, 20, 23, 26, 39]
-    assert known.set_index("rewind_step").loc[20, "barrier"] == 0.03
+    earlier = pd.read_csv(regime_search.earlier_probes(tmp_path, tmp_path / "earlier.csv"))
+    assert sorted(earlier["step"]) == [0, 13, 13, 20, 23, 26]  # the stage drops the repeated pair
+    assert earlier.set_index("step").loc[20, "barrier"] == 0.03
 
 
 @pytest.mark.parametrize("args, message", [
@@ -66,8 +63,9 @@ def test_a_run_on_every_example_needs_the_spacing_named(tmp_path):
 def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, monkeypatch, copies):
     """The bisection trains real copies of the smoke network from the run's params alone, reuses the exported
     verdict at step 0, and writes nothing but the run's tables: the project's params.yaml, data/ and DVC state stay.
-    With `--copies 3` every step probed is judged by the three pairs of three copies, none reused (the exported
-    verdict is one pair's), into the tables first_stable_every8_copies3*.csv."""
+    With `--copies 3` every step probed is judged by the three pairs of three copies, the exported verdict (one
+    pair's) not reused, into the tables first_stable_every8_copies3*.csv; a later search with more initialisations
+    reuses those pairs."""
     project = smoke_project(tmp_path / "project")
     run = project / "runs" / "tiny"
     run.mkdir(parents=True)
@@ -89,6 +87,13 @@ def test_first_stable_searches_an_exported_run_in_a_scratch_folder(tmp_path, mon
         assert (probes["source"] == "first_stable").all()
         assert all(sorted(zip(pairs["copy_a"], pairs["copy_b"])) == [(0, 1), (0, 2), (1, 2)]
                    for _, pairs in probes.groupby("step"))
+        # a second initialisation: the first one's three-copy verdicts are reused, none trained again
+        regime_search.first_stable_command(["--runs", "runs", "--every", "8", "--initialisations", "2",
+                                            "--copies", "3", "tiny"])
+        again = pd.read_csv(run / f"{stem}.csv")
+        assert len(again) == 2 and again.loc[0, "first_stable_step"] == table.loc[0, "first_stable_step"]
+        assert again.loc[0, "probes"] == 0 and again.loc[0, "reused"] == table.loc[0, "probes"]
+        assert again.loc[1, "probes"] > 0
     else:
         assert table["first_stable_step"].iloc[0] > 0  # unstable at step 0
         assert probes.set_index("step").loc[0, "source"] == "instability"  # step 0 reused, not trained again

@@ -1,3 +1,5 @@
+from itertools import combinations
+
 import pandas as pd
 import pytest
 from conftest import random_states, tiny_dataset
@@ -100,6 +102,21 @@ def test_the_instability_stages_copies_are_reused_and_cost_no_probe(monkeypatch)
     assert pairs.groupby("source").size().to_dict() == {"first_stable": 3, "instability": 3}
     # three copies per initialisation need every pair: the instability stage's one pair is not enough
     assert stability.pairs_from_instability(instability, copies=3).empty
+
+
+def test_earlier_searches_pairs_are_reused_where_they_hold_every_copy():
+    """Three copies' pairs at a step hold two copies' verdict (pair 0-1) and three's; two copies' pair does not
+    hold three's. The instability stage's pair and a search's repeat of it count once."""
+    instability = pd.DataFrame({"level": [0], "replicate": [0], "rewind_step": [0], "barrier": [0.3]})
+    earlier = pd.DataFrame([{"init": 0, "step": step, "copy_a": a, "copy_b": b, "barrier": 0.01 * (a + b),
+                             "stable": True, "source": "first_stable"}
+                            for step, copies in ((0, 2), (6, 3), (12, 2)) for a, b in combinations(range(copies), 2)])
+    two = stability.measured_pairs(instability, earlier, copies=2)
+    assert sorted(two["step"]) == [0, 6, 12] and two.set_index("step").loc[0, "source"] == "instability"
+    three = stability.measured_pairs(instability, earlier, copies=3)
+    assert list(three["step"]) == [6, 6, 6] and sorted(three["barrier"]) == [0.01, 0.02, 0.03]
+    assert stability.measured_pairs(instability, None, copies=2).equals(
+        stability.pairs_from_instability(instability, copies=2))
 
 
 def test_candidate_steps_end_at_the_end_of_training():

@@ -92,8 +92,8 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
 
     Each round, every unfinished search names its next step; the dense states at those steps come
     from one pass, and the copies of all initialisations probing one step train together. `measured`
-    holds pairs already measured elsewhere (columns init, step, copy_a, copy_b, barrier; see
-    `pairs_from_instability`): their steps' verdicts cost no training and no probe. Barriers by `baseline`
+    holds pairs already measured elsewhere (columns init, step, copy_a, copy_b, barrier, source; see
+    `measured_pairs`): their steps' verdicts cost no training and no probe. Barriers by `baseline`
     (`config.BARRIERS`), as `measured`'s.
     """
     reused = _reused_pairs(measured, candidates, threshold)
@@ -125,19 +125,20 @@ def search_first_stable_steps(run: DenseRun, candidates: Sequence[int], probes: 
         results.append({"init": i, "first_stable_step": first, "last_unstable_step": last_unstable,
                         "first_stable_epoch": None if first is None else first / epoch,
                         "probes": probes - search.probes_left,
-                        "reused": int((reused["init"] == i).sum()),
+                        "reused": reused.loc[reused["init"] == i, "step"].nunique(),
                         "examples": evaluated_examples(run.data, evaluation)})
     return pd.DataFrame(results), pd.DataFrame(pairs)
 
 
 def _reused_pairs(measured: pd.DataFrame | None, candidates: Sequence[int], threshold: float) -> pd.DataFrame:
-    """The measured pairs at candidate steps, each with its step's verdict (mean barrier < threshold)."""
-    columns = ["init", "step", "copy_a", "copy_b", "barrier"]
+    """The measured pairs at candidate steps, each with its step's verdict (mean barrier < threshold) and the
+    stage that trained it."""
+    columns = ["init", "step", "copy_a", "copy_b", "barrier", "source"]
     if measured is None:
         measured = pd.DataFrame(columns=columns)
     pairs = measured.loc[measured["step"].isin(candidates), columns].copy()
-    pairs["stable"] = pairs.groupby(["init", "step"])["barrier"].transform("mean") < threshold
-    return pairs.assign(source="instability")
+    pairs.insert(5, "stable", pairs.groupby(["init", "step"])["barrier"].transform("mean") < threshold)
+    return pairs
 
 
 def pairs_from_instability(instability: pd.DataFrame, copies: int) -> pd.DataFrame:
@@ -149,4 +150,22 @@ def pairs_from_instability(instability: pd.DataFrame, copies: int) -> pd.DataFra
     if copies != 2:
         dense = dense.iloc[:0]
     return pd.DataFrame({"init": dense["replicate"], "step": dense["rewind_step"], "copy_a": 0, "copy_b": 1,
-                         "barrier": dense["barrier"]})
+                         "barrier": dense["barrier"], "source": "instability"})
+
+
+def pairs_from_searches(probes: pd.DataFrame, copies: int) -> pd.DataFrame:
+    """An earlier search's measured pairs (its probes table, any spacing and number of copies) that a search
+    with `copies` copies can reuse: the pairs among copies 0 to `copies` - 1, at each step of an initialisation
+    where all of them were measured. Copy k's noise seeds do not depend on how many copies a search trains
+    (`noise_seeds`), so three copies' pair (0, 1) is two copies' verdict, and four earlier copies hold three's."""
+    pairs = probes.loc[probes["copy_b"] < copies, ["init", "step", "copy_a", "copy_b", "barrier", "source"]]
+    pairs = pairs.drop_duplicates(["init", "step", "copy_a", "copy_b"])
+    complete = pairs.groupby(["init", "step"])["barrier"].transform("size") == math.comb(copies, 2)
+    return pairs[complete]
+
+
+def measured_pairs(instability: pd.DataFrame, earlier: pd.DataFrame | None, copies: int) -> pd.DataFrame:
+    """Every pair a search with `copies` copies can reuse: the instability stage's dense copies and the probes
+    of earlier searches of the same run (`earlier`, optional), each pair once."""
+    pairs = pairs_from_instability(instability, copies)
+    return pairs if earlier is None else pairs_from_searches(pd.concat([pairs, earlier]), copies)
