@@ -93,7 +93,7 @@ def test_the_instability_stages_copies_are_reused_and_cost_no_probe(monkeypatch)
     run, trained = planted_run(monkeypatch, (0, 9))
     instability = pd.DataFrame({"rewind_step": [0, 0, 12, 0], "level": [0, 0, 0, 2], "replicate": [0, 1, 1, 0],
                                 "barrier": [0.001, 0.3, 0.0, 0.9]})  # the level-2 row is a masked start: not reused
-    measured = stability.pairs_from_instability(instability, copies=2)
+    measured = stability.measured_pairs(instability, None, copies=2)
     results, pairs = search_first_stable_steps(run, candidate_steps(24, 2), probes=5, copies=2, threshold=0.02,
                                                evaluation=InterpolationConfig(), measured=measured)
     assert results["first_stable_step"].tolist() == [0, 10]
@@ -101,22 +101,21 @@ def test_the_instability_stages_copies_are_reused_and_cost_no_probe(monkeypatch)
     assert all(inits == [9] for _, inits, _ in trained) and [step for step, _, _ in trained] == [6, 8, 10]
     assert pairs.groupby("source").size().to_dict() == {"first_stable": 3, "instability": 3}
     # three copies per initialisation need every pair: the instability stage's one pair is not enough
-    assert stability.pairs_from_instability(instability, copies=3).empty
+    assert stability.measured_pairs(instability, None, copies=3).empty
 
 
 def test_earlier_searches_pairs_are_reused_where_they_hold_every_copy():
     """Three copies' pairs at a step hold two copies' verdict (pair 0-1) and three's; two copies' pair does not
-    hold three's. The instability stage's pair and a search's repeat of it count once."""
+    hold three's. Where a search measured a step, its pairs are taken rather than the instability stage's."""
     instability = pd.DataFrame({"level": [0], "replicate": [0], "rewind_step": [0], "barrier": [0.3]})
     earlier = pd.DataFrame([{"init": 0, "step": step, "copy_a": a, "copy_b": b, "barrier": 0.01 * (a + b),
                              "stable": True, "source": "first_stable"}
                             for step, copies in ((0, 2), (6, 3), (12, 2)) for a, b in combinations(range(copies), 2)])
     two = stability.measured_pairs(instability, earlier, copies=2)
-    assert sorted(two["step"]) == [0, 6, 12] and two.set_index("step").loc[0, "source"] == "instability"
+    assert sorted(two["step"]) == [0, 6, 12] and two.set_index("step").loc[0, "barrier"] == 0.01
     three = stability.measured_pairs(instability, earlier, copies=3)
     assert list(three["step"]) == [6, 6, 6] and sorted(three["barrier"]) == [0.01, 0.02, 0.03]
-    assert stability.measured_pairs(instability, None, copies=2).equals(
-        stability.pairs_from_instability(instability, copies=2))
+    assert list(stability.measured_pairs(instability, None, copies=2)["step"]) == [0]
 
 
 def test_candidate_steps_end_at_the_end_of_training():

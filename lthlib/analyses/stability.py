@@ -141,31 +141,24 @@ def _reused_pairs(measured: pd.DataFrame | None, candidates: Sequence[int], thre
     return pairs
 
 
-def pairs_from_instability(instability: pd.DataFrame, copies: int) -> pd.DataFrame:
+def pairs_from_instability(instability: pd.DataFrame) -> pd.DataFrame:
     """The instability stage's dense copies as measured pairs of the search: its two copies per start are
-    the search's copies 0 and 1 (the same noise seeds, `noise_seeds`), trained from the same dense run.
-    With two copies per initialisation, their barrier is the search's verdict; with more, the search
-    needs every pair of its copies, so nothing is reused."""
+    the search's copies 0 and 1 (the same noise seeds, `noise_seeds`), trained from the same dense run."""
     dense = instability[instability["level"] == 0]
-    if copies != 2:
-        dense = dense.iloc[:0]
     return pd.DataFrame({"init": dense["replicate"], "step": dense["rewind_step"], "copy_a": 0, "copy_b": 1,
                          "barrier": dense["barrier"], "source": "instability"})
 
 
-def pairs_from_searches(probes: pd.DataFrame, copies: int) -> pd.DataFrame:
-    """An earlier search's measured pairs (its probes table, any spacing and number of copies) that a search
-    with `copies` copies can reuse: the pairs among copies 0 to `copies` - 1, at each step of an initialisation
-    where all of them were measured. Copy k's noise seeds do not depend on how many copies a search trains
-    (`noise_seeds`), so three copies' pair (0, 1) is two copies' verdict, and four earlier copies hold three's."""
-    pairs = probes.loc[probes["copy_b"] < copies, ["init", "step", "copy_a", "copy_b", "barrier", "source"]]
+def measured_pairs(instability: pd.DataFrame, earlier: pd.DataFrame | None, copies: int) -> pd.DataFrame:
+    """Every pair a search with `copies` copies can reuse, once each: those among copies 0 to `copies` - 1 of
+    the instability stage's dense copies and of earlier searches' probes (`earlier`, optional: any spacing and
+    number of copies), at each step of an initialisation where all of them were measured, since a verdict is
+    the mean over every pair. Copy k's noise seeds do not depend on how many copies a search trains
+    (`noise_seeds`), so the instability stage's pair is two copies' verdict, and three copies' pairs hold it too."""
+    pairs = pairs_from_instability(instability)
+    if earlier is not None:  # first, so that a step an earlier search measured takes all its pairs from it
+        pairs = pd.concat([earlier, pairs])
+    pairs = pairs.loc[pairs["copy_b"] < copies, ["init", "step", "copy_a", "copy_b", "barrier", "source"]]
     pairs = pairs.drop_duplicates(["init", "step", "copy_a", "copy_b"])
     complete = pairs.groupby(["init", "step"])["barrier"].transform("size") == math.comb(copies, 2)
     return pairs[complete]
-
-
-def measured_pairs(instability: pd.DataFrame, earlier: pd.DataFrame | None, copies: int) -> pd.DataFrame:
-    """Every pair a search with `copies` copies can reuse: the instability stage's dense copies and the probes
-    of earlier searches of the same run (`earlier`, optional), each pair once."""
-    pairs = pairs_from_instability(instability, copies)
-    return pairs if earlier is None else pairs_from_searches(pd.concat([pairs, earlier]), copies)
