@@ -154,7 +154,9 @@ def measured_pairs(instability: pd.DataFrame, earlier: pd.DataFrame | None, copi
     the instability stage's dense copies and of earlier searches' probes (`earlier`, optional: any spacing and
     number of copies), at each step of an initialisation where all of them were measured, since a verdict is
     the mean over every pair. Copy k's noise seeds do not depend on how many copies a search trains
-    (`noise_seeds`), so the instability stage's pair is two copies' verdict, and three copies' pairs hold it too."""
+    (`noise_seeds`), so the instability stage's pair is two copies' verdict, and three copies' pairs hold it too:
+    the same draw, though not the same bytes where a different number of networks trained together (training
+    from an unstable step amplifies the rounding)."""
     pairs = pairs_from_instability(instability)
     if earlier is not None:  # first, so that a step an earlier search measured takes all its pairs from it
         pairs = pd.concat([earlier, pairs])
